@@ -1,0 +1,76 @@
+# cnn - build the library, the CLI, the examples and the tests.
+#
+#   make            build/libcnn.a, build/libcnn.so, build/cnn, examples
+#   make test       build and run every test; the last line is "N passed, N failed"
+#   make san        the same tests built with ASan + UBSan (and LSan) in build-san/
+#   make OPENMP=0   build without OpenMP (one thread, portable core only)
+
+CC      ?= cc
+BUILD   ?= build
+OPENMP  ?= 1
+# -fvisibility=hidden: only CNN_API symbols leave the shared library.
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) $(SAN) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -fPIC -fvisibility=hidden \
+           -Iinclude -MMD -MP
+# POSIX (fsync, getopt) and aligned_alloc without GNU extensions.
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L
+LDLIBS  += -lm
+ALL_LDFLAGS := $(LDFLAGS) $(SAN)
+ifeq ($(OPENMP),1)
+ALL_CFLAGS  += -fopenmp
+ALL_LDFLAGS += -fopenmp
+endif
+ifdef WERROR
+ALL_CFLAGS  += -Werror
+endif
+
+LIB_SRC  := $(wildcard src/core/*.c src/kernels/*.c src/ops/*.c src/graph/*.c src/train/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+EX_SRC   := $(wildcard examples/*.c)
+EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(EX_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+# The inner loops of the portable kernels are written for the vectorizer.
+$(BUILD)/src/kernels/%.o: ALL_CFLAGS += -O3
+
+$(BUILD)/libcnn.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libcnn.so: $(LIB_OBJ)
+	$(CC) -shared $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/cnn: $(TOOL_OBJ) $(BUILD)/libcnn.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tests see the private headers too (src/), to test kernels directly.
+$(BUILD)/tests/%.o: ALL_CFLAGS += -Isrc -Itests
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libcnn.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test: all $(TEST_BIN)
+	@sh tests/run.sh $(BUILD) $(TEST_BIN)
+
+# Sanitizers: a separate tree so the normal build is untouched.
+san:
+	$(MAKE) BUILD=build-san CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all test san clean
+.SECONDARY:
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

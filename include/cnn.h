@@ -1,0 +1,416 @@
+/* cnn.h - the public API of libcnn: convolutional neural networks in C11.
+ *
+ * One value describes every network: a cnn_graph, a list of nodes in
+ * topological order. Nodes are integer ids (>= 0). Each node is an op reading
+ * earlier nodes; shapes are inferred and checked when a node is added.
+ *
+ * Tensors at the API are float32, NCHW, contiguous. Node shapes are stored per
+ * sample (without the batch dimension); the batch size is chosen when the
+ * graph is planned for execution (cnn_graph_plan).
+ *
+ * Errors: functions returning int give 0 (or a node id >= 0) on success and a
+ * negative CNN_E* code on failure; functions returning pointers give NULL on
+ * failure. cnn_last_error() then says what, where and why. The library never
+ * aborts, exits or prints.
+ *
+ * Threads: a graph is used by one thread at a time; distinct graphs may be
+ * used from distinct threads. Inside a call, work may be split over the
+ * graph's own thread count (cnn_graph_set_threads).
+ */
+#ifndef CNN_H
+#define CNN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define CNN_API __declspec(dllexport)
+#else
+#define CNN_API __attribute__((visibility("default")))
+#endif
+
+#define CNN_VERSION_MAJOR 0
+#define CNN_VERSION_MINOR 1
+#define CNN_VERSION_PATCH 0
+#define CNN_VERSION_STRING "0.1.0"
+
+/* ==== @@ERRORS ==== */
+
+enum {
+    CNN_OK        = 0,
+    CNN_EINVAL    = -1, /* a bad argument: NULL, out of range, unknown id  */
+    CNN_ESHAPE    = -2, /* shapes do not fit together                     */
+    CNN_ENOMEM    = -3, /* an allocation failed                           */
+    CNN_EIO       = -4, /* a file could not be read or written            */
+    CNN_EFORMAT   = -5, /* a file is malformed                            */
+    CNN_EOVERFLOW = -6, /* a size does not fit in the types used          */
+    CNN_ESTATE    = -7, /* the call does not fit the object's state       */
+};
+
+/* The reason for the last failure on this thread ("" if none yet). The
+ * string lives until the next failing call on the same thread. */
+CNN_API const char *cnn_last_error(void);
+
+/* A short name for an error code ("CNN_ESHAPE"). */
+CNN_API const char *cnn_strerror(int code);
+
+/* Log sink for progress and diagnostics. The library is silent until one is
+ * set. `fn` may be NULL to silence it again. Process-wide. */
+typedef void (*cnn_log_fn)(const char *msg, void *user);
+CNN_API void cnn_set_log(cnn_log_fn fn, void *user);
+
+/* Library version, "MAJOR.MINOR.PATCH". */
+CNN_API const char *cnn_version(void);
+
+/* ==== @@SHAPES ==== */
+
+/* Shape of one tensor, outermost first. Node shapes are per sample: a conv
+ * output is {3, {C, H, W}}, a linear output {1, {F}}. */
+typedef struct cnn_shape {
+    int     ndim;   /* 1..4 */
+    int64_t dim[4];
+} cnn_shape;
+
+/* Number of elements (product of dims); 0 for ndim 0. */
+CNN_API int64_t cnn_shape_numel(const cnn_shape *s);
+
+/* Formats "64x112x112" into buf (always NUL-terminated); returns buf. */
+CNN_API char *cnn_shape_str(const cnn_shape *s, char *buf, size_t size);
+
+/* ==== @@GRAPH ==== */
+
+typedef struct cnn_graph cnn_graph;
+
+/* A new, empty graph. NULL on allocation failure. */
+CNN_API cnn_graph *cnn_graph_new(void);
+
+/* Frees the graph and everything it owns. NULL is a no-op. */
+CNN_API void cnn_graph_free(cnn_graph *g);
+
+/* Number of nodes. */
+CNN_API int cnn_graph_size(const cnn_graph *g);
+
+/* Op kinds. The names are those printed by summaries ("conv2d"). */
+typedef enum cnn_op {
+    CNN_OP_INPUT,
+    CNN_OP_CONV2D,
+    CNN_OP_RELU,
+    CNN_OP_LEAKY_RELU,
+    CNN_OP_SIGMOID,
+    CNN_OP_TANH,
+    CNN_OP_MAXPOOL2D,
+    CNN_OP_AVGPOOL2D,
+    CNN_OP_GLOBAL_AVGPOOL,
+    CNN_OP_BATCHNORM2D,
+    CNN_OP_LINEAR,
+    CNN_OP_FLATTEN,
+    CNN_OP_DROPOUT,
+    CNN_OP_ADD,
+    CNN_OP_CONCAT,
+    CNN_OP_SOFTMAX,
+    CNN_OP_COUNT_
+} cnn_op;
+
+/* The op's printed name, or "?" for an unknown value. */
+CNN_API const char *cnn_op_name(cnn_op op);
+
+/* Information about node `id`; returns CNN_EINVAL for a bad id. Any out
+ * pointer may be NULL. *name stays valid until the graph is freed. */
+CNN_API int cnn_node_info(const cnn_graph *g, int id, cnn_op *op, const char **name,
+                          cnn_shape *shape);
+
+/* The ids of the nodes node `id` reads: writes up to `max` of them into
+ * `ids` and returns how many it has (or a negative code). */
+CNN_API int cnn_node_inputs(const cnn_graph *g, int id, int *ids, int max);
+
+/* Find a node by name; its id, or CNN_EINVAL if there is none. */
+CNN_API int cnn_graph_find(const cnn_graph *g, const char *name);
+
+/* Every node-adding function below takes an optional `name` (NULL gives an
+ * automatic one such as "conv2d_3"; names are unique within a graph) and
+ * returns the new node id, or a negative CNN_E* code with the reason
+ * (naming the node and both shapes for a shape mismatch). On failure the
+ * graph is left exactly as it was. */
+
+/* An input of per-sample shape C x H x W (h = w = 1 and c = features is a
+ * flat vector input, but use cnn_input_flat for that). */
+CNN_API int cnn_input(cnn_graph *g, int c, int h, int w, const char *name);
+
+/* A flat input of `features` values per sample. */
+CNN_API int cnn_input_flat(cnn_graph *g, int features, const char *name);
+
+/* 2-D convolution. Attributes travel in a struct with a defaults
+ * constructor, so fields added later break no caller. */
+typedef struct cnn_conv2d_attr {
+    int  out_channels;
+    int  kernel[2];   /* kh, kw                                         */
+    int  stride[2];   /* sh, sw; default 1, 1                           */
+    int  pad[4];      /* top, left, bottom, right; default 0            */
+    int  dilation[2]; /* dh, dw; default 1, 1                           */
+    int  groups;      /* default 1; == in channels: depthwise           */
+    bool bias;        /* default true                                   */
+} cnn_conv2d_attr;
+
+/* Defaults: stride 1, no padding ("valid"), dilation 1, groups 1, bias. */
+CNN_API cnn_conv2d_attr cnn_conv2d_defaults(int out_channels, int kh, int kw);
+
+/* Sets pads for "same" output size at stride 1 (TensorFlow/ONNX SAME_UPPER:
+ * an odd total pad puts the extra row/column at the bottom/right); for
+ * stride s, output = ceil(input / s). Needs the input size, so it takes the
+ * per-sample input height and width. Returns 0 or CNN_EINVAL. */
+CNN_API int cnn_conv2d_pad_same(cnn_conv2d_attr *a, int in_h, int in_w);
+
+/* Sets all pads to 0. */
+CNN_API void cnn_conv2d_pad_valid(cnn_conv2d_attr *a);
+
+/* Adds a convolution reading node x (C x H x W). Creates weight
+ * [out_channels, C/groups, kh, kw] and bias [out_channels]. Output size per
+ * spatial axis: floor((W + P_begin + P_end - D*(F-1) - 1) / S) + 1, which
+ * must be >= 1. */
+CNN_API int cnn_conv2d(cnn_graph *g, int x, const cnn_conv2d_attr *a, const char *name);
+
+CNN_API int cnn_relu(cnn_graph *g, int x, const char *name);
+/* y = x > 0 ? x : slope * x */
+CNN_API int cnn_leaky_relu(cnn_graph *g, int x, float slope, const char *name);
+CNN_API int cnn_sigmoid(cnn_graph *g, int x, const char *name);
+CNN_API int cnn_tanh(cnn_graph *g, int x, const char *name);
+
+/* Max and average pooling attributes. */
+typedef struct cnn_pool2d_attr {
+    int  kernel[2];         /* kh, kw                                       */
+    int  stride[2];         /* default = kernel                             */
+    int  pad[4];            /* top, left, bottom, right; each < its kernel  */
+    bool ceil_mode;         /* default false; PyTorch's rule: the last
+                             * window must start inside the input or the
+                             * leading pad                                  */
+    bool count_include_pad; /* average pool only; default true (PyTorch)   */
+} cnn_pool2d_attr;
+
+/* Defaults: stride = kernel, no padding, floor mode, count_include_pad. */
+CNN_API cnn_pool2d_attr cnn_pool2d_defaults(int kh, int kw);
+
+/* Max pooling; padded positions never win. The gradient goes to the max
+ * element only, ties to the first in scan order (row-major in the window). */
+CNN_API int cnn_maxpool2d(cnn_graph *g, int x, const cnn_pool2d_attr *a, const char *name);
+/* Average pooling, divisor as PyTorch's AvgPool2d (divisor_override unset). */
+CNN_API int cnn_avgpool2d(cnn_graph *g, int x, const cnn_pool2d_attr *a, const char *name);
+/* C x H x W -> C x 1 x 1, the mean over each channel's map. */
+CNN_API int cnn_global_avgpool(cnn_graph *g, int x, const char *name);
+
+/* Batch normalization over the channels of C x H x W (or of a flat F
+ * vector, as BatchNorm1d). PyTorch's definition: training normalizes with
+ * the batch mean and biased variance and updates
+ *   running = (1 - momentum) * running + momentum * batch_stat
+ * with the unbiased variance; eval normalizes with the running statistics.
+ * Parameters gamma (1) and beta (0); buffers running_mean (0) and
+ * running_var (1). PyTorch's defaults: eps 1e-5, momentum 0.1. */
+CNN_API int cnn_batchnorm2d(cnn_graph *g, int x, float eps, float momentum, const char *name);
+
+/* Fully connected: y = x W^T + b, x flattened per sample to F values;
+ * weight [out_features, F] (PyTorch layout), bias [out_features]. */
+CNN_API int cnn_linear(cnn_graph *g, int x, int out_features, bool bias, const char *name);
+
+/* Any per-sample shape -> one flat vector. */
+CNN_API int cnn_flatten(cnn_graph *g, int x, const char *name);
+
+/* Inverted dropout: in training, each element is zeroed with probability p
+ * and the survivors scaled by 1/(1-p); in eval, the identity. 0 <= p < 1. */
+CNN_API int cnn_dropout(cnn_graph *g, int x, float p, const char *name);
+
+/* Elementwise a + b; shapes must be equal (residual connections). */
+CNN_API int cnn_add(cnn_graph *g, int a, int b, const char *name);
+
+/* Concatenation along channels (the first per-sample dim) of n >= 1 nodes
+ * whose other dims agree. */
+CNN_API int cnn_concat(cnn_graph *g, const int *xs, int n, const char *name);
+
+/* Softmax over the channels (the first per-sample dim), independently at
+ * each spatial position. */
+CNN_API int cnn_softmax(cnn_graph *g, int x, const char *name);
+
+/* ==== @@PARAMETERS ==== */
+
+/* All trainable parameters live in one flat array and their gradients in
+ * another of the same length; buffers (batch-norm running statistics) in a
+ * third. Pointers stay valid until the next node is added or the graph is
+ * freed. */
+CNN_API int64_t cnn_graph_param_count(const cnn_graph *g);
+CNN_API float  *cnn_graph_params(cnn_graph *g);
+CNN_API float  *cnn_graph_param_grads(cnn_graph *g);
+CNN_API int64_t cnn_graph_buffer_count(const cnn_graph *g);
+CNN_API float  *cnn_graph_buffers(cnn_graph *g);
+
+/* Number of parameter tensors node `id` owns (weight, bias: 2). */
+CNN_API int cnn_node_param_count(const cnn_graph *g, int id);
+
+/* Parameter tensor k of node `id` ("weight", "bias", "gamma", "beta", in
+ * PyTorch's order): its data, gradient, shape and name. Out pointers may be
+ * NULL. Returns 0 or CNN_EINVAL. */
+CNN_API int cnn_node_param(cnn_graph *g, int id, int k, float **data, float **grad,
+                           cnn_shape *shape, const char **pname);
+
+/* Buffer tensor k of node `id` ("running_mean", "running_var"). */
+CNN_API int cnn_node_buffer_count(const cnn_graph *g, int id);
+CNN_API int cnn_node_buffer(cnn_graph *g, int id, int k, float **data, cnn_shape *shape,
+                            const char **bname);
+
+/* Frozen nodes keep their parameters: the optimizers skip them, and a frozen
+ * batch-norm uses its running statistics even in training mode. */
+CNN_API int cnn_node_set_trainable(cnn_graph *g, int id, bool trainable);
+CNN_API bool cnn_node_trainable(const cnn_graph *g, int id);
+
+/* ==== @@INIT ==== */
+
+typedef enum cnn_init {
+    CNN_INIT_HE_NORMAL,      /* N(0, 2/fan_in), Kaiming for ReLU          */
+    CNN_INIT_HE_UNIFORM,     /* U(-b, b), b = sqrt(6/fan_in)              */
+    CNN_INIT_XAVIER_NORMAL,  /* N(0, 2/(fan_in+fan_out)), Glorot          */
+    CNN_INIT_XAVIER_UNIFORM, /* U(-b, b), b = sqrt(6/(fan_in+fan_out))    */
+    CNN_INIT_PYTORCH,        /* PyTorch's default: kaiming_uniform(a=sqrt5)
+                              * weights, U(+-1/sqrt(fan_in)) biases       */
+} cnn_init;
+
+/* (Re)initializes every parameter and buffer: conv/linear weights by
+ * `scheme` (fan_in = in_channels/groups * kh * kw), biases 0 (except for
+ * CNN_INIT_PYTORCH), batch-norm gamma 1, beta 0, running mean 0, var 1.
+ * The same seed gives the same bits. Also seeds the graph's RNG (dropout). */
+CNN_API int cnn_graph_init(cnn_graph *g, cnn_init scheme, uint64_t seed);
+
+/* Initializes only node `id` (conv2d or linear), from its own stream. */
+CNN_API int cnn_node_init(cnn_graph *g, int id, cnn_init scheme, uint64_t seed);
+
+/* ==== @@EXECUTION ==== */
+
+typedef enum cnn_mode { CNN_EVAL = 0, CNN_TRAIN = 1 } cnn_mode;
+
+/* Threads used inside forward/backward (default 1). Results are bit-identical
+ * for a given thread count; see docs/determinism.md for what changes with
+ * it. Takes effect at the next cnn_graph_plan. */
+CNN_API int cnn_graph_set_threads(cnn_graph *g, int nthreads);
+
+/* Allocates activations, gradients and scratch space for batches of `batch`
+ * samples. Forward and backward then allocate nothing. Adding a node
+ * invalidates the plan. */
+CNN_API int cnn_graph_plan(cnn_graph *g, int batch);
+
+/* The planned batch size, or 0 when there is no plan. */
+CNN_API int cnn_graph_batch(const cnn_graph *g);
+
+/* Node `id`'s activation [batch x per-sample shape] and its gradient, valid
+ * until the next plan or free. NULL if not planned or a bad id. Fill inputs
+ * by writing into cnn_graph_data(g, input_id). */
+CNN_API float *cnn_graph_data(cnn_graph *g, int id);
+CNN_API float *cnn_graph_grad(cnn_graph *g, int id);
+
+/* Copies `batch * numel` floats into input node `id`. */
+CNN_API int cnn_graph_set_input(cnn_graph *g, int id, const float *x);
+
+/* Runs every node in order. CNN_TRAIN uses batch statistics, updates
+ * running statistics and applies dropout. */
+CNN_API int cnn_graph_forward(cnn_graph *g, cnn_mode mode);
+
+/* Whether backward also computes the gradient for input node `id` (off by
+ * default: nothing upstream of an input needs it). */
+CNN_API int cnn_graph_want_input_grad(cnn_graph *g, int id, bool want);
+
+/* Clears every activation gradient, so new output gradients can be seeded
+ * (by a loss function, or by writing into cnn_graph_grad). Called by the
+ * loss functions; call it yourself when seeding by hand. */
+CNN_API int cnn_graph_clear_grads(cnn_graph *g);
+
+/* Sets all parameter gradients to 0. Backward accumulates into them, so
+ * call this before each step (the optimizers do). */
+CNN_API int cnn_graph_zero_param_grads(cnn_graph *g);
+
+/* Backpropagates the seeded output gradients through the last forward in
+ * `mode` (which must be the mode of that forward), accumulating into every
+ * parameter gradient and into the gradients of wanted inputs. */
+CNN_API int cnn_graph_backward(cnn_graph *g);
+
+/* ==== @@LOSS ==== */
+
+/* Softmax cross-entropy on the logits of node `logits` (flat K classes per
+ * sample) for the planned batch, mean over the batch, computed stably
+ * (log-sum-exp). Label smoothing eps in [0, 1): the target is
+ * (1-eps) * one_hot + eps / K, as PyTorch's CrossEntropyLoss. Labels must be
+ * in [0, K). Clears activation gradients and seeds d loss / d logits, ready
+ * for cnn_graph_backward. Writes the loss to *loss and, if `correct` is not
+ * NULL, the number of samples whose arg-max equals the label. */
+CNN_API int cnn_graph_softmax_xent(cnn_graph *g, int logits, const int *labels,
+                                   float smoothing, float *loss, int *correct);
+
+/* ==== @@OPTIMIZERS ==== */
+
+typedef enum cnn_optim_kind { CNN_SGD, CNN_ADAM, CNN_ADAMW } cnn_optim_kind;
+
+typedef struct cnn_optim_cfg {
+    cnn_optim_kind kind;
+    float lr;           /* base learning rate (schedules scale it)        */
+    float momentum;     /* SGD: 0 = plain SGD                             */
+    float dampening;    /* SGD: PyTorch's dampening, default 0            */
+    bool  nesterov;     /* SGD: needs momentum > 0                        */
+    float weight_decay; /* SGD, Adam: L2 added to the gradient; AdamW:
+                         * decoupled, p -= lr * wd * p                    */
+    float beta1, beta2; /* Adam/AdamW, default 0.9, 0.999                 */
+    float eps;          /* Adam/AdamW, default 1e-8                       */
+} cnn_optim_cfg;
+
+/* Defaults as PyTorch's for the kind; lr 0.01 for SGD, 0.001 otherwise. */
+CNN_API cnn_optim_cfg cnn_optim_defaults(cnn_optim_kind kind);
+
+typedef struct cnn_optim cnn_optim;
+
+/* An optimizer over every parameter of g (its state sized to them). The
+ * graph must outlive it and gain no parameters after this. */
+CNN_API cnn_optim *cnn_optim_new(cnn_graph *g, const cnn_optim_cfg *cfg);
+CNN_API void cnn_optim_free(cnn_optim *o);
+
+/* One update of every trainable parameter from the gradients, with
+ * learning rate `lr` (pass cfg.lr or a schedule's value), exactly as
+ * PyTorch's SGD / Adam / AdamW step. Does not zero the gradients. */
+CNN_API int cnn_optim_step(cnn_optim *o, float lr);
+
+/* Optimizer state for checkpoints: the step count and the state floats
+ * (momentum buffers, or Adam's m then v). */
+CNN_API int64_t cnn_optim_steps(const cnn_optim *o);
+CNN_API int64_t cnn_optim_state_size(const cnn_optim *o);
+CNN_API float  *cnn_optim_state(cnn_optim *o);
+CNN_API int cnn_optim_set_steps(cnn_optim *o, int64_t steps);
+
+/* ==== @@SCHEDULES ==== */
+
+typedef enum cnn_sched_kind {
+    CNN_SCHED_CONST,
+    CNN_SCHED_STEP,   /* lr * gamma^floor(step / step_size)               */
+    CNN_SCHED_COSINE, /* min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2   */
+} cnn_sched_kind;
+
+typedef struct cnn_sched {
+    cnn_sched_kind kind;
+    float   lr;           /* base rate                                    */
+    float   min_lr;       /* cosine floor, default 0                      */
+    float   gamma;        /* step: factor, default 0.1                    */
+    int64_t step_size;    /* step: steps between decays                   */
+    int64_t total_steps;  /* cosine: length of the decay, warm-up incl.   */
+    int64_t warmup_steps; /* linear warm-up from lr/warmup to lr; then the
+                           * schedule runs over the remaining steps       */
+} cnn_sched;
+
+/* The learning rate for step `step` (0-based). */
+CNN_API float cnn_sched_lr(const cnn_sched *s, int64_t step);
+
+/* ==== @@RNG ==== */
+
+/* The graph's random state (dropout masks), for checkpoints: 4 words. */
+CNN_API void cnn_graph_rng_get(const cnn_graph *g, uint64_t state[4]);
+CNN_API void cnn_graph_rng_set(cnn_graph *g, const uint64_t state[4]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CNN_H */

@@ -1,0 +1,74 @@
+/* core.h - private helpers shared by every part of the library: error
+ * recording, checked sizes, logging, the random number generator. */
+#ifndef CNN_CORE_H
+#define CNN_CORE_H
+
+#include "cnn.h"
+
+#include <stdarg.h>
+
+#if defined(__GNUC__)
+#define CNN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CNN_PRINTF(a, b)
+#endif
+
+/* Records the reason for a failure and returns `code`, so that error paths
+ * read `return cnn_fail(CNN_EINVAL, "...", ...);`. */
+int cnn_fail(int code, const char *fmt, ...) CNN_PRINTF(2, 3);
+
+/* Sends a message to the log sink set by cnn_set_log, if any. */
+void cnn_log(const char *fmt, ...) CNN_PRINTF(1, 2);
+
+/* *out = a * b, or CNN_EOVERFLOW (reason recorded) if it does not fit in
+ * int64_t or either factor is negative. */
+int cnn_size_mul(int64_t a, int64_t b, int64_t *out);
+
+/* *out = a + b with the same checks. */
+int cnn_size_add(int64_t a, int64_t b, int64_t *out);
+
+/* Internal invariants; compiled out unless CNN_DEBUG is defined. */
+#ifdef CNN_DEBUG
+#include <assert.h>
+#define CNN_ASSERT(x) assert(x)
+#else
+#define CNN_ASSERT(x) ((void)0)
+#endif
+
+/* ==== @@THREADS ==== */
+
+/* OpenMP is optional: without it every parallel region runs on one thread.
+ * Usage: CNN_OMP(omp parallel for num_threads(nt) schedule(static)). */
+#ifdef _OPENMP
+#include <omp.h>
+#define CNN_OMP(x) _Pragma(#x)
+#define CNN_TID()  omp_get_thread_num()
+#else
+#define CNN_OMP(x)
+#define CNN_TID() 0
+#endif
+
+/* ==== @@RNG ==== */
+
+/* xoshiro256** (Blackman & Vigna), seeded through splitmix64. */
+typedef struct cnn_rng {
+    uint64_t s[4];
+} cnn_rng;
+
+void     cnn_rng_seed(cnn_rng *r, uint64_t seed);
+uint64_t cnn_rng_next(cnn_rng *r);
+/* Uniform in [0, 1) with 53 random bits. */
+double cnn_rng_uniform(cnn_rng *r);
+/* Standard normal (Box-Muller, both values drawn fresh each call). */
+double cnn_rng_normal(cnn_rng *r);
+
+/* The split of n items into nth equal static slices: slice ith is
+ * [*lo, *hi). */
+static inline void cnn_slice(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi)
+{
+    int64_t per = n / nth, rem = n % nth;
+    *lo = ith * per + (ith < rem ? ith : rem);
+    *hi = *lo + per + (ith < rem ? 1 : 0);
+}
+
+#endif

@@ -1,0 +1,127 @@
+/* graph_impl.h - the inside of a cnn_graph: nodes, flat parameter arrays,
+ * the execution plan. Shared by src/graph, src/ops and src/train. */
+#ifndef CNN_GRAPH_IMPL_H
+#define CNN_GRAPH_IMPL_H
+
+#include "../core/core.h"
+
+#define CNN_MAX_PARAMS  2 /* weight, bias / gamma, beta        */
+#define CNN_MAX_BUFFERS 2 /* running_mean, running_var        */
+
+typedef struct cnn_node {
+    cnn_op    op;
+    char     *name;
+    int       n_in;
+    int      *in;    /* [n_in] ids of earlier nodes                     */
+    cnn_shape shape; /* per-sample output shape                         */
+
+    union {          /* attributes, by op                               */
+        cnn_conv2d_attr conv;
+        cnn_pool2d_attr pool;
+        struct { float slope; } leaky;
+        struct { float p; } dropout;
+        struct { float eps, momentum; } bn;
+        struct { int out; bool bias; } linear;
+    } a;
+
+    int       n_param;
+    int64_t   param_off[CNN_MAX_PARAMS]; /* into graph params/grads     */
+    cnn_shape param_shape[CNN_MAX_PARAMS];
+    int       n_buf;
+    int64_t   buf_off[CNN_MAX_BUFFERS];  /* into graph buffers          */
+    cnn_shape buf_shape[CNN_MAX_BUFFERS];
+    bool      trainable;
+
+    /* set by the plan */
+    bool     req;   /* the output depends on something that wants a grad */
+    bool     want_grad; /* input nodes: the user asked for d loss / d x  */
+    float   *y;     /* [batch x numel] output                           */
+    float   *dy;    /* [batch x numel] d loss / d output                */
+    float   *aux;   /* op's saved data for backward (argmax, mask, ...) */
+    int64_t  aux_floats;
+} cnn_node;
+
+struct cnn_graph {
+    cnn_node *nodes;
+    int       n_nodes, cap_nodes;
+
+    float  *params, *grads; /* [n_params] each                          */
+    int64_t n_params, cap_params;
+    float  *buffers;        /* [n_buffers]                              */
+    int64_t n_buffers, cap_buffers;
+
+    cnn_rng rng;            /* dropout masks                            */
+    int     nthreads;
+
+    /* plan */
+    int      batch;         /* 0: not planned                          */
+    int      plan_threads;
+    float   *arena;         /* every y, dy, aux of the plan             */
+    float   *scratch;       /* [plan_threads x scratch_per_thread]      */
+    int64_t  scratch_per_thread;
+    cnn_mode last_mode;
+    bool     forward_done;
+};
+
+/* What an op's forward and backward see. */
+typedef struct cnn_exec {
+    cnn_graph *g;
+    int        batch;
+    cnn_mode   mode;
+    int        nthreads;
+    float     *scratch;            /* nthreads slices ...               */
+    int64_t    scratch_per_thread; /* ... of this many floats           */
+} cnn_exec;
+
+static inline cnn_node *cnn_in_node(const cnn_exec *e, const cnn_node *n, int k)
+{
+    return &e->g->nodes[n->in[k]];
+}
+static inline float *cnn_param(const cnn_exec *e, const cnn_node *n, int k)
+{
+    return e->g->params + n->param_off[k];
+}
+static inline float *cnn_pgrad(const cnn_exec *e, const cnn_node *n, int k)
+{
+    return e->g->grads + n->param_off[k];
+}
+static inline float *cnn_buffer(const cnn_exec *e, const cnn_node *n, int k)
+{
+    return e->g->buffers + n->buf_off[k];
+}
+static inline int64_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(&n->shape); }
+
+/* Describes an op: one entry per cnn_op, defined in that op's file. */
+typedef struct cnn_op_def {
+    const char *name;
+    const char *param_names[CNN_MAX_PARAMS];
+    const char *buf_names[CNN_MAX_BUFFERS];
+    /* Checks the inputs' shapes against n's attributes and sets n->shape,
+     * n->n_param and n->param_shape (and buffers). Records the reason. */
+    int (*infer)(cnn_graph *g, cnn_node *n);
+    /* Saved floats per plan (NULL: none). */
+    int64_t (*aux_floats)(const cnn_graph *g, const cnn_node *n, int batch);
+    /* Scratch floats per thread (NULL: none). */
+    int64_t (*scratch_floats)(const cnn_graph *g, const cnn_node *n, int batch);
+    /* Checks what can only be checked at run time (NULL: nothing). */
+    int (*check)(const cnn_exec *e, const cnn_node *n);
+    void (*forward)(const cnn_exec *e, cnn_node *n);
+    /* Adds into the gradients of inputs whose `req` is set, and into the
+     * parameter gradients when the node is trainable. */
+    void (*backward)(const cnn_exec *e, cnn_node *n);
+} cnn_op_def;
+
+extern const cnn_op_def *const cnn_op_defs[CNN_OP_COUNT_];
+
+/* Adds a node: checks the inputs, copies the name (or makes one), calls the
+ * op's infer, grows the parameter arrays and initializes the new
+ * parameters. On failure the graph is unchanged. */
+int cnn_graph_add(cnn_graph *g, cnn_node *proto, const int *in, int n_in, const char *name);
+
+/* Node id as a printable name: "conv2d 'conv1'". */
+const char *cnn_node_label(const cnn_node *n, char *buf, size_t size);
+
+/* Initializes node n's parameters and buffers with `scheme`. */
+void cnn_node_init_params(cnn_graph *g, int id, cnn_init scheme, uint64_t seed);
+
+#endif

@@ -1,0 +1,161 @@
+/* batchnorm.c - batch normalization over channels, PyTorch's definition:
+ * training normalizes with the batch mean and biased variance and moves the
+ * running statistics towards the batch mean and *unbiased* variance; eval
+ * (and a frozen node) normalizes with the running statistics. */
+#include "../graph/graph_impl.h"
+
+#include <math.h>
+
+static int bn_infer(cnn_graph *g, cnn_node *n)
+{
+    const cnn_node *x = &g->nodes[n->in[0]];
+    char            xs[64];
+
+    if (x->shape.ndim != 3 && x->shape.ndim != 1)
+        return cnn_fail(CNN_ESHAPE, "batchnorm2d '%s': input '%s' has shape %s, expected C x H x W or F",
+                        n->name, x->name, cnn_shape_str(&x->shape, xs, sizeof xs));
+    n->shape   = x->shape;
+    n->n_param = 2;
+    n->n_buf   = 2;
+    n->param_shape[0] = n->param_shape[1] = (cnn_shape){1, {x->shape.dim[0]}};
+    n->buf_shape[0]   = n->buf_shape[1]   = (cnn_shape){1, {x->shape.dim[0]}};
+    return CNN_OK;
+}
+
+/* Saved: the mean and 1/sqrt(var + eps) used by the last forward. */
+static int64_t bn_aux(const cnn_graph *g, const cnn_node *n, int batch)
+{
+    (void)g;
+    (void)batch;
+    return 2 * n->shape.dim[0];
+}
+
+static int64_t spatial(const cnn_node *n)
+{
+    return n->shape.ndim == 3 ? n->shape.dim[1] * n->shape.dim[2] : 1;
+}
+
+static bool uses_batch_stats(const cnn_exec *e, const cnn_node *n)
+{
+    return e->mode == CNN_TRAIN && n->trainable;
+}
+
+static int bn_check(const cnn_exec *e, const cnn_node *n)
+{
+    if (uses_batch_stats(e, n) && e->batch * spatial(n) < 2)
+        return cnn_fail(CNN_ESHAPE,
+                        "batchnorm2d '%s': training needs more than 1 value per channel (batch %d "
+                        "x %lld positions)",
+                        n->name, e->batch, (long long)spatial(n));
+    return CNN_OK;
+}
+
+static void bn_forward(const cnn_exec *e, cnn_node *n)
+{
+    const cnn_node *x     = cnn_in_node(e, n, 0);
+    const int       C     = (int)n->shape.dim[0];
+    const int64_t   hw    = spatial(n), count = hw * e->batch;
+    const float    *gamma = cnn_param(e, n, 0), *beta = cnn_param(e, n, 1);
+    float          *rmean = cnn_buffer(e, n, 0), *rvar = cnn_buffer(e, n, 1);
+    float          *smean = n->aux, *sinv = n->aux + C;
+    const bool      batch_stats = uses_batch_stats(e, n);
+    const float     eps = n->a.bn.eps, mom = n->a.bn.momentum;
+
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int c = 0; c < C; c++) {
+        double mean, var;
+        if (batch_stats) {
+            double s = 0.0, ss = 0.0;
+            for (int b = 0; b < e->batch; b++) {
+                const float *xp = x->y + ((int64_t)b * C + c) * hw;
+                for (int64_t i = 0; i < hw; i++)
+                    s += xp[i];
+            }
+            mean = s / (double)count;
+            for (int b = 0; b < e->batch; b++) {
+                const float *xp = x->y + ((int64_t)b * C + c) * hw;
+                for (int64_t i = 0; i < hw; i++) {
+                    double d = xp[i] - mean;
+                    ss += d * d;
+                }
+            }
+            var      = ss / (double)count;
+            rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
+            rvar[c]  = (float)((1.0 - mom) * rvar[c] + mom * var * (double)count / (double)(count - 1));
+        } else {
+            mean = rmean[c];
+            var  = rvar[c];
+        }
+        float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)eps));
+        float scale = gamma[c] * inv, shift = beta[c] - m * scale;
+        smean[c] = m;
+        sinv[c]  = inv;
+        for (int b = 0; b < e->batch; b++) {
+            const float *xp = x->y + ((int64_t)b * C + c) * hw;
+            float       *yp = n->y + ((int64_t)b * C + c) * hw;
+            for (int64_t i = 0; i < hw; i++)
+                yp[i] = xp[i] * scale + shift;
+        }
+    }
+}
+
+static void bn_backward(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node     *x     = cnn_in_node(e, n, 0);
+    const int     C     = (int)n->shape.dim[0];
+    const int64_t hw    = spatial(n), count = hw * e->batch;
+    const float  *gamma = cnn_param(e, n, 0);
+    const float  *smean = n->aux, *sinv = n->aux + C;
+    const bool    batch_stats = uses_batch_stats(e, n);
+
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int c = 0; c < C; c++) {
+        const float m = smean[c], inv = sinv[c];
+        double      sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy * xhat */
+        for (int b = 0; b < e->batch; b++) {
+            const float *xp  = x->y + ((int64_t)b * C + c) * hw;
+            const float *dyp = n->dy + ((int64_t)b * C + c) * hw;
+            for (int64_t i = 0; i < hw; i++) {
+                sdy += dyp[i];
+                sdyx += dyp[i] * ((xp[i] - m) * inv);
+            }
+        }
+        if (n->trainable) {
+            cnn_pgrad(e, n, 0)[c] += (float)sdyx;
+            cnn_pgrad(e, n, 1)[c] += (float)sdy;
+        }
+        if (!x->req)
+            continue;
+        /* Batch statistics: dx = g*inv/m * (m*dy - sum(dy) - xhat*sum(dy*xhat));
+         * running statistics are constants: dx = g*inv*dy. */
+        const float k  = gamma[c] * inv;
+        const float a1 = batch_stats ? (float)(sdy / (double)count) : 0.0f;
+        const float a2 = batch_stats ? (float)(sdyx / (double)count) : 0.0f;
+        for (int b = 0; b < e->batch; b++) {
+            const float *xp  = x->y + ((int64_t)b * C + c) * hw;
+            const float *dyp = n->dy + ((int64_t)b * C + c) * hw;
+            float       *dxp = x->dy + ((int64_t)b * C + c) * hw;
+            for (int64_t i = 0; i < hw; i++)
+                dxp[i] += k * (dyp[i] - a1 - (xp[i] - m) * inv * a2);
+        }
+    }
+}
+
+const cnn_op_def cnn_op_batchnorm2d = {
+    .name = "batchnorm2d", .param_names = {"weight", "bias"},
+    .buf_names = {"running_mean", "running_var"},
+    .infer = bn_infer, .aux_floats = bn_aux, .check = bn_check,
+    .forward = bn_forward, .backward = bn_backward,
+};
+
+int cnn_batchnorm2d(cnn_graph *g, int x, float eps, float momentum, const char *name)
+{
+    cnn_node n = {.op = CNN_OP_BATCHNORM2D};
+
+    if (!(eps > 0.0f) || !isfinite(eps) || !(momentum >= 0.0f && momentum <= 1.0f))
+        return cnn_fail(CNN_EINVAL, "batchnorm2d '%s': eps %g must be > 0 and momentum %g in [0, 1]",
+                        name ? name : "", (double)eps, (double)momentum);
+    n.a.bn.eps      = eps;
+    n.a.bn.momentum = momentum;
+    return cnn_graph_add(g, &n, &x, 1, name);
+}

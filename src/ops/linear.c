@@ -1,0 +1,92 @@
+/* linear.c - fully connected layer, y = x W^T + b, PyTorch's layout. */
+#include "../graph/graph_impl.h"
+#include "../kernels/kernels.h"
+
+static int linear_infer(cnn_graph *g, cnn_node *n)
+{
+    const cnn_node *x = &g->nodes[n->in[0]];
+    int64_t         f = cnn_node_numel(x);
+
+    if (f > INT32_MAX)
+        return cnn_fail(CNN_EOVERFLOW, "linear '%s': %lld input features is too many", n->name,
+                        (long long)f);
+    n->shape          = (cnn_shape){1, {n->a.linear.out}};
+    n->n_param        = n->a.linear.bias ? 2 : 1;
+    n->param_shape[0] = (cnn_shape){2, {n->a.linear.out, f}};
+    n->param_shape[1] = (cnn_shape){1, {n->a.linear.out}};
+    return CNN_OK;
+}
+
+/* Rows of the batch are split across threads: Y[rows] = X[rows] W^T + b. */
+static void linear_forward(const cnn_exec *e, cnn_node *n)
+{
+    const cnn_node *x = cnn_in_node(e, n, 0);
+    const int       F = (int)cnn_node_numel(x), O = n->a.linear.out;
+    const float    *W = cnn_param(e, n, 0);
+    const float    *B = n->a.linear.bias ? cnn_param(e, n, 1) : NULL;
+
+    CNN_OMP(omp parallel num_threads(e->nthreads))
+    {
+        int64_t lo, hi;
+        cnn_slice(e->batch, CNN_TID(), e->nthreads, &lo, &hi);
+        if (hi > lo) {
+            float *y = n->y + lo * O;
+            for (int64_t b = lo; b < hi; b++)
+                for (int o = 0; o < O; o++)
+                    y[(b - lo) * O + o] = B ? B[o] : 0.0f;
+            cnn_gemm(false, true, (int)(hi - lo), O, F, 1.0f, x->y + lo * F, F, W, F, 1.0f, y, O);
+        }
+    }
+}
+
+static void linear_backward(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node   *x = cnn_in_node(e, n, 0);
+    const int   F = (int)cnn_node_numel(x), O = n->a.linear.out;
+    const float *W = cnn_param(e, n, 0);
+
+    CNN_OMP(omp parallel num_threads(e->nthreads))
+    {
+        int64_t lo, hi;
+        int     tid = CNN_TID();
+        /* dW [O, F] += dY^T [O, N] X [N, F]: rows of dW split across threads,
+         * so every element is summed over the whole batch in one order. */
+        if (n->trainable) {
+            cnn_slice(O, tid, e->nthreads, &lo, &hi);
+            if (hi > lo)
+                cnn_gemm(true, false, (int)(hi - lo), F, e->batch, 1.0f, n->dy + lo, O, x->y, F,
+                         1.0f, cnn_pgrad(e, n, 0) + lo * F, F);
+            if (n->a.linear.bias)
+                for (int64_t o = lo; o < hi; o++) {
+                    float s = 0.0f;
+                    for (int b = 0; b < e->batch; b++)
+                        s += n->dy[(int64_t)b * O + o];
+                    cnn_pgrad(e, n, 1)[o] += s;
+                }
+        }
+        /* dX [N, F] += dY [N, O] W [O, F], rows of the batch split. */
+        if (x->req) {
+            cnn_slice(e->batch, tid, e->nthreads, &lo, &hi);
+            if (hi > lo)
+                cnn_gemm(false, false, (int)(hi - lo), F, O, 1.0f, n->dy + lo * O, O, W, F, 1.0f,
+                         x->dy + lo * F, F);
+        }
+    }
+}
+
+const cnn_op_def cnn_op_linear = {
+    .name = "linear", .param_names = {"weight", "bias"},
+    .infer = linear_infer, .forward = linear_forward, .backward = linear_backward,
+};
+
+int cnn_linear(cnn_graph *g, int x, int out_features, bool bias, const char *name)
+{
+    cnn_node n = {.op = CNN_OP_LINEAR};
+
+    if (out_features < 1 || out_features > (1 << 24))
+        return cnn_fail(CNN_EINVAL, "linear '%s': out_features %d, expected 1 to 2^24",
+                        name ? name : "", out_features);
+    n.a.linear.out  = out_features;
+    n.a.linear.bias = bias;
+    return cnn_graph_add(g, &n, &x, 1, name);
+}

@@ -1,0 +1,284 @@
+/* pool.c - max pooling, average pooling and global average pooling, with
+ * PyTorch's conventions for ceil mode and the average's divisor. */
+#include "../graph/graph_impl.h"
+
+#include <math.h>
+
+cnn_pool2d_attr cnn_pool2d_defaults(int kh, int kw)
+{
+    cnn_pool2d_attr a = {
+        .kernel = {kh, kw}, .stride = {kh, kw}, .pad = {0, 0, 0, 0},
+        .ceil_mode = false, .count_include_pad = true,
+    };
+    return a;
+}
+
+/* Output length of one axis. Ceil mode rounds up, but (PyTorch) the last
+ * window must start inside the input or the leading pad. */
+static int64_t pool_len(int64_t w, int pb, int pe, int k, int s, bool ceil_mode)
+{
+    int64_t span = w + pb + pe - k;
+    int64_t out;
+
+    if (span < 0)
+        return 0;
+    out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (out - 1) * s >= w + pb)
+        out--;
+    return out;
+}
+
+static int pool_infer(cnn_graph *g, cnn_node *n)
+{
+    const cnn_node        *x = &g->nodes[n->in[0]];
+    const cnn_pool2d_attr *a = &n->a.pool;
+    char                   xs[64];
+    int64_t                oh, ow;
+
+    if (x->shape.ndim != 3)
+        return cnn_fail(CNN_ESHAPE, "%s '%s': input '%s' has shape %s, expected C x H x W",
+                        cnn_op_name(n->op), n->name, x->name,
+                        cnn_shape_str(&x->shape, xs, sizeof xs));
+    oh = pool_len(x->shape.dim[1], a->pad[0], a->pad[2], a->kernel[0], a->stride[0], a->ceil_mode);
+    ow = pool_len(x->shape.dim[2], a->pad[1], a->pad[3], a->kernel[1], a->stride[1], a->ceil_mode);
+    if (oh < 1 || ow < 1)
+        return cnn_fail(CNN_ESHAPE, "%s '%s': input %s is smaller than the %dx%d window",
+                        cnn_op_name(n->op), n->name, cnn_shape_str(&x->shape, xs, sizeof xs),
+                        a->kernel[0], a->kernel[1]);
+    n->shape = (cnn_shape){3, {x->shape.dim[0], oh, ow}};
+    return CNN_OK;
+}
+
+/* Window of output (oy, ox), clipped to the input: rows [*y0, *y1), cols
+ * [*x0, *x1); *padded is its size counting the pads (PyTorch's divisor
+ * with count_include_pad). */
+typedef struct win {
+    int y0, y1, x0, x1, padded;
+} win;
+
+static win window(const cnn_pool2d_attr *a, int h, int w, int oy, int ox)
+{
+    win r;
+    int ys = oy * a->stride[0] - a->pad[0], xs = ox * a->stride[1] - a->pad[1];
+    int ye = ys + a->kernel[0], xe = xs + a->kernel[1];
+
+    if (ye > h + a->pad[2])
+        ye = h + a->pad[2];
+    if (xe > w + a->pad[3])
+        xe = w + a->pad[3];
+    r.padded = (ye - ys) * (xe - xs);
+    r.y0 = ys < 0 ? 0 : ys;
+    r.x0 = xs < 0 ? 0 : xs;
+    r.y1 = ye > h ? h : ye;
+    r.x1 = xe > w ? w : xe;
+    return r;
+}
+
+/* ==== @@MAXPOOL ==== */
+
+/* Saved: the arg-max (index in its input plane) of every output. */
+static int64_t max_aux(const cnn_graph *g, const cnn_node *n, int batch)
+{
+    (void)g;
+    return cnn_node_numel(n) * batch;
+}
+
+static void max_forward(const cnn_exec *e, cnn_node *n)
+{
+    const cnn_node *x  = cnn_in_node(e, n, 0);
+    const int       h = (int)x->shape.dim[1], w = (int)x->shape.dim[2];
+    const int       oh = (int)n->shape.dim[1], ow = (int)n->shape.dim[2];
+    const int64_t   planes = (int64_t)e->batch * n->shape.dim[0];
+    int32_t        *arg = (int32_t *)n->aux;
+
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x->y + p * h * w;
+        float       *yp = n->y + p * oh * ow;
+        int32_t     *ap = arg + p * oh * ow;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                win   r    = window(&n->a.pool, h, w, oy, ox);
+                float best = -INFINITY;
+                int   at   = -1;
+                /* Strict '>' keeps the first of equal values; a NaN wins, as
+                 * in PyTorch. */
+                for (int iy = r.y0; iy < r.y1; iy++)
+                    for (int ix = r.x0; ix < r.x1; ix++) {
+                        float v = xp[iy * w + ix];
+                        if (at < 0 || v > best || isnan(v)) {
+                            best = v;
+                            at   = iy * w + ix;
+                        }
+                    }
+                yp[oy * ow + ox] = best;
+                ap[oy * ow + ox] = at;
+            }
+    }
+}
+
+static void max_backward(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node      *x  = cnn_in_node(e, n, 0);
+    const int64_t  xs = (int64_t)x->shape.dim[1] * x->shape.dim[2];
+    const int64_t  ys = (int64_t)n->shape.dim[1] * n->shape.dim[2];
+    const int64_t  planes = (int64_t)e->batch * n->shape.dim[0];
+    const int32_t *arg = (const int32_t *)n->aux;
+
+    if (!x->req)
+        return;
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t i = 0; i < ys; i++)
+            if (arg[p * ys + i] >= 0)
+                x->dy[p * xs + arg[p * ys + i]] += n->dy[p * ys + i];
+}
+
+/* ==== @@AVGPOOL ==== */
+
+static float avg_divisor(const cnn_pool2d_attr *a, const win *r)
+{
+    return (float)(a->count_include_pad ? r->padded : (r->y1 - r->y0) * (r->x1 - r->x0));
+}
+
+static void avg_forward(const cnn_exec *e, cnn_node *n)
+{
+    const cnn_node *x  = cnn_in_node(e, n, 0);
+    const int       h = (int)x->shape.dim[1], w = (int)x->shape.dim[2];
+    const int       oh = (int)n->shape.dim[1], ow = (int)n->shape.dim[2];
+    const int64_t   planes = (int64_t)e->batch * n->shape.dim[0];
+
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x->y + p * h * w;
+        float       *yp = n->y + p * oh * ow;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                win   r = window(&n->a.pool, h, w, oy, ox);
+                float s = 0.0f;
+                for (int iy = r.y0; iy < r.y1; iy++)
+                    for (int ix = r.x0; ix < r.x1; ix++)
+                        s += xp[iy * w + ix];
+                yp[oy * ow + ox] = s / avg_divisor(&n->a.pool, &r);
+            }
+    }
+}
+
+static void avg_backward(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node     *x  = cnn_in_node(e, n, 0);
+    const int     h = (int)x->shape.dim[1], w = (int)x->shape.dim[2];
+    const int     oh = (int)n->shape.dim[1], ow = (int)n->shape.dim[2];
+    const int64_t planes = (int64_t)e->batch * n->shape.dim[0];
+
+    if (!x->req)
+        return;
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t p = 0; p < planes; p++) {
+        float       *dxp = x->dy + p * h * w;
+        const float *dyp = n->dy + p * oh * ow;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                win   r = window(&n->a.pool, h, w, oy, ox);
+                float d = dyp[oy * ow + ox] / avg_divisor(&n->a.pool, &r);
+                for (int iy = r.y0; iy < r.y1; iy++)
+                    for (int ix = r.x0; ix < r.x1; ix++)
+                        dxp[iy * w + ix] += d;
+            }
+    }
+}
+
+/* ==== @@GLOBAL ==== */
+
+static int gap_infer(cnn_graph *g, cnn_node *n)
+{
+    const cnn_node *x = &g->nodes[n->in[0]];
+    char            xs[64];
+
+    if (x->shape.ndim != 3)
+        return cnn_fail(CNN_ESHAPE, "global_avgpool '%s': input '%s' has shape %s, expected C x H x W",
+                        n->name, x->name, cnn_shape_str(&x->shape, xs, sizeof xs));
+    n->shape = (cnn_shape){3, {x->shape.dim[0], 1, 1}};
+    return CNN_OK;
+}
+
+static void gap_forward(const cnn_exec *e, cnn_node *n)
+{
+    const cnn_node *x      = cnn_in_node(e, n, 0);
+    const int64_t   hw     = x->shape.dim[1] * x->shape.dim[2];
+    const int64_t   planes = (int64_t)e->batch * n->shape.dim[0];
+
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t p = 0; p < planes; p++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < hw; i++)
+            s += x->y[p * hw + i];
+        n->y[p] = (float)(s / (double)hw);
+    }
+}
+
+static void gap_backward(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node     *x      = cnn_in_node(e, n, 0);
+    const int64_t hw     = x->shape.dim[1] * x->shape.dim[2];
+    const int64_t planes = (int64_t)e->batch * n->shape.dim[0];
+
+    if (!x->req)
+        return;
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t p = 0; p < planes; p++) {
+        float d = n->dy[p] / (float)hw;
+        for (int64_t i = 0; i < hw; i++)
+            x->dy[p * hw + i] += d;
+    }
+}
+
+const cnn_op_def cnn_op_maxpool2d = {
+    .name = "maxpool2d", .infer = pool_infer, .aux_floats = max_aux,
+    .forward = max_forward, .backward = max_backward,
+};
+const cnn_op_def cnn_op_avgpool2d = {
+    .name = "avgpool2d", .infer = pool_infer, .forward = avg_forward, .backward = avg_backward,
+};
+const cnn_op_def cnn_op_global_avgpool = {
+    .name = "global_avgpool", .infer = gap_infer, .forward = gap_forward, .backward = gap_backward,
+};
+
+static int add_pool(cnn_graph *g, cnn_op op, int x, const cnn_pool2d_attr *a, const char *name)
+{
+    cnn_node    n  = {.op = op};
+    const char *nm = name ? name : "";
+
+    if (!a)
+        return cnn_fail(CNN_EINVAL, "%s '%s': NULL attributes", cnn_op_name(op), nm);
+    for (int d = 0; d < 2; d++)
+        if (a->kernel[d] < 1 || a->stride[d] < 1 || a->kernel[d] > (1 << 16) ||
+            a->stride[d] > (1 << 16))
+            return cnn_fail(CNN_EINVAL, "%s '%s': kernel %dx%d and stride %dx%d must be 1 to 65536",
+                            cnn_op_name(op), nm, a->kernel[0], a->kernel[1], a->stride[0],
+                            a->stride[1]);
+    for (int i = 0; i < 4; i++)
+        if (a->pad[i] < 0 || a->pad[i] >= a->kernel[i % 2])
+            return cnn_fail(CNN_EINVAL,
+                            "%s '%s': pad %d is %d, expected 0 to kernel-1 (%d), so every window "
+                            "holds an input element",
+                            cnn_op_name(op), nm, i, a->pad[i], a->kernel[i % 2] - 1);
+    n.a.pool = *a;
+    return cnn_graph_add(g, &n, &x, 1, name);
+}
+
+int cnn_maxpool2d(cnn_graph *g, int x, const cnn_pool2d_attr *a, const char *name)
+{
+    return add_pool(g, CNN_OP_MAXPOOL2D, x, a, name);
+}
+
+int cnn_avgpool2d(cnn_graph *g, int x, const cnn_pool2d_attr *a, const char *name)
+{
+    return add_pool(g, CNN_OP_AVGPOOL2D, x, a, name);
+}
+
+int cnn_global_avgpool(cnn_graph *g, int x, const char *name)
+{
+    cnn_node n = {.op = CNN_OP_GLOBAL_AVGPOOL};
+    return cnn_graph_add(g, &n, &x, 1, name);
+}

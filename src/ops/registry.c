@@ -1,0 +1,31 @@
+/* registry.c - the table of op definitions, indexed by cnn_op. Each entry
+ * is defined in its op's own file. */
+#include "../graph/graph_impl.h"
+
+extern const cnn_op_def cnn_op_input, cnn_op_conv2d, cnn_op_relu, cnn_op_leaky_relu,
+    cnn_op_sigmoid, cnn_op_tanh, cnn_op_maxpool2d, cnn_op_avgpool2d, cnn_op_global_avgpool,
+    cnn_op_batchnorm2d, cnn_op_linear, cnn_op_flatten, cnn_op_dropout, cnn_op_add, cnn_op_concat,
+    cnn_op_softmax;
+
+const cnn_op_def *const cnn_op_defs[CNN_OP_COUNT_] = {
+    [CNN_OP_INPUT]          = &cnn_op_input,
+    [CNN_OP_CONV2D]         = &cnn_op_conv2d,
+    [CNN_OP_RELU]           = &cnn_op_relu,
+    [CNN_OP_LEAKY_RELU]     = &cnn_op_leaky_relu,
+    [CNN_OP_SIGMOID]        = &cnn_op_sigmoid,
+    [CNN_OP_TANH]           = &cnn_op_tanh,
+    [CNN_OP_MAXPOOL2D]      = &cnn_op_maxpool2d,
+    [CNN_OP_AVGPOOL2D]      = &cnn_op_avgpool2d,
+    [CNN_OP_GLOBAL_AVGPOOL] = &cnn_op_global_avgpool,
+    [CNN_OP_BATCHNORM2D]    = &cnn_op_batchnorm2d,
+    [CNN_OP_LINEAR]         = &cnn_op_linear,
+    [CNN_OP_FLATTEN]        = &cnn_op_flatten,
+    [CNN_OP_DROPOUT]        = &cnn_op_dropout,
+    [CNN_OP_ADD]            = &cnn_op_add,
+    [CNN_OP_CONCAT]         = &cnn_op_concat,
+    [CNN_OP_SOFTMAX]        = &cnn_op_softmax,
+};
+
+/* Every op must have an entry: a missing one is a NULL the compiler cannot
+ * see, so the count is pinned here. */
+_Static_assert(CNN_OP_COUNT_ == 16, "add the new op to cnn_op_defs");
