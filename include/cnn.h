@@ -113,6 +113,7 @@ typedef enum cnn_op {
     CNN_OP_ADD,
     CNN_OP_CONCAT,
     CNN_OP_SOFTMAX,
+    CNN_OP_ADAPTIVE_AVGPOOL,
     CNN_OP_COUNT_
 } cnn_op;
 
@@ -201,6 +202,13 @@ CNN_API int cnn_maxpool2d(cnn_graph *g, int x, const cnn_pool2d_attr *a, const c
 CNN_API int cnn_avgpool2d(cnn_graph *g, int x, const cnn_pool2d_attr *a, const char *name);
 /* C x H x W -> C x 1 x 1, the mean over each channel's map. */
 CNN_API int cnn_global_avgpool(cnn_graph *g, int x, const char *name);
+
+/* Adaptive average pooling to an oh x ow output, PyTorch's
+ * AdaptiveAvgPool2d: output cell i averages input rows
+ * [floor(i*H/oh), ceil((i+1)*H/oh)) (and the same for columns), so any input
+ * size maps to the same output size (VGG and AlexNet use it to keep their
+ * classifier's size fixed). */
+CNN_API int cnn_adaptive_avgpool2d(cnn_graph *g, int x, int oh, int ow, const char *name);
 
 /* Batch normalization over the channels of C x H x W (or of a flat F
  * vector, as BatchNorm1d). PyTorch's definition: training normalizes with

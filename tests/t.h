@@ -61,6 +61,9 @@ static const char *t_name;
             T_FAILED("%s = %lld, expected %s = %lld", #a, t_a_, #b, t_b_);                       \
     } while (0)
 
+/* Floating-point values equal exactly (T_EQ is for integers). */
+#define T_FEQ(a, b) T_NEAR(a, b, 0.0)
+
 /* |a - b| <= tol */
 #define T_NEAR(a, b, tol)                                                                        \
     do {                                                                                         \

@@ -22,6 +22,7 @@ typedef struct cnn_node {
         struct { float p; } dropout;
         struct { float eps, momentum; } bn;
         struct { int out; bool bias; } linear;
+        struct { int out[2]; } adaptive;
     } a;
 
     int       n_param;
@@ -91,6 +92,13 @@ static inline float *cnn_buffer(const cnn_exec *e, const cnn_node *n, int k)
 }
 static inline int64_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(&n->shape); }
 
+/* One receptive-field step: the op's window per axis (h, w). An op that
+ * mixes its whole input (global pooling, linear) sets `whole`. */
+typedef struct cnn_rf_step {
+    int  k[2], s[2], d[2];
+    bool whole;
+} cnn_rf_step;
+
 /* Describes an op: one entry per cnn_op, defined in that op's file. */
 typedef struct cnn_op_def {
     const char *name;
@@ -109,6 +117,10 @@ typedef struct cnn_op_def {
     /* Adds into the gradients of inputs whose `req` is set, and into the
      * parameter gradients when the node is trainable. */
     void (*backward)(const cnn_exec *e, cnn_node *n);
+    /* Multiply-accumulates per sample (NULL: none counted). */
+    int64_t (*macs)(const cnn_graph *g, const cnn_node *n);
+    /* Receptive-field step (NULL: 1x1 window, stride 1). */
+    void (*rf)(const cnn_graph *g, const cnn_node *n, cnn_rf_step *st);
 } cnn_op_def;
 
 extern const cnn_op_def *const cnn_op_defs[CNN_OP_COUNT_];

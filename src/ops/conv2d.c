@@ -223,10 +223,28 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
     }
 }
 
+/* Each output element costs C_in/groups * kh * kw multiply-accumulates. */
+static int64_t conv_macs(const cnn_graph *g, const cnn_node *n)
+{
+    (void)g;
+    return cnn_node_numel(n) * (cnn_shape_numel(&n->param_shape[0]) / n->a.conv.out_channels);
+}
+
+static void conv_rf(const cnn_graph *g, const cnn_node *n, cnn_rf_step *st)
+{
+    (void)g;
+    for (int d = 0; d < 2; d++) {
+        st->k[d] = n->a.conv.kernel[d];
+        st->s[d] = n->a.conv.stride[d];
+        st->d[d] = n->a.conv.dilation[d];
+    }
+}
+
 const cnn_op_def cnn_op_conv2d = {
     .name = "conv2d", .param_names = {"weight", "bias"},
     .infer = conv_infer, .scratch_floats = conv_scratch,
     .forward = conv_forward, .backward = conv_backward,
+    .macs = conv_macs, .rf = conv_rf,
 };
 
 int cnn_conv2d(cnn_graph *g, int x, const cnn_conv2d_attr *a, const char *name)

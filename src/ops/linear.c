@@ -74,9 +74,24 @@ static void linear_backward(const cnn_exec *e, cnn_node *n)
     }
 }
 
+static int64_t linear_macs(const cnn_graph *g, const cnn_node *n)
+{
+    (void)g;
+    return cnn_shape_numel(&n->param_shape[0]);
+}
+
+/* Every output sees the whole input. */
+static void linear_rf(const cnn_graph *g, const cnn_node *n, cnn_rf_step *st)
+{
+    (void)g;
+    (void)n;
+    st->whole = true;
+}
+
 const cnn_op_def cnn_op_linear = {
     .name = "linear", .param_names = {"weight", "bias"},
     .infer = linear_infer, .forward = linear_forward, .backward = linear_backward,
+    .macs = linear_macs, .rf = linear_rf,
 };
 
 int cnn_linear(cnn_graph *g, int x, int out_features, bool bias, const char *name)

@@ -233,16 +233,128 @@ static void gap_backward(const cnn_exec *e, cnn_node *n)
     }
 }
 
+/* ==== @@ADAPTIVE ==== */
+
+/* PyTorch's AdaptiveAvgPool2d windows: [floor(i*in/out), ceil((i+1)*in/out)). */
+static inline int64_t ad_start(int64_t i, int64_t in, int64_t out) { return i * in / out; }
+static inline int64_t ad_end(int64_t i, int64_t in, int64_t out)
+{
+    return ((i + 1) * in + out - 1) / out;
+}
+
+static int adaptive_infer(cnn_graph *g, cnn_node *n)
+{
+    const cnn_node *x = &g->nodes[n->in[0]];
+    char            xs[64];
+
+    if (x->shape.ndim != 3)
+        return cnn_fail(CNN_ESHAPE, "adaptive_avgpool '%s': input '%s' has shape %s, expected C x H x W",
+                        n->name, x->name, cnn_shape_str(&x->shape, xs, sizeof xs));
+    n->shape = (cnn_shape){3, {x->shape.dim[0], n->a.adaptive.out[0], n->a.adaptive.out[1]}};
+    return CNN_OK;
+}
+
+static void adaptive_forward(const cnn_exec *e, cnn_node *n)
+{
+    const cnn_node *x  = cnn_in_node(e, n, 0);
+    const int64_t   h = x->shape.dim[1], w = x->shape.dim[2];
+    const int64_t   oh = n->shape.dim[1], ow = n->shape.dim[2];
+    const int64_t   planes = (int64_t)e->batch * n->shape.dim[0];
+
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t y0 = ad_start(oy, h, oh), y1 = ad_end(oy, h, oh);
+                int64_t x0 = ad_start(ox, w, ow), x1 = ad_end(ox, w, ow);
+                float   s = 0.0f;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++)
+                        s += x->y[(p * h + iy) * w + ix];
+                n->y[(p * oh + oy) * ow + ox] = s / (float)((y1 - y0) * (x1 - x0));
+            }
+}
+
+static void adaptive_backward(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node     *x  = cnn_in_node(e, n, 0);
+    const int64_t h = x->shape.dim[1], w = x->shape.dim[2];
+    const int64_t oh = n->shape.dim[1], ow = n->shape.dim[2];
+    const int64_t planes = (int64_t)e->batch * n->shape.dim[0];
+
+    if (!x->req)
+        return;
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t y0 = ad_start(oy, h, oh), y1 = ad_end(oy, h, oh);
+                int64_t x0 = ad_start(ox, w, ow), x1 = ad_end(ox, w, ow);
+                float   d = n->dy[(p * oh + oy) * ow + ox] / (float)((y1 - y0) * (x1 - x0));
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++)
+                        x->dy[(p * h + iy) * w + ix] += d;
+            }
+}
+
+/* ==== @@RECEPTIVE_FIELD ==== */
+
+static void pool_rf(const cnn_graph *g, const cnn_node *n, cnn_rf_step *st)
+{
+    (void)g;
+    for (int d = 0; d < 2; d++) {
+        st->k[d] = n->a.pool.kernel[d];
+        st->s[d] = n->a.pool.stride[d];
+    }
+}
+
+static void whole_rf(const cnn_graph *g, const cnn_node *n, cnn_rf_step *st)
+{
+    (void)g;
+    (void)n;
+    st->whole = true;
+}
+
+/* The largest window ceil(in/out) and the stride floor(in/out) (exact when
+ * out divides in; identity when in == out). */
+static void adaptive_rf(const cnn_graph *g, const cnn_node *n, cnn_rf_step *st)
+{
+    const cnn_node *x = &g->nodes[n->in[0]];
+    for (int d = 0; d < 2; d++) {
+        int64_t in = x->shape.dim[1 + d], out = n->shape.dim[1 + d];
+        st->k[d] = (int)((in + out - 1) / out);
+        st->s[d] = in >= out ? (int)(in / out) : 1;
+    }
+}
+
 const cnn_op_def cnn_op_maxpool2d = {
     .name = "maxpool2d", .infer = pool_infer, .aux_floats = max_aux,
-    .forward = max_forward, .backward = max_backward,
+    .forward = max_forward, .backward = max_backward, .rf = pool_rf,
 };
 const cnn_op_def cnn_op_avgpool2d = {
     .name = "avgpool2d", .infer = pool_infer, .forward = avg_forward, .backward = avg_backward,
+    .rf = pool_rf,
 };
 const cnn_op_def cnn_op_global_avgpool = {
     .name = "global_avgpool", .infer = gap_infer, .forward = gap_forward, .backward = gap_backward,
+    .rf = whole_rf,
 };
+const cnn_op_def cnn_op_adaptive_avgpool = {
+    .name = "adaptive_avgpool", .infer = adaptive_infer, .forward = adaptive_forward,
+    .backward = adaptive_backward, .rf = adaptive_rf,
+};
+
+int cnn_adaptive_avgpool2d(cnn_graph *g, int x, int oh, int ow, const char *name)
+{
+    cnn_node n = {.op = CNN_OP_ADAPTIVE_AVGPOOL};
+
+    if (oh < 1 || ow < 1 || oh > (1 << 16) || ow > (1 << 16))
+        return cnn_fail(CNN_EINVAL, "adaptive_avgpool '%s': output %dx%d, expected 1 to 65536 each",
+                        name ? name : "", oh, ow);
+    n.a.adaptive.out[0] = oh;
+    n.a.adaptive.out[1] = ow;
+    return cnn_graph_add(g, &n, &x, 1, name);
+}
 
 static int add_pool(cnn_graph *g, cnn_op op, int x, const cnn_pool2d_attr *a, const char *name)
 {

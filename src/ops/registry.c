@@ -5,7 +5,7 @@
 extern const cnn_op_def cnn_op_input, cnn_op_conv2d, cnn_op_relu, cnn_op_leaky_relu,
     cnn_op_sigmoid, cnn_op_tanh, cnn_op_maxpool2d, cnn_op_avgpool2d, cnn_op_global_avgpool,
     cnn_op_batchnorm2d, cnn_op_linear, cnn_op_flatten, cnn_op_dropout, cnn_op_add, cnn_op_concat,
-    cnn_op_softmax;
+    cnn_op_softmax, cnn_op_adaptive_avgpool;
 
 const cnn_op_def *const cnn_op_defs[CNN_OP_COUNT_] = {
     [CNN_OP_INPUT]          = &cnn_op_input,
@@ -24,8 +24,9 @@ const cnn_op_def *const cnn_op_defs[CNN_OP_COUNT_] = {
     [CNN_OP_ADD]            = &cnn_op_add,
     [CNN_OP_CONCAT]         = &cnn_op_concat,
     [CNN_OP_SOFTMAX]        = &cnn_op_softmax,
+    [CNN_OP_ADAPTIVE_AVGPOOL] = &cnn_op_adaptive_avgpool,
 };
 
 /* Every op must have an entry: a missing one is a NULL the compiler cannot
  * see, so the count is pinned here. */
-_Static_assert(CNN_OP_COUNT_ == 16, "add the new op to cnn_op_defs");
+_Static_assert(CNN_OP_COUNT_ == 17, "add the new op to cnn_op_defs");

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the Debian packages the project needs, only those missing.
+# Safe to run again; needs root (or sudo) only when something is missing.
+#
+#   sh scripts/setup.sh          build tools, zlib, Fashion-MNIST
+#   sh scripts/setup.sh --ref    also the references used by optional tests
+#                                (python3-torch, python3-torchvision)
+set -eu
+
+need="gcc make libc6-dev zlib1g-dev dataset-fashion-mnist"
+if [ "${1:-}" = "--ref" ]; then
+    need="$need python3 python3-torch python3-torchvision"
+fi
+
+missing=""
+for p in $need; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "setup: installing$missing" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

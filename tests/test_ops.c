@@ -1,0 +1,981 @@
+/* test_ops.c - every op and every attribute: forward against a plain
+ * double-precision reference (direct loops), backward against central
+ * finite differences of that reference.
+ *
+ * Tolerances: forward |got - ref| <= 1e-4 * (1 + |ref|) (float sums of at
+ * most a few hundred terms of magnitude <= 1); gradients
+ * |got - fd| <= 2e-3 * (1 + |fd|), with fd = (L(p + h) - L(p - h)) / 2h in
+ * double, h = 1e-6, L = sum(r * y) for a fixed random r, so the finite
+ * difference itself is exact to ~1e-9 and the bound covers float rounding.
+ * Inputs of max pooling and ReLU are drawn away from ties and kinks. */
+#include "t.h"
+
+#include <stdlib.h>
+
+/* ==== @@HARNESS ==== */
+
+typedef struct opcase opcase;
+typedef int  (*build_fn)(cnn_graph *g, const int *in, const opcase *c);
+typedef void (*ref_fn)(const opcase *c, double *const *x, const double *p, const double *buf,
+                       double *y);
+
+enum { SMOOTH, DISTINCT, AWAY_FROM_0 };
+
+struct opcase {
+    int       n_in;
+    cnn_shape in[4];    /* per-sample input shapes                      */
+    int       batch;
+    cnn_mode  mode;
+    int       inputs;   /* SMOOTH, DISTINCT or AWAY_FROM_0               */
+    build_fn  build;
+    ref_fn    ref;
+    /* attributes the builders and references read */
+    cnn_conv2d_attr conv;
+    cnn_pool2d_attr pool;
+    float     f;        /* slope, eps, ...                              */
+    int       k;        /* out features, ...                            */
+    bool      flag;
+    cnn_shape out;      /* filled by the harness                        */
+};
+
+static uint64_t rng_state = 0x853c49e6748fea9bull;
+static double urand(void) /* [0, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) * 0x1.0p-53;
+}
+
+static int64_t numel(const cnn_shape *s) { return cnn_shape_numel(s); }
+
+/* Fills n values; DISTINCT gives a shuffled ramp (gaps of 2/n, no ties). */
+static void fill(double *v, int64_t n, int kind)
+{
+    for (int64_t i = 0; i < n; i++) {
+        v[i] = 2.0 * urand() - 1.0;
+        if (kind == AWAY_FROM_0)
+            v[i] += v[i] < 0 ? -0.05 : 0.05;
+    }
+    if (kind == DISTINCT) {
+        for (int64_t i = 0; i < n; i++)
+            v[i] = -1.0 + 2.0 * (double)i / (double)n;
+        for (int64_t i = n - 1; i > 0; i--) {
+            int64_t j = (int64_t)(urand() * (double)(i + 1));
+            double  t = v[i];
+            v[i] = v[j];
+            v[j] = t;
+        }
+    }
+}
+
+static double loss_of(const opcase *c, double *const *x, const double *p, const double *buf,
+                      double *y, const double *r, int64_t ny)
+{
+    double s = 0.0;
+    c->ref(c, x, p, buf, y);
+    for (int64_t i = 0; i < ny; i++)
+        s += r[i] * y[i];
+    return s;
+}
+
+static bool close_to(double got, double want, double tol)
+{
+    return fabs(got - want) <= tol * (1.0 + fabs(want));
+}
+
+/* Builds the op on fresh inputs, then checks forward and every gradient. */
+static void check_case(opcase *c)
+{
+    cnn_graph *g = cnn_graph_new();
+    int        in[4], id;
+    double    *x[4] = {0}, *p = NULL, *buf = NULL, *y = NULL, *r = NULL;
+    int64_t    nx[4], np, nb, ny;
+    float     *gp;
+
+    T_TRUE(g != NULL);
+    for (int k = 0; k < c->n_in; k++) {
+        in[k] = c->in[k].ndim == 3 ? cnn_input(g, (int)c->in[k].dim[0], (int)c->in[k].dim[1],
+                                               (int)c->in[k].dim[2], NULL)
+                                   : cnn_input_flat(g, (int)c->in[k].dim[0], NULL);
+        T_OK(in[k]);
+        T_OK(cnn_graph_want_input_grad(g, in[k], true));
+    }
+    T_OK(id = c->build(g, in, c));
+    T_OK(cnn_node_info(g, id, NULL, NULL, &c->out));
+    T_OK(cnn_graph_plan(g, c->batch));
+
+    /* Parameters sit at the end of the flat array (only this node has any). */
+    np = cnn_graph_param_count(g);
+    nb = cnn_graph_buffer_count(g);
+    ny = numel(&c->out) * c->batch;
+    p   = calloc((size_t)np + 1, sizeof *p);
+    buf = calloc((size_t)nb + 1, sizeof *buf);
+    y   = calloc((size_t)ny, sizeof *y);
+    r   = calloc((size_t)ny, sizeof *r);
+    fill(p, np, SMOOTH);
+    for (int64_t i = 0; i < np; i++)
+        cnn_graph_params(g)[i] = (float)p[i], p[i] = cnn_graph_params(g)[i];
+    for (int64_t i = 0; i < nb; i++) { /* running mean in [-1,1], var in [0.5, 1.5] */
+        double v = i < nb / 2 ? 2.0 * urand() - 1.0 : 0.5 + urand();
+        cnn_graph_buffers(g)[i] = (float)v;
+        buf[i]                  = cnn_graph_buffers(g)[i];
+    }
+    for (int k = 0; k < c->n_in; k++) {
+        nx[k] = numel(&c->in[k]) * c->batch;
+        x[k]  = calloc((size_t)nx[k], sizeof **x);
+        fill(x[k], nx[k], c->inputs);
+        float *d = cnn_graph_data(g, in[k]);
+        for (int64_t i = 0; i < nx[k]; i++)
+            d[i] = (float)x[k][i], x[k][i] = d[i];
+    }
+
+    /* Forward. The reference sees the buffers as they were before it. */
+    T_OK(cnn_graph_forward(g, c->mode));
+    c->ref(c, x, p, buf, y);
+    const float *got = cnn_graph_data(g, id);
+    for (int64_t i = 0; i < ny; i++)
+        if (!close_to(got[i], y[i], 1e-4))
+            T_FAILED("forward y[%lld] = %.9g, reference %.9g", (long long)i, got[i], y[i]);
+
+    /* Backward of L = sum(r * y). */
+    fill(r, ny, SMOOTH);
+    T_OK(cnn_graph_clear_grads(g));
+    T_OK(cnn_graph_zero_param_grads(g));
+    for (int64_t i = 0; i < ny; i++)
+        cnn_graph_grad(g, id)[i] = (float)r[i];
+    T_OK(cnn_graph_backward(g));
+
+    const double h = 1e-6;
+    for (int k = 0; k < c->n_in; k++) {
+        const float *dx = cnn_graph_grad(g, in[k]);
+        for (int64_t i = 0; i < nx[k]; i++) {
+            double keep = x[k][i], lp, lm;
+            x[k][i] = keep + h;
+            lp      = loss_of(c, x, p, buf, y, r, ny);
+            x[k][i] = keep - h;
+            lm      = loss_of(c, x, p, buf, y, r, ny);
+            x[k][i] = keep;
+            if (!close_to(dx[i], (lp - lm) / (2 * h), 2e-3))
+                T_FAILED("d input%d[%lld] = %.9g, finite difference %.9g", k, (long long)i, dx[i],
+                         (lp - lm) / (2 * h));
+        }
+    }
+    gp = cnn_graph_param_grads(g);
+    for (int64_t i = 0; i < np; i++) {
+        double keep = p[i], lp, lm, want;
+        p[i] = keep + h;
+        lp   = loss_of(c, x, p, buf, y, r, ny);
+        p[i] = keep - h;
+        lm   = loss_of(c, x, p, buf, y, r, ny);
+        p[i] = keep;
+        want = cnn_node_trainable(g, id) ? (lp - lm) / (2 * h) : 0.0;
+        if (!close_to(gp[i], want, 2e-3))
+            T_FAILED("d param[%lld] = %.9g, finite difference %.9g", (long long)i, gp[i], want);
+    }
+
+    for (int k = 0; k < c->n_in; k++)
+        free(x[k]);
+    free(p);
+    free(buf);
+    free(y);
+    free(r);
+    cnn_graph_free(g);
+}
+
+#define C_(s) ((s).dim[0])
+#define H_(s) ((s).dim[1])
+#define W_(s) ((s).dim[2])
+
+/* ==== @@CONV ==== */
+
+static int build_conv(cnn_graph *g, const int *in, const opcase *c)
+{
+    return cnn_conv2d(g, in[0], &c->conv, "conv");
+}
+
+static void ref_conv(const opcase *c, double *const *x, const double *p, const double *buf,
+                     double *y)
+{
+    const cnn_conv2d_attr *a = &c->conv;
+    const int64_t C = C_(c->in[0]), H = H_(c->in[0]), W = W_(c->in[0]);
+    const int64_t O = C_(c->out), OH = H_(c->out), OW = W_(c->out);
+    const int64_t cg = C / a->groups, og = O / a->groups;
+    const double *bias = a->bias ? p + O * cg * a->kernel[0] * a->kernel[1] : NULL;
+    (void)buf;
+
+    for (int b = 0; b < c->batch; b++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t oy = 0; oy < OH; oy++)
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    double  s  = bias ? bias[o] : 0.0;
+                    int64_t g0 = o / og * cg;
+                    for (int64_t ci = 0; ci < cg; ci++)
+                        for (int ky = 0; ky < a->kernel[0]; ky++)
+                            for (int kx = 0; kx < a->kernel[1]; kx++) {
+                                int64_t iy = oy * a->stride[0] - a->pad[0] + ky * a->dilation[0];
+                                int64_t ix = ox * a->stride[1] - a->pad[1] + kx * a->dilation[1];
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                s += x[0][((b * C + g0 + ci) * H + iy) * W + ix] *
+                                     p[((o * cg + ci) * a->kernel[0] + ky) * a->kernel[1] + kx];
+                            }
+                    y[((b * O + o) * OH + oy) * OW + ox] = s;
+                }
+}
+
+static opcase conv_case(int c, int h, int w, int o, int kh, int kw)
+{
+    opcase k = {.n_in = 1, .in = {{3, {c, h, w}}}, .batch = 2, .mode = CNN_TRAIN,
+                .build = build_conv, .ref = ref_conv, .conv = cnn_conv2d_defaults(o, kh, kw)};
+    return k;
+}
+
+static void conv_basic(void)
+{
+    opcase c = conv_case(2, 6, 7, 3, 3, 3);
+    check_case(&c);
+    T_EQ(H_(c.out), 4);
+    T_EQ(W_(c.out), 5);
+}
+
+static void conv_stride_asymmetric_pads(void)
+{
+    opcase c = conv_case(2, 7, 6, 3, 3, 2);
+    c.conv.stride[0] = 2;
+    c.conv.pad[0] = 1, c.conv.pad[1] = 0, c.conv.pad[2] = 2, c.conv.pad[3] = 1;
+    check_case(&c);
+    T_EQ(H_(c.out), (7 + 1 + 2 - 3) / 2 + 1);
+    T_EQ(W_(c.out), (6 + 0 + 1 - 2) / 1 + 1);
+}
+
+static void conv_dilation(void)
+{
+    opcase c = conv_case(2, 8, 9, 2, 3, 3);
+    c.conv.dilation[0] = 2, c.conv.dilation[1] = 3;
+    c.conv.pad[0] = c.conv.pad[2] = 1;
+    check_case(&c);
+    T_EQ(H_(c.out), (8 + 2 - 2 * 2 - 1) / 1 + 1);
+    T_EQ(W_(c.out), (9 - 3 * 2 - 1) / 1 + 1);
+}
+
+static void conv_groups(void)
+{
+    opcase c = conv_case(4, 5, 5, 6, 3, 3);
+    c.conv.groups = 2;
+    c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = 1;
+    check_case(&c);
+}
+
+static void conv_depthwise(void)
+{
+    opcase c = conv_case(3, 6, 5, 3, 3, 3);
+    c.conv.groups = 3;
+    c.conv.stride[0] = c.conv.stride[1] = 2;
+    c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = 1;
+    check_case(&c);
+}
+
+static void conv_depthwise_multiplier(void)
+{
+    opcase c = conv_case(3, 5, 5, 6, 3, 3);
+    c.conv.groups = 3;
+    check_case(&c);
+}
+
+static void conv_no_bias(void)
+{
+    opcase c = conv_case(2, 5, 5, 3, 3, 3);
+    c.conv.bias = false;
+    check_case(&c);
+}
+
+static void conv_pointwise(void)
+{
+    opcase c = conv_case(5, 4, 3, 4, 1, 1); /* the im2col-free path */
+    check_case(&c);
+    c = conv_case(4, 4, 4, 6, 1, 1);
+    c.conv.groups = 2;
+    check_case(&c);
+}
+
+static void conv_pointwise_strided(void)
+{
+    opcase c = conv_case(3, 7, 7, 4, 1, 1);
+    c.conv.stride[0] = c.conv.stride[1] = 2;
+    check_case(&c);
+    T_EQ(H_(c.out), 4);
+}
+
+static void conv_stride_larger_than_kernel(void)
+{
+    opcase c = conv_case(2, 9, 8, 2, 2, 1);
+    c.conv.stride[0] = 3, c.conv.stride[1] = 4;
+    check_case(&c);
+    T_EQ(H_(c.out), 3);
+    T_EQ(W_(c.out), 2);
+}
+
+static void conv_pad_same(void)
+{
+    opcase c = conv_case(2, 7, 6, 3, 5, 4);
+    T_OK(cnn_conv2d_pad_same(&c.conv, 7, 6));
+    check_case(&c);
+    T_EQ(H_(c.out), 7);
+    T_EQ(W_(c.out), 6);
+    c = conv_case(2, 7, 6, 3, 3, 3);
+    c.conv.stride[0] = c.conv.stride[1] = 2;
+    T_OK(cnn_conv2d_pad_same(&c.conv, 7, 6));
+    check_case(&c);
+    T_EQ(H_(c.out), 4); /* ceil(7 / 2) */
+    T_EQ(W_(c.out), 3);
+    cnn_conv2d_pad_valid(&c.conv);
+    T_EQ(c.conv.pad[0] + c.conv.pad[1] + c.conv.pad[2] + c.conv.pad[3], 0);
+}
+
+static void conv_kernel_larger_than_input(void)
+{
+    opcase c = conv_case(1, 2, 3, 2, 4, 4);
+    c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = 2;
+    c.batch = 3;
+    check_case(&c);
+}
+
+static void conv_batch_one(void)
+{
+    opcase c = conv_case(3, 5, 5, 2, 3, 3);
+    c.batch = 1;
+    check_case(&c);
+}
+
+/* ==== @@ACTIVATIONS ==== */
+
+static int build_act(cnn_graph *g, const int *in, const opcase *c)
+{
+    switch (c->k) {
+    case 0: return cnn_relu(g, in[0], NULL);
+    case 1: return cnn_leaky_relu(g, in[0], c->f, NULL);
+    case 2: return cnn_sigmoid(g, in[0], NULL);
+    default: return cnn_tanh(g, in[0], NULL);
+    }
+}
+
+static void ref_act(const opcase *c, double *const *x, const double *p, const double *buf,
+                    double *y)
+{
+    (void)p;
+    (void)buf;
+    for (int64_t i = 0; i < numel(&c->in[0]) * c->batch; i++) {
+        double v = x[0][i];
+        switch (c->k) {
+        case 0: y[i] = v > 0 ? v : 0; break;
+        case 1: y[i] = v > 0 ? v : c->f * v; break;
+        case 2: y[i] = 1.0 / (1.0 + exp(-v)); break;
+        default: y[i] = tanh(v); break;
+        }
+    }
+}
+
+static void activations(void)
+{
+    for (int k = 0; k < 4; k++) {
+        opcase c = {.n_in = 1, .in = {{3, {3, 4, 5}}}, .batch = 2, .mode = CNN_TRAIN,
+                    .inputs = AWAY_FROM_0, .build = build_act, .ref = ref_act, .k = k, .f = 0.1f};
+        check_case(&c);
+    }
+    /* Flat inputs too, and a large argument that must not overflow. */
+    opcase c = {.n_in = 1, .in = {{1, {7}}}, .batch = 3, .mode = CNN_EVAL, .inputs = AWAY_FROM_0,
+                .build = build_act, .ref = ref_act, .k = 2};
+    check_case(&c);
+}
+
+static void sigmoid_saturates(void)
+{
+    cnn_graph *g = cnn_graph_new();
+    int        x = cnn_input_flat(g, 4, "x");
+    int        s = cnn_sigmoid(g, x, "s"), t = cnn_tanh(g, x, "t");
+    float      v[4] = {-1000.0f, -90.0f, 90.0f, 1000.0f};
+
+    T_OK(s);
+    T_OK(t);
+    T_OK(cnn_graph_plan(g, 1));
+    T_OK(cnn_graph_set_input(g, x, v));
+    T_OK(cnn_graph_forward(g, CNN_EVAL));
+    T_FEQ(cnn_graph_data(g, s)[0], 0.0);
+    T_FEQ(cnn_graph_data(g, s)[3], 1.0);
+    T_FEQ(cnn_graph_data(g, t)[0], -1.0);
+    T_FEQ(cnn_graph_data(g, t)[3], 1.0);
+    cnn_graph_free(g);
+}
+
+/* ==== @@POOLING ==== */
+
+static int build_pool(cnn_graph *g, const int *in, const opcase *c)
+{
+    return c->k == 0 ? cnn_maxpool2d(g, in[0], &c->pool, "pool")
+                     : cnn_avgpool2d(g, in[0], &c->pool, "pool");
+}
+
+/* Direct from PyTorch's definition: the window starts at o*s - pad_begin;
+ * it is clipped to [.., size + pad_end) for the padded count, then to the
+ * input for the elements. */
+static void ref_pool(const opcase *c, double *const *x, const double *p, const double *buf,
+                     double *y)
+{
+    const cnn_pool2d_attr *a = &c->pool;
+    const int64_t C = C_(c->in[0]), H = H_(c->in[0]), W = W_(c->in[0]);
+    const int64_t OH = H_(c->out), OW = W_(c->out);
+    (void)p;
+    (void)buf;
+
+    for (int64_t bc = 0; bc < c->batch * C; bc++)
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++) {
+                int64_t y0 = oy * a->stride[0] - a->pad[0], x0 = ox * a->stride[1] - a->pad[1];
+                int64_t y1 = y0 + a->kernel[0], x1 = x0 + a->kernel[1];
+                if (y1 > H + a->pad[2])
+                    y1 = H + a->pad[2];
+                if (x1 > W + a->pad[3])
+                    x1 = W + a->pad[3];
+                int64_t padded = (y1 - y0) * (x1 - x0), count = 0;
+                double  best = -INFINITY, sum = 0.0;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++) {
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            continue;
+                        double v = x[0][(bc * H + iy) * W + ix];
+                        best = v > best ? v : best;
+                        sum += v;
+                        count++;
+                    }
+                y[(bc * OH + oy) * OW + ox] =
+                    c->k == 0 ? best : sum / (double)(a->count_include_pad ? padded : count);
+            }
+}
+
+static opcase pool_case(int kind, int c, int h, int w, int kh, int kw)
+{
+    opcase k = {.n_in = 1, .in = {{3, {c, h, w}}}, .batch = 2, .mode = CNN_TRAIN,
+                .inputs = DISTINCT, .build = build_pool, .ref = ref_pool, .k = kind,
+                .pool = cnn_pool2d_defaults(kh, kw)};
+    return k;
+}
+
+static void pool_variants(int kind)
+{
+    opcase c = pool_case(kind, 2, 6, 6, 2, 2);
+    check_case(&c);
+    T_EQ(H_(c.out), 3);
+
+    c = pool_case(kind, 2, 7, 7, 3, 3); /* overlapping windows, pads */
+    c.pool.stride[0] = c.pool.stride[1] = 2;
+    c.pool.pad[0] = c.pool.pad[1] = c.pool.pad[2] = c.pool.pad[3] = 1;
+    check_case(&c);
+    T_EQ(H_(c.out), 4);
+
+    c = pool_case(kind, 1, 6, 6, 3, 3); /* ceil mode: 6x6 / 3x3 s2 -> 3x3, floor 2x2 */
+    c.pool.stride[0] = c.pool.stride[1] = 2;
+    c.pool.ceil_mode = true;
+    check_case(&c);
+    T_EQ(H_(c.out), 3);
+
+    c = pool_case(kind, 1, 5, 5, 2, 2); /* ceil mode, last window would start in the pad */
+    c.pool.pad[0] = c.pool.pad[1] = c.pool.pad[2] = c.pool.pad[3] = 1;
+    c.pool.ceil_mode = true;
+    check_case(&c);
+    T_EQ(H_(c.out), 3); /* PyTorch: MaxPool2d(2, 2, padding=1, ceil_mode=True) on 5 -> 3 */
+
+    c = pool_case(kind, 2, 7, 6, 3, 2); /* asymmetric pads, non-square */
+    c.pool.stride[0] = 2, c.pool.stride[1] = 1;
+    c.pool.pad[0] = 2, c.pool.pad[1] = 0, c.pool.pad[2] = 0, c.pool.pad[3] = 1;
+    check_case(&c);
+
+    c = pool_case(kind, 2, 5, 5, 2, 2); /* stride 1 */
+    c.pool.stride[0] = c.pool.stride[1] = 1;
+    check_case(&c);
+    T_EQ(H_(c.out), 4);
+}
+
+static void maxpool_all(void) { pool_variants(0); }
+static void avgpool_include_pad(void) { pool_variants(1); }
+
+static void avgpool_exclude_pad(void)
+{
+    opcase c = pool_case(1, 2, 7, 7, 3, 3);
+    c.pool.stride[0] = c.pool.stride[1] = 2;
+    c.pool.pad[0] = c.pool.pad[1] = c.pool.pad[2] = c.pool.pad[3] = 1;
+    c.pool.count_include_pad = false;
+    check_case(&c);
+    c = pool_case(1, 1, 6, 6, 3, 3);
+    c.pool.stride[0] = c.pool.stride[1] = 2;
+    c.pool.pad[0] = c.pool.pad[1] = c.pool.pad[2] = c.pool.pad[3] = 1;
+    c.pool.ceil_mode = true;
+    c.pool.count_include_pad = false;
+    check_case(&c);
+}
+
+/* Values that PyTorch 1.13 prints for AvgPool2d(3, 2, padding=1,
+ * ceil_mode=True) on arange(36).view(1,1,6,6): the last row and column of
+ * windows reach past the pad, and the divisor counts only up to it. */
+static void avgpool_ceil_divisor_matches_pytorch(void)
+{
+    cnn_graph      *g = cnn_graph_new();
+    cnn_pool2d_attr a = cnn_pool2d_defaults(3, 3);
+    float           v[36];
+    int             x, p;
+
+    a.stride[0] = a.stride[1] = 2;
+    a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = 1;
+    a.ceil_mode = true;
+    for (int i = 0; i < 36; i++)
+        v[i] = (float)i;
+    T_OK(x = cnn_input(g, 1, 6, 6, "x"));
+    T_OK(p = cnn_avgpool2d(g, x, &a, "p"));
+    T_OK(cnn_graph_plan(g, 1));
+    T_OK(cnn_graph_set_input(g, x, v));
+    T_OK(cnn_graph_forward(g, CNN_EVAL));
+    /* out 4x4 (ceil((6+2-3)/2)+1 = 4, and 3*2 = 6 < 6+1 keeps it). Window
+     * (3,3) covers rows 5..7 clipped to 5..6 (pad end 1): divisor 2*2 = 4,
+     * one element (35) inside: 35/4. Window (0,0): rows -1..1, 9 padded,
+     * holds 0,1,6,7: 14/9. */
+    T_NEAR(cnn_graph_data(g, p)[0], 14.0 / 9.0, 1e-6);
+    T_NEAR(cnn_graph_data(g, p)[15], 35.0 / 4.0, 1e-6);
+    T_NEAR(cnn_graph_data(g, p)[3], (5.0 + 11.0) / 6.0, 1e-6);
+    cnn_graph_free(g);
+}
+
+static int build_gap(cnn_graph *g, const int *in, const opcase *c)
+{
+    (void)c;
+    return cnn_global_avgpool(g, in[0], NULL);
+}
+
+static void ref_gap(const opcase *c, double *const *x, const double *p, const double *buf,
+                    double *y)
+{
+    const int64_t hw = H_(c->in[0]) * W_(c->in[0]);
+    (void)p;
+    (void)buf;
+    for (int64_t bc = 0; bc < c->batch * C_(c->in[0]); bc++) {
+        double s = 0;
+        for (int64_t i = 0; i < hw; i++)
+            s += x[0][bc * hw + i];
+        y[bc] = s / (double)hw;
+    }
+}
+
+static void global_avgpool(void)
+{
+    opcase c = {.n_in = 1, .in = {{3, {3, 5, 4}}}, .batch = 2, .mode = CNN_TRAIN,
+                .build = build_gap, .ref = ref_gap};
+    check_case(&c);
+    T_EQ(C_(c.out), 3);
+    T_EQ(H_(c.out), 1);
+}
+
+static int build_adaptive(cnn_graph *g, const int *in, const opcase *c)
+{
+    return cnn_adaptive_avgpool2d(g, in[0], c->k, (int)c->f, NULL);
+}
+
+/* PyTorch: cell i averages [floor(i*in/out), ceil((i+1)*in/out)). */
+static void ref_adaptive(const opcase *c, double *const *x, const double *p, const double *buf,
+                         double *y)
+{
+    const int64_t H = H_(c->in[0]), W = W_(c->in[0]), OH = H_(c->out), OW = W_(c->out);
+    (void)p;
+    (void)buf;
+    for (int64_t bc = 0; bc < c->batch * C_(c->in[0]); bc++)
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++) {
+                int64_t y0 = (int64_t)floor((double)oy * H / OH);
+                int64_t y1 = (int64_t)ceil((double)(oy + 1) * H / OH);
+                int64_t x0 = (int64_t)floor((double)ox * W / OW);
+                int64_t x1 = (int64_t)ceil((double)(ox + 1) * W / OW);
+                double  s  = 0;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++)
+                        s += x[0][(bc * H + iy) * W + ix];
+                y[(bc * OH + oy) * OW + ox] = s / (double)((y1 - y0) * (x1 - x0));
+            }
+}
+
+static void adaptive_avgpool(void)
+{
+    static const int sizes[][4] = {{7, 5, 3, 2}, {4, 4, 7, 7}, {6, 6, 6, 6}, {5, 9, 1, 1}};
+    for (int i = 0; i < 4; i++) {
+        opcase c = {.n_in = 1, .in = {{3, {2, sizes[i][0], sizes[i][1]}}}, .batch = 2,
+                    .mode = CNN_TRAIN, .build = build_adaptive, .ref = ref_adaptive,
+                    .k = sizes[i][2], .f = (float)sizes[i][3]};
+        check_case(&c);
+        T_EQ(H_(c.out), sizes[i][2]);
+        T_EQ(W_(c.out), sizes[i][3]);
+    }
+}
+
+/* ==== @@BATCHNORM ==== */
+
+static int build_bn(cnn_graph *g, const int *in, const opcase *c)
+{
+    int id = cnn_batchnorm2d(g, in[0], c->f, 0.1f, "bn");
+    if (id >= 0 && c->flag)
+        cnn_node_set_trainable(g, id, false);
+    return id;
+}
+
+/* Batch statistics in training (unless frozen), running ones otherwise. */
+static void ref_bn(const opcase *c, double *const *x, const double *p, const double *buf,
+                   double *y)
+{
+    const int64_t C = C_(c->in[0]), hw = numel(&c->in[0]) / C, m = hw * c->batch;
+    const bool    batch_stats = c->mode == CNN_TRAIN && !c->flag;
+
+    for (int64_t ch = 0; ch < C; ch++) {
+        double mean = 0, var = 0;
+        if (batch_stats) {
+            for (int b = 0; b < c->batch; b++)
+                for (int64_t i = 0; i < hw; i++)
+                    mean += x[0][(b * C + ch) * hw + i];
+            mean /= (double)m;
+            for (int b = 0; b < c->batch; b++)
+                for (int64_t i = 0; i < hw; i++) {
+                    double d = x[0][(b * C + ch) * hw + i] - mean;
+                    var += d * d;
+                }
+            var /= (double)m;
+        } else {
+            mean = buf[ch];
+            var  = buf[C + ch];
+        }
+        for (int b = 0; b < c->batch; b++)
+            for (int64_t i = 0; i < hw; i++) {
+                int64_t j = (b * C + ch) * hw + i;
+                y[j] = (x[0][j] - mean) / sqrt(var + c->f) * p[ch] + p[C + ch];
+            }
+    }
+}
+
+static void batchnorm_modes(void)
+{
+    opcase c = {.n_in = 1, .in = {{3, {3, 4, 3}}}, .batch = 3, .mode = CNN_TRAIN,
+                .build = build_bn, .ref = ref_bn, .f = 1e-5f};
+    check_case(&c);
+    c.mode = CNN_EVAL;
+    check_case(&c);
+    c.mode = CNN_TRAIN;
+    c.flag = true; /* frozen: running statistics, no parameter gradients */
+    check_case(&c);
+    opcase f = {.n_in = 1, .in = {{1, {5}}}, .batch = 4, .mode = CNN_TRAIN,
+                .build = build_bn, .ref = ref_bn, .f = 1e-3f}; /* BatchNorm1d */
+    check_case(&f);
+}
+
+/* Running statistics: PyTorch's update with the unbiased batch variance. */
+static void batchnorm_running_stats(void)
+{
+    cnn_graph *g = cnn_graph_new();
+    int        x = cnn_input(g, 1, 1, 2, "x"), bn = cnn_batchnorm2d(g, x, 1e-5f, 0.1f, "bn");
+    float      v[4] = {1, 2, 3, 6}, *rm, *rv; /* batch 2 x 2 values: mean 3, var 3.5 (biased) */
+
+    T_OK(bn);
+    T_OK(cnn_graph_plan(g, 2));
+    T_OK(cnn_graph_set_input(g, x, v));
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    T_OK(cnn_node_buffer(g, bn, 0, &rm, NULL, NULL));
+    T_OK(cnn_node_buffer(g, bn, 1, &rv, NULL, NULL));
+    T_NEAR(rm[0], 0.9 * 0 + 0.1 * 3.0, 1e-7);
+    T_NEAR(rv[0], 0.9 * 1 + 0.1 * (14.0 / 3.0), 1e-6); /* unbiased: 14/3 */
+    /* Normalized with the biased variance. */
+    T_NEAR(cnn_graph_data(g, bn)[3], (6 - 3) / sqrt(3.5 + 1e-5), 1e-5);
+    /* Eval leaves the statistics alone. */
+    T_OK(cnn_graph_forward(g, CNN_EVAL));
+    T_NEAR(rm[0], 0.3, 1e-7);
+    cnn_graph_free(g);
+}
+
+/* ==== @@LINEAR ==== */
+
+static int build_linear(cnn_graph *g, const int *in, const opcase *c)
+{
+    return cnn_linear(g, in[0], c->k, c->flag, "fc");
+}
+
+static void ref_linear(const opcase *c, double *const *x, const double *p, const double *buf,
+                       double *y)
+{
+    const int64_t F = numel(&c->in[0]), O = c->k;
+    (void)buf;
+    for (int b = 0; b < c->batch; b++)
+        for (int64_t o = 0; o < O; o++) {
+            double s = c->flag ? p[O * F + o] : 0.0;
+            for (int64_t f = 0; f < F; f++)
+                s += x[0][b * F + f] * p[o * F + f];
+            y[b * O + o] = s;
+        }
+}
+
+static void linear_variants(void)
+{
+    opcase c = {.n_in = 1, .in = {{1, {7}}}, .batch = 3, .mode = CNN_TRAIN,
+                .build = build_linear, .ref = ref_linear, .k = 5, .flag = true};
+    check_case(&c);
+    c.flag = false;
+    check_case(&c);
+    opcase s = {.n_in = 1, .in = {{3, {2, 3, 2}}}, .batch = 2, .mode = CNN_TRAIN,
+                .build = build_linear, .ref = ref_linear, .k = 4, .flag = true};
+    check_case(&s); /* a C x H x W input is read flattened */
+    s.batch = 5;
+    check_case(&s);
+}
+
+/* ==== @@TENSOR_OPS ==== */
+
+static int build_flatten(cnn_graph *g, const int *in, const opcase *c)
+{
+    (void)c;
+    return cnn_flatten(g, in[0], NULL);
+}
+
+static void ref_copy(const opcase *c, double *const *x, const double *p, const double *buf,
+                     double *y)
+{
+    (void)p;
+    (void)buf;
+    for (int64_t i = 0; i < numel(&c->in[0]) * c->batch; i++)
+        y[i] = x[0][i];
+}
+
+static void flatten(void)
+{
+    opcase c = {.n_in = 1, .in = {{3, {2, 3, 4}}}, .batch = 2, .mode = CNN_TRAIN,
+                .build = build_flatten, .ref = ref_copy};
+    check_case(&c);
+    T_EQ(c.out.ndim, 1);
+    T_EQ(c.out.dim[0], 24);
+}
+
+static int build_add(cnn_graph *g, const int *in, const opcase *c)
+{
+    return c->flag ? cnn_add(g, in[0], in[0], NULL) : cnn_add(g, in[0], in[1], NULL);
+}
+
+static void ref_add(const opcase *c, double *const *x, const double *p, const double *buf,
+                    double *y)
+{
+    (void)p;
+    (void)buf;
+    for (int64_t i = 0; i < numel(&c->in[0]) * c->batch; i++)
+        y[i] = x[0][i] + (c->flag ? x[0][i] : x[1][i]);
+}
+
+static void add(void)
+{
+    opcase c = {.n_in = 2, .in = {{3, {2, 3, 3}}, {3, {2, 3, 3}}}, .batch = 2, .mode = CNN_TRAIN,
+                .build = build_add, .ref = ref_add};
+    check_case(&c);
+    opcase twice = {.n_in = 1, .in = {{3, {2, 3, 3}}}, .batch = 2, .mode = CNN_TRAIN,
+                    .build = build_add, .ref = ref_add, .flag = true};
+    check_case(&twice); /* x + x: the gradient accumulates twice */
+}
+
+static int build_concat(cnn_graph *g, const int *in, const opcase *c)
+{
+    return cnn_concat(g, in, c->n_in, NULL);
+}
+
+static void ref_concat(const opcase *c, double *const *x, const double *p, const double *buf,
+                       double *y)
+{
+    int64_t ys = numel(&c->out), off = 0;
+    (void)p;
+    (void)buf;
+    for (int b = 0; b < c->batch; b++) {
+        off = 0;
+        for (int k = 0; k < c->n_in; k++) {
+            int64_t xs = numel(&c->in[k]);
+            for (int64_t i = 0; i < xs; i++)
+                y[b * ys + off + i] = x[k][b * xs + i];
+            off += xs;
+        }
+    }
+}
+
+static void concat(void)
+{
+    opcase c = {.n_in = 3, .in = {{3, {2, 3, 2}}, {3, {1, 3, 2}}, {3, {3, 3, 2}}}, .batch = 2,
+                .mode = CNN_TRAIN, .build = build_concat, .ref = ref_concat};
+    check_case(&c);
+    T_EQ(C_(c.out), 6);
+}
+
+static int build_softmax(cnn_graph *g, const int *in, const opcase *c)
+{
+    (void)c;
+    return cnn_softmax(g, in[0], NULL);
+}
+
+static void ref_softmax(const opcase *c, double *const *x, const double *p, const double *buf,
+                        double *y)
+{
+    const int64_t C = c->in[0].dim[0], S = numel(&c->in[0]) / C;
+    (void)p;
+    (void)buf;
+    for (int b = 0; b < c->batch; b++)
+        for (int64_t s = 0; s < S; s++) {
+            double sum = 0;
+            for (int64_t k = 0; k < C; k++)
+                sum += exp(x[0][(b * C + k) * S + s]);
+            for (int64_t k = 0; k < C; k++)
+                y[(b * C + k) * S + s] = exp(x[0][(b * C + k) * S + s]) / sum;
+        }
+}
+
+static void softmax(void)
+{
+    opcase c = {.n_in = 1, .in = {{1, {6}}}, .batch = 3, .mode = CNN_TRAIN,
+                .build = build_softmax, .ref = ref_softmax};
+    check_case(&c);
+    opcase s = {.n_in = 1, .in = {{3, {4, 2, 3}}}, .batch = 2, .mode = CNN_TRAIN,
+                .build = build_softmax, .ref = ref_softmax};
+    check_case(&s); /* per position, over channels */
+}
+
+static void softmax_large_logits(void)
+{
+    cnn_graph *g = cnn_graph_new();
+    int        x = cnn_input_flat(g, 3, "x"), s = cnn_softmax(g, x, "s");
+    float      v[3] = {1000.0f, 1000.0f, -1000.0f};
+
+    T_OK(s);
+    T_OK(cnn_graph_plan(g, 1));
+    T_OK(cnn_graph_set_input(g, x, v));
+    T_OK(cnn_graph_forward(g, CNN_EVAL));
+    T_NEAR(cnn_graph_data(g, s)[0], 0.5, 1e-7);
+    T_NEAR(cnn_graph_data(g, s)[2], 0.0, 1e-30);
+    cnn_graph_free(g);
+}
+
+/* ==== @@DROPOUT ==== */
+
+static void dropout(void)
+{
+    cnn_graph *g = cnn_graph_new();
+    int        x = cnn_input_flat(g, 1000, "x"), d = cnn_dropout(g, x, 0.25f, "d");
+    float      v[2000], *y, *dx;
+    int        zeros = 0;
+
+    T_OK(d);
+    T_OK(cnn_graph_want_input_grad(g, x, true));
+    T_OK(cnn_graph_plan(g, 2));
+    for (int i = 0; i < 2000; i++)
+        v[i] = 1.0f + (float)i / 2000.0f;
+    T_OK(cnn_graph_set_input(g, x, v));
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    y = cnn_graph_data(g, d);
+    T_OK(cnn_graph_clear_grads(g));
+    for (int i = 0; i < 2000; i++)
+        cnn_graph_grad(g, d)[i] = 1.0f;
+    T_OK(cnn_graph_backward(g));
+    dx = cnn_graph_grad(g, x);
+    for (int i = 0; i < 2000; i++) {
+        if (y[i] == 0.0f) {
+            zeros++;
+            T_FEQ(dx[i], 0.0);
+        } else {
+            T_NEAR(y[i], v[i] / 0.75f, 1e-6); /* inverted: survivors scaled by 1/(1-p) */
+            T_NEAR(dx[i], 1.0f / 0.75f, 1e-6);
+        }
+    }
+    T_TRUE(zeros > 400 && zeros < 600); /* 500 expected; 5 sigma is ~97 */
+    T_OK(cnn_graph_forward(g, CNN_EVAL));
+    T_ARRAY_EQ(cnn_graph_data(g, d), v, 2000); /* identity in eval */
+    cnn_graph_free(g);
+}
+
+/* ==== @@THREADS ==== */
+
+/* A small net run with 1 and 2 threads: forward is the same bits (each
+ * output is computed by one thread in one order); parameter gradients
+ * agree to rounding; the same thread count always gives the same bits. */
+static void run_net(int threads, float *out, float *grads, int64_t *np)
+{
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(4, 3, 3);
+    cnn_pool2d_attr p = cnn_pool2d_defaults(2, 2);
+    int             x, h, logits, labels[6] = {0, 1, 2, 0, 1, 2};
+    float           v[6 * 2 * 8 * 8], loss;
+
+    a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = 1;
+    x = cnn_input(g, 2, 8, 8, "x");
+    h = cnn_conv2d(g, x, &a, "c1");
+    h = cnn_batchnorm2d(g, h, 1e-5f, 0.1f, "bn");
+    h = cnn_relu(g, h, NULL);
+    h = cnn_maxpool2d(g, h, &p, NULL);
+    logits = cnn_linear(g, h, 3, true, "fc");
+    T_OK(logits);
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 7));
+    T_OK(cnn_graph_set_threads(g, threads));
+    T_OK(cnn_graph_plan(g, 6));
+    for (int i = 0; i < (int)(sizeof v / sizeof *v); i++)
+        v[i] = (float)sin(i * 0.37);
+    T_OK(cnn_graph_set_input(g, x, v));
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    T_OK(cnn_graph_softmax_xent(g, logits, labels, 0.0f, &loss, NULL));
+    T_OK(cnn_graph_zero_param_grads(g));
+    T_OK(cnn_graph_backward(g));
+    memcpy(out, cnn_graph_data(g, logits), 18 * sizeof *out);
+    *np = cnn_graph_param_count(g);
+    memcpy(grads, cnn_graph_param_grads(g), (size_t)*np * sizeof *grads);
+    cnn_graph_free(g);
+}
+
+static void threads_agree(void)
+{
+    static float o1[18], o2[18], o2b[18], g1[4096], g2[4096], g2b[4096];
+    int64_t      n1, n2;
+
+    run_net(1, o1, g1, &n1);
+    run_net(2, o2, g2, &n2);
+    run_net(2, o2b, g2b, &n2);
+    T_EQ(n1, n2);
+    T_ARRAY_EQ(o2, o1, 18);
+    T_ARRAY_EQ(g2b, g2, n2);
+    for (int64_t i = 0; i < n1; i++)
+        T_NEAR(g2[i], g1[i], 1e-5 * (1 + fabs(g1[i])));
+}
+
+int main(void)
+{
+    T_RUN(conv_basic);
+    T_RUN(conv_stride_asymmetric_pads);
+    T_RUN(conv_dilation);
+    T_RUN(conv_groups);
+    T_RUN(conv_depthwise);
+    T_RUN(conv_depthwise_multiplier);
+    T_RUN(conv_no_bias);
+    T_RUN(conv_pointwise);
+    T_RUN(conv_pointwise_strided);
+    T_RUN(conv_stride_larger_than_kernel);
+    T_RUN(conv_pad_same);
+    T_RUN(conv_kernel_larger_than_input);
+    T_RUN(conv_batch_one);
+    T_RUN(activations);
+    T_RUN(sigmoid_saturates);
+    T_RUN(maxpool_all);
+    T_RUN(avgpool_include_pad);
+    T_RUN(avgpool_exclude_pad);
+    T_RUN(avgpool_ceil_divisor_matches_pytorch);
+    T_RUN(global_avgpool);
+    T_RUN(adaptive_avgpool);
+    T_RUN(batchnorm_modes);
+    T_RUN(batchnorm_running_stats);
+    T_RUN(linear_variants);
+    T_RUN(flatten);
+    T_RUN(add);
+    T_RUN(concat);
+    T_RUN(softmax);
+    T_RUN(softmax_large_logits);
+    T_RUN(dropout);
+    T_RUN(threads_agree);
+    return t_done("ops");
+}
