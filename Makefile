@@ -24,7 +24,8 @@ ifdef WERROR
 ALL_CFLAGS  += -Werror
 endif
 
-LIB_SRC  := $(wildcard src/core/*.c src/kernels/*.c src/ops/*.c src/graph/*.c src/train/*.c)
+LIB_SRC  := $(wildcard src/core/*.c src/kernels/*.c src/ops/*.c src/graph/*.c src/train/*.c \
+                      src/models/*.c src/io/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
@@ -55,10 +56,17 @@ $(BUILD)/cnn: $(TOOL_OBJ) $(BUILD)/libcnn.a
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# train_fashion reads the gzipped IDX files of Fashion-MNIST through zlib.
+$(BUILD)/examples/train_fashion: LDLIBS += -lz
+
 # Tests see the private headers too (src/), to test kernels directly.
 $(BUILD)/tests/%.o: ALL_CFLAGS += -Isrc -Itests
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libcnn.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The main job: train LeNet-5 on Fashion-MNIST for 3 epochs.
+run: all
+	$(BUILD)/examples/train_fashion --epochs 3
 
 test: all $(TEST_BIN)
 	@sh tests/run.sh $(BUILD) $(TEST_BIN)
@@ -71,6 +79,6 @@ san:
 clean:
 	rm -rf build build-san
 
-.PHONY: all test san clean
+.PHONY: all run test san clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -56,6 +56,15 @@ enum {
  * string lives until the next failing call on the same thread. */
 CNN_API const char *cnn_last_error(void);
 
+/* Records `fmt` as this thread's last error and returns `code`, so error
+ * paths read `return cnn_fail(CNN_EINVAL, "...", ...);`. For code built on
+ * the library (model builders, readers) that reports errors the same way. */
+CNN_API int cnn_fail(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* A short name for an error code ("CNN_ESHAPE"). */
 CNN_API const char *cnn_strerror(int code);
 
@@ -129,6 +138,8 @@ CNN_API int cnn_node_info(const cnn_graph *g, int id, cnn_op *op, const char **n
  * `ids` and returns how many it has (or a negative code). */
 CNN_API int cnn_node_inputs(const cnn_graph *g, int id, int *ids, int max);
 
+/* The attributes a node was built with; only the fields of its op are
+ * meaningful, the rest are 0. */
 /* Find a node by name; its id, or CNN_EINVAL if there is none. */
 CNN_API int cnn_graph_find(const cnn_graph *g, const char *name);
 
@@ -240,6 +251,21 @@ CNN_API int cnn_concat(cnn_graph *g, const int *xs, int n, const char *name);
 /* Softmax over the channels (the first per-sample dim), independently at
  * each spatial position. */
 CNN_API int cnn_softmax(cnn_graph *g, int x, const char *name);
+
+/* The attributes node `id` was built with; only the fields of its op are
+ * meaningful, the others are zero. */
+typedef struct cnn_node_attr {
+    cnn_conv2d_attr conv;     /* conv2d                                   */
+    cnn_pool2d_attr pool;     /* maxpool2d, avgpool2d                     */
+    int             out[2];   /* linear: out features in out[0];
+                               * adaptive_avgpool: oh, ow                 */
+    bool            bias;     /* linear                                   */
+    float           slope;    /* leaky_relu                               */
+    float           p;        /* dropout                                  */
+    float           eps, momentum; /* batchnorm2d                         */
+} cnn_node_attr;
+
+CNN_API int cnn_node_attrs(const cnn_graph *g, int id, cnn_node_attr *a);
 
 /* ==== @@PARAMETERS ==== */
 
@@ -411,6 +437,74 @@ typedef struct cnn_sched {
 
 /* The learning rate for step `step` (0-based). */
 CNN_API float cnn_sched_lr(const cnn_sched *s, int64_t step);
+
+/* ==== @@SUMMARY ==== */
+
+/* What a summary shows for one node. */
+typedef struct cnn_node_stats {
+    int64_t params;  /* parameters the node owns (buffers not counted)     */
+    int64_t macs;    /* multiply-accumulates per sample: conv and linear only,
+                      * C_in/groups * kh * kw per conv output element and
+                      * in * out per linear sample; nothing else counted   */
+    int64_t rf[2];   /* receptive field (h, w) at the output, in input pixels */
+    int64_t jump[2]; /* effective stride (h, w) at the output                */
+    int     depth;   /* conv and linear layers on the longest path from an
+                      * input to this node, this one included              */
+} cnn_node_stats;
+
+/* Totals over a graph. */
+typedef struct cnn_graph_stats {
+    int64_t params;        /* all parameters, as torchvision counts them     */
+    int64_t trainable;     /* of trainable nodes                              */
+    int64_t non_trainable; /* of frozen nodes                                 */
+    int64_t buffers;       /* batch-norm running statistics                   */
+    int64_t macs;          /* per sample                                      */
+    int     depth;         /* the deepest node's depth                        */
+} cnn_graph_stats;
+
+/* Receptive field by the standard recurrence, per axis:
+ *   r_out = r_in + (k - 1) * d * j_in,   j_out = j_in * s
+ * (k kernel, d dilation, s stride; pooling windows count as kernels). Where
+ * inputs meet (add, concat) the largest r and j are taken. Ops that mix
+ * their whole input (global pooling, linear) cover r_in + (size_in - 1) *
+ * j_in. Fills nodes[0 .. size-1] (may be NULL) and *total (may be NULL). */
+CNN_API int cnn_graph_stats_get(const cnn_graph *g, cnn_node_stats *nodes, cnn_graph_stats *total);
+
+/* Bytes that cnn_graph_plan(g, batch) allocates: every activation, its
+ * gradient, the saved data of backward and the scratch space; a negative
+ * code on overflow. */
+CNN_API int64_t cnn_graph_plan_bytes(const cnn_graph *g, int batch);
+
+/* ==== @@MODELS ==== */
+
+/* Builds a zoo model: "lenet5", "alexnet", "vgg11", "vgg13", "vgg16",
+ * "vgg19" and "vgg11_bn" ... "vgg19_bn", "resnet18", "resnet34",
+ * "resnet50", "resnet101", "resnet152", and the small-image "resnet20",
+ * "resnet32", "resnet56". Definitions and node names follow torchvision
+ * (parameter counts equal to the unit). classes, c, h, w <= 0 take the
+ * model's defaults (ImageNet models: 1000 classes, 3x224x224; lenet5: 10,
+ * 1x28x28; resnet20/32/56: 10, 3x32x32). The input is node 0, the logits the
+ * last node. Parameters get PyTorch's default initialization (call
+ * cnn_graph_init for another). NULL on an unknown name or a bad size. */
+CNN_API cnn_graph *cnn_model_new(const char *name, int classes, int c, int h, int w);
+
+/* The i-th zoo model name (0-based), NULL past the end. */
+CNN_API const char *cnn_model_name(int i);
+
+/* ==== @@NETDESC ==== */
+
+/* The network-description text format (docs/netdesc.md). Parses `text`
+ * into a new graph; `filename` is used in messages, which read
+ * "FILE:LINE: what is wrong". NULL on error. */
+CNN_API cnn_graph *cnn_netdesc_parse(const char *text, const char *filename);
+
+/* Reads and parses a file. */
+CNN_API cnn_graph *cnn_netdesc_load(const char *path);
+
+/* Writes g in the text format, every node with its name and all its
+ * attributes, so that parsing it back gives the same graph. Returns a
+ * malloc'd string the caller frees with free(), or NULL. */
+CNN_API char *cnn_netdesc_emit(const cnn_graph *g);
 
 /* ==== @@RNG ==== */
 

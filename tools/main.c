@@ -1,19 +1,24 @@
 /* main.c - the `cnn` command line: one binary, one subcommand per file. */
-#include "cnn.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
 
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *what;
+} commands[] = {
+    {"summary", cmd_summary, "shapes, parameters, MACs and receptive fields of a model"},
+};
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cnn [--help] [--version] COMMAND [ARGS]\n"
-            "\n"
-            "Convolutional neural networks in C: build, train, inspect and run them.\n"
-            "\n"
-            "Commands are added as the library grows; this build has none yet beyond\n"
-            "--help and --version. The library (libcnn, include/cnn.h) is complete for\n"
-            "building, training and running networks from C: see examples/.\n");
+    fprintf(f, "usage: cnn [--help] [--version] COMMAND [ARGS]\n\n"
+               "Convolutional neural networks in C: build, train, inspect and run them.\n\n"
+               "Commands (each has --help):\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
 }
 
 int main(int argc, char **argv)
@@ -22,7 +27,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }
@@ -30,6 +36,9 @@ int main(int argc, char **argv)
         printf("cnn %s\n", cnn_version());
         return 0;
     }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "cnn: unknown command '%s' (see cnn --help)\n", argv[1]);
     return 2;
 }

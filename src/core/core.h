@@ -13,10 +13,6 @@
 #define CNN_PRINTF(a, b)
 #endif
 
-/* Records the reason for a failure and returns `code`, so that error paths
- * read `return cnn_fail(CNN_EINVAL, "...", ...);`. */
-int cnn_fail(int code, const char *fmt, ...) CNN_PRINTF(2, 3);
-
 /* Sends a message to the log sink set by cnn_set_log, if any. */
 void cnn_log(const char *fmt, ...) CNN_PRINTF(1, 2);
 

@@ -51,20 +51,13 @@ static float *alloc_floats(int64_t n)
     return p;
 }
 
-int cnn_graph_plan(cnn_graph *g, int batch)
+/* Sizes of a plan, all checked: the arena (activations, gradients, saved
+ * data) and the scratch of one thread, in floats. */
+static int plan_sizes(const cnn_graph *g, int batch, int64_t *arena, int64_t *scratch)
 {
-    int64_t total = 0, scratch = 0, t;
+    int64_t total = 0, most = 0;
     int     rc;
 
-    if (!g)
-        return cnn_fail(CNN_EINVAL, "plan: NULL graph");
-    if (batch < 1)
-        return cnn_fail(CNN_EINVAL, "plan: batch size %d, expected >= 1", batch);
-    if (g->n_nodes == 0)
-        return cnn_fail(CNN_ESTATE, "plan: the graph has no nodes");
-    cnn_graph_drop_plan(g);
-
-    /* Sizes first, all checked, then one allocation. */
     for (int i = 0; i < g->n_nodes; i++) {
         const cnn_node   *n   = &g->nodes[i];
         const cnn_op_def *def = cnn_op_defs[n->op];
@@ -78,18 +71,52 @@ int cnn_graph_plan(cnn_graph *g, int batch)
         if (aux < 0)
             return cnn_fail(CNN_EOVERFLOW, "plan: node '%s' at batch %d: saved data too large",
                             n->name, batch);
-        if ((rc = cnn_size_add(total, 2 * round_up(act), &total)) < 0 ||
+        if ((rc = cnn_size_add(total, round_up(act), &total)) < 0 ||
+            (rc = cnn_size_add(total, round_up(act), &total)) < 0 ||
             (rc = cnn_size_add(total, round_up(aux), &total)) < 0)
             return cnn_fail(rc, "plan: batch %d needs more memory than can be addressed", batch);
         if (def->scratch_floats) {
             int64_t s = def->scratch_floats(g, n, batch);
             if (s < 0)
                 return cnn_fail(CNN_EOVERFLOW, "plan: node '%s': scratch size overflows", n->name);
-            if (s > scratch)
-                scratch = s;
+            if (s > most)
+                most = s;
         }
     }
-    scratch = round_up(scratch);
+    *arena   = total;
+    *scratch = round_up(most);
+    return CNN_OK;
+}
+
+int64_t cnn_graph_plan_bytes(const cnn_graph *g, int batch)
+{
+    int64_t arena, scratch, t, bytes;
+    int     rc;
+
+    if (!g || batch < 1)
+        return cnn_fail(CNN_EINVAL, "plan bytes: NULL graph or batch %d < 1", batch);
+    if ((rc = plan_sizes(g, batch, &arena, &scratch)) < 0)
+        return rc;
+    if ((rc = cnn_size_mul(scratch, g->nthreads, &t)) < 0 || (rc = cnn_size_add(arena, t, &t)) < 0 ||
+        (rc = cnn_size_mul(t, (int64_t)sizeof(float), &bytes)) < 0)
+        return rc;
+    return bytes;
+}
+
+int cnn_graph_plan(cnn_graph *g, int batch)
+{
+    int64_t total, scratch, t;
+    int     rc;
+
+    if (!g)
+        return cnn_fail(CNN_EINVAL, "plan: NULL graph");
+    if (batch < 1)
+        return cnn_fail(CNN_EINVAL, "plan: batch size %d, expected >= 1", batch);
+    if (g->n_nodes == 0)
+        return cnn_fail(CNN_ESTATE, "plan: the graph has no nodes");
+    cnn_graph_drop_plan(g);
+    if ((rc = plan_sizes(g, batch, &total, &scratch)) < 0)
+        return rc;
     if ((rc = cnn_size_mul(scratch, g->nthreads, &t)) < 0)
         return cnn_fail(rc, "plan: scratch for %d threads overflows", g->nthreads);
 

@@ -230,6 +230,31 @@ int cnn_node_info(const cnn_graph *g, int id, cnn_op *op, const char **name, cnn
     return CNN_OK;
 }
 
+int cnn_node_attrs(const cnn_graph *g, int id, cnn_node_attr *a)
+{
+    int             rc = check_id(g, id);
+    const cnn_node *n;
+
+    if (rc < 0)
+        return rc;
+    if (!a)
+        return cnn_fail(CNN_EINVAL, "node attrs: NULL output");
+    memset(a, 0, sizeof *a);
+    n = &g->nodes[id];
+    switch (n->op) {
+    case CNN_OP_CONV2D:           a->conv = n->a.conv; break;
+    case CNN_OP_MAXPOOL2D:
+    case CNN_OP_AVGPOOL2D:        a->pool = n->a.pool; break;
+    case CNN_OP_LINEAR:           a->out[0] = n->a.linear.out; a->bias = n->a.linear.bias; break;
+    case CNN_OP_ADAPTIVE_AVGPOOL: a->out[0] = n->a.adaptive.out[0]; a->out[1] = n->a.adaptive.out[1]; break;
+    case CNN_OP_LEAKY_RELU:       a->slope = n->a.leaky.slope; break;
+    case CNN_OP_DROPOUT:          a->p = n->a.dropout.p; break;
+    case CNN_OP_BATCHNORM2D:      a->eps = n->a.bn.eps; a->momentum = n->a.bn.momentum; break;
+    default: break;
+    }
+    return CNN_OK;
+}
+
 int cnn_node_inputs(const cnn_graph *g, int id, int *ids, int max)
 {
     int rc = check_id(g, id);

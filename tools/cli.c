@@ -1,0 +1,101 @@
+/* cli.c - helpers shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "cnn %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long  v;
+
+    if (!s)
+        return -1;
+    errno = 0;
+    v     = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cli_parse_chw(const char *s, int *c, int *h, int *w)
+{
+    char buf[64], *x1, *x2;
+
+    if (!s || strlen(s) >= sizeof buf)
+        return -1;
+    strcpy(buf, s);
+    if (!(x1 = strchr(buf, 'x')) || !(x2 = strchr(x1 + 1, 'x')))
+        return -1;
+    *x1 = *x2 = '\0';
+    if (cli_parse_int(buf, 1, 1 << 24, c) || cli_parse_int(x1 + 1, 1, 1 << 24, h) ||
+        cli_parse_int(x2 + 1, 1, 1 << 24, w))
+        return -1;
+    return 0;
+}
+
+static bool is_zoo(const char *name)
+{
+    for (int i = 0; cnn_model_name(i); i++)
+        if (strcmp(cnn_model_name(i), name) == 0)
+            return true;
+    return false;
+}
+
+cnn_graph *cli_load_model(const char *cmd, const char *model, int classes, int c, int h, int w,
+                          bool sized)
+{
+    struct stat st;
+    cnn_graph  *g;
+
+    if (is_zoo(model)) {
+        if (!(g = cnn_model_new(model, classes, c, h, w)))
+            cli_error(cmd, "%s", cnn_last_error());
+        return g;
+    }
+    if (stat(model, &st) != 0) {
+        cli_error(cmd, "'%s' is neither a zoo model nor a readable file (zoo: see cnn summary --list)",
+                  model);
+        return NULL;
+    }
+    if (sized) {
+        cli_error(cmd, "--input and --classes apply to zoo models; '%s' sets its own", model);
+        return NULL;
+    }
+    if (!(g = cnn_netdesc_load(model)))
+        cli_error(cmd, "%s", cnn_last_error());
+    return g;
+}
+
+const char *cli_commas(long long v, char *buf, size_t size)
+{
+    char digits[32];
+    int  n, out = 0;
+
+    n = snprintf(digits, sizeof digits, "%lld", v < 0 ? -v : v);
+    if (v < 0 && out < (int)size - 1)
+        buf[out++] = '-';
+    for (int i = 0; i < n && out < (int)size - 1; i++) {
+        buf[out++] = digits[i];
+        if ((n - i - 1) % 3 == 0 && i < n - 1 && out < (int)size - 1)
+            buf[out++] = ',';
+    }
+    buf[out] = '\0';
+    return buf;
+}
