@@ -115,7 +115,8 @@ int cnn_graph_plan(cnn_graph *g, int batch)
     if (g->n_nodes == 0)
         return cnn_fail(CNN_ESTATE, "plan: the graph has no nodes");
     cnn_graph_drop_plan(g);
-    if ((rc = plan_sizes(g, batch, &total, &scratch)) < 0)
+    if ((rc = plan_sizes(g, batch, &total, &scratch)) < 0 ||
+        (rc = cnn_graph_ensure_params(g, true)) < 0 || (rc = cnn_graph_ensure_grads(g)) < 0)
         return rc;
     if ((rc = cnn_size_mul(scratch, g->nthreads, &t)) < 0)
         return cnn_fail(rc, "plan: scratch for %d threads overflows", g->nthreads);
@@ -242,8 +243,12 @@ int cnn_graph_clear_grads(cnn_graph *g)
 
 int cnn_graph_zero_param_grads(cnn_graph *g)
 {
+    int rc;
+
     if (!g)
         return cnn_fail(CNN_EINVAL, "zero param grads: NULL graph");
+    if ((rc = cnn_graph_ensure_grads(g)) < 0)
+        return rc;
     if (g->n_params)
         memset(g->grads, 0, (size_t)g->n_params * sizeof(float));
     return CNN_OK;

@@ -155,10 +155,20 @@ int cnn_graph_add(cnn_graph *g, cnn_node *proto, const int *in, int n_in, const 
     }
     if ((rc = def->infer(g, &n)) < 0)
         goto fail;
-    if (cnn_shape_numel(&n.shape) <= 0 || cnn_shape_numel(&n.shape) > INT32_MAX) {
-        rc = cnn_fail(CNN_EOVERFLOW, "%s '%s': output of %lld elements per sample is out of range",
-                      def->name, n.name, (long long)cnn_shape_numel(&n.shape));
-        goto fail;
+    /* Per-sample sizes stay below 2^31 so kernels may index a sample with
+     * int; the product is checked, not wrapped. */
+    {
+        int64_t numel = 1;
+        char    ss[96];
+        for (int d = 0; d < n.shape.ndim && rc == CNN_OK; d++)
+            if (n.shape.dim[d] < 1 || cnn_size_mul(numel, n.shape.dim[d], &numel) < 0 ||
+                numel > INT32_MAX)
+                rc = CNN_EOVERFLOW;
+        if (rc < 0 || n.shape.ndim < 1) {
+            rc = cnn_fail(CNN_EOVERFLOW, "%s '%s': output %s per sample is out of range (at most "
+                          "2^31-1 elements)", def->name, n.name, cnn_shape_str(&n.shape, ss, sizeof ss));
+            goto fail;
+        }
     }
 
     /* Parameters and buffers go at the end of the flat arrays. */
@@ -178,24 +188,33 @@ int cnn_graph_add(cnn_graph *g, cnn_node *proto, const int *in, int n_in, const 
     }
     if ((rc = cnn_size_add(g->n_params, np, &total)) < 0)
         goto fail;
-    pcap = g->cap_params;
-    if ((rc = grow(&g->params, &pcap, total)) < 0)
-        goto fail;
-    pcap = g->cap_params;
-    if ((rc = grow(&g->grads, &pcap, total)) < 0)
-        goto fail;
-    g->cap_params = pcap;
-    bcap = g->cap_buffers;
-    if ((rc = grow(&g->buffers, &bcap, g->n_buffers + nb)) < 0)
-        goto fail;
-    g->cap_buffers = bcap;
+    /* Parameter memory exists only once something needs it (see
+     * cnn_graph_ensure_params); until then a graph is shapes and counts, so
+     * summarizing VGG-19 allocates nothing. */
+    if (g->params) {
+        pcap = g->cap_params;
+        if ((rc = grow(&g->params, &pcap, total)) < 0)
+            goto fail;
+        g->cap_params = pcap;
+        bcap = g->cap_buffers;
+        if ((rc = grow(&g->buffers, &bcap, g->n_buffers + nb)) < 0)
+            goto fail;
+        g->cap_buffers = bcap;
+    }
+    if (g->grads) {
+        pcap = g->cap_grads;
+        if ((rc = grow(&g->grads, &pcap, total)) < 0)
+            goto fail;
+        g->cap_grads = pcap;
+        memset(g->grads + g->n_params, 0, (size_t)np * sizeof(float));
+    }
 
     cnn_graph_drop_plan(g);
-    memset(g->grads + g->n_params, 0, (size_t)np * sizeof(float));
     g->n_params += np;
     g->n_buffers += nb;
     g->nodes[g->n_nodes] = n;
-    cnn_node_init_params(g, g->n_nodes, CNN_INIT_PYTORCH, 0);
+    if (g->params)
+        cnn_node_init_params(g, g->n_nodes, CNN_INIT_PYTORCH, 0);
     return g->n_nodes++;
 
 fail:
@@ -265,11 +284,74 @@ int cnn_node_inputs(const cnn_graph *g, int id, int *ids, int max)
     return g->nodes[id].n_in;
 }
 
+/* Exactly sized arrays (at least one float, so a graph without parameters
+ * still has a valid pointer). */
+static float *alloc_exact(int64_t n, bool zero)
+{
+    if (n < 1)
+        n = 1;
+    if ((uint64_t)n > SIZE_MAX / sizeof(float))
+        return NULL;
+    return zero ? calloc((size_t)n, sizeof(float)) : malloc((size_t)n * sizeof(float));
+}
+
+int cnn_graph_ensure_params(cnn_graph *g, bool init_defaults)
+{
+    if (g->params)
+        return CNN_OK;
+    if (!(g->params = alloc_exact(g->n_params, false)))
+        return cnn_fail(CNN_ENOMEM, "graph: out of memory for %lld parameters", (long long)g->n_params);
+    if (!(g->buffers = alloc_exact(g->n_buffers, false))) {
+        free(g->params);
+        g->params = NULL;
+        return cnn_fail(CNN_ENOMEM, "graph: out of memory for %lld buffers", (long long)g->n_buffers);
+    }
+    g->cap_params  = g->n_params > 0 ? g->n_params : 1;
+    g->cap_buffers = g->n_buffers > 0 ? g->n_buffers : 1;
+    for (int i = 0; init_defaults && i < g->n_nodes; i++)
+        cnn_node_init_params(g, i, CNN_INIT_PYTORCH, 0);
+    return CNN_OK;
+}
+
+int cnn_graph_ensure_grads(cnn_graph *g)
+{
+    if (g->grads)
+        return CNN_OK;
+    if (!(g->grads = alloc_exact(g->n_params, true)))
+        return cnn_fail(CNN_ENOMEM, "graph: out of memory for %lld gradients", (long long)g->n_params);
+    g->cap_grads = g->n_params > 0 ? g->n_params : 1;
+    return CNN_OK;
+}
+
 int64_t cnn_graph_param_count(const cnn_graph *g) { return g ? g->n_params : 0; }
-float  *cnn_graph_params(cnn_graph *g) { return g ? g->params : NULL; }
-float  *cnn_graph_param_grads(cnn_graph *g) { return g ? g->grads : NULL; }
 int64_t cnn_graph_buffer_count(const cnn_graph *g) { return g ? g->n_buffers : 0; }
-float  *cnn_graph_buffers(cnn_graph *g) { return g ? g->buffers : NULL; }
+
+float *cnn_graph_params(cnn_graph *g)
+{
+    if (!g) {
+        cnn_fail(CNN_EINVAL, "graph params: NULL graph");
+        return NULL;
+    }
+    return cnn_graph_ensure_params(g, true) < 0 ? NULL : g->params;
+}
+
+float *cnn_graph_param_grads(cnn_graph *g)
+{
+    if (!g) {
+        cnn_fail(CNN_EINVAL, "graph grads: NULL graph");
+        return NULL;
+    }
+    return cnn_graph_ensure_grads(g) < 0 ? NULL : g->grads;
+}
+
+float *cnn_graph_buffers(cnn_graph *g)
+{
+    if (!g) {
+        cnn_fail(CNN_EINVAL, "graph buffers: NULL graph");
+        return NULL;
+    }
+    return cnn_graph_ensure_params(g, true) < 0 ? NULL : g->buffers;
+}
 
 int cnn_node_param_count(const cnn_graph *g, int id)
 {
@@ -289,6 +371,9 @@ int cnn_node_param(cnn_graph *g, int id, int k, float **data, float **grad, cnn_
     if (k < 0 || k >= n->n_param)
         return cnn_fail(CNN_EINVAL, "node '%s' has %d parameter tensors, asked for #%d", n->name,
                         n->n_param, k);
+    if ((data && (rc = cnn_graph_ensure_params(g, true)) < 0) ||
+        (grad && (rc = cnn_graph_ensure_grads(g)) < 0))
+        return rc;
     if (data)
         *data = g->params + n->param_off[k];
     if (grad)
@@ -318,6 +403,8 @@ int cnn_node_buffer(cnn_graph *g, int id, int k, float **data, cnn_shape *shape,
     if (k < 0 || k >= n->n_buf)
         return cnn_fail(CNN_EINVAL, "node '%s' has %d buffers, asked for #%d", n->name, n->n_buf,
                         k);
+    if (data && (rc = cnn_graph_ensure_params(g, true)) < 0)
+        return rc;
     if (data)
         *data = g->buffers + n->buf_off[k];
     if (shape)

@@ -46,8 +46,8 @@ struct cnn_graph {
     cnn_node *nodes;
     int       n_nodes, cap_nodes;
 
-    float  *params, *grads; /* [n_params] each                          */
-    int64_t n_params, cap_params;
+    float  *params, *grads; /* [n_params] each; NULL until needed       */
+    int64_t n_params, cap_params, cap_grads;
     float  *buffers;        /* [n_buffers]                              */
     int64_t n_buffers, cap_buffers;
 
@@ -132,6 +132,12 @@ int cnn_graph_add(cnn_graph *g, cnn_node *proto, const int *in, int n_in, const 
 
 /* Node id as a printable name: "conv2d 'conv1'". */
 const char *cnn_node_label(const cnn_node *n, char *buf, size_t size);
+
+/* Allocate the parameter and buffer arrays (initialized with PyTorch's
+ * defaults when `init_defaults`), or the gradient array (zeroed), if not
+ * there yet. Graphs allocate them only when something needs them. */
+int cnn_graph_ensure_params(cnn_graph *g, bool init_defaults);
+int cnn_graph_ensure_grads(cnn_graph *g);
 
 /* Initializes node n's parameters and buffers with `scheme`. */
 void cnn_node_init_params(cnn_graph *g, int id, cnn_init scheme, uint64_t seed);

@@ -68,7 +68,7 @@ static int parse_ints(const line *l, const char *key, const char *s, long lo, lo
                       int max, int *count)
 {
     char buf[128], *save = NULL, *tok;
-    int  n = 0, rc;
+    int  n = 0;
 
     if (strlen(s) >= sizeof buf)
         return line_fail(l, "%s=%s: value too long", key, s);
@@ -76,8 +76,8 @@ static int parse_ints(const line *l, const char *key, const char *s, long lo, lo
     for (tok = strtok_r(buf, "x,", &save); tok; tok = strtok_r(NULL, "x,", &save)) {
         if (n == max)
             return line_fail(l, "%s=%s: at most %d numbers", key, s, max);
-        if ((rc = parse_int(l, key, tok, lo, hi, &out[n++])) < 0)
-            return rc;
+        if (parse_int(l, key, tok, lo, hi, &out[n++]) < 0)
+            return line_fail(l, "%s=%s: expected integers from %ld to %ld", key, s, lo, hi);
     }
     if (n == 0)
         return line_fail(l, "%s: empty value", key);

@@ -24,18 +24,22 @@ int cnn_conv2d_pad_same(cnn_conv2d_attr *a, int in_h, int in_w)
 {
     int in[2] = {in_h, in_w};
 
-    if (!a || in_h < 1 || in_w < 1)
-        return cnn_fail(CNN_EINVAL, "conv2d pad same: NULL attributes or input size %dx%d", in_h, in_w);
+    if (!a || in_h < 1 || in_w < 1 || in_h > (1 << 24) || in_w > (1 << 24))
+        return cnn_fail(CNN_EINVAL, "conv2d pad same: NULL attributes or input size %dx%d (expected "
+                        "1 to 2^24 each)", in_h, in_w);
     for (int d = 0; d < 2; d++) {
         int s = a->stride[d], k = a->kernel[d], dil = a->dilation[d];
         if (s < 1 || k < 1 || dil < 1)
             return cnn_fail(CNN_EINVAL, "conv2d pad same: kernel, stride and dilation must be >= 1");
-        int out   = (in[d] + s - 1) / s;
-        int total = (out - 1) * s + (k - 1) * dil + 1 - in[d];
+        int64_t out   = ((int64_t)in[d] + s - 1) / s;
+        int64_t total = (out - 1) * s + (int64_t)(k - 1) * dil + 1 - in[d];
         if (total < 0)
             total = 0;
-        a->pad[d]     = total / 2;         /* top / left     */
-        a->pad[d + 2] = total - total / 2; /* bottom / right */
+        if (total > 2 * (1 << 20))
+            return cnn_fail(CNN_EINVAL, "conv2d pad same: a total pad of %lld is needed, more than "
+                            "2^21", (long long)total);
+        a->pad[d]     = (int)(total / 2);         /* top / left     */
+        a->pad[d + 2] = (int)(total - total / 2); /* bottom / right */
     }
     return CNN_OK;
 }

@@ -90,7 +90,7 @@ int cnn_graph_init(cnn_graph *g, cnn_init scheme, uint64_t seed)
 
     if (!g)
         return cnn_fail(CNN_EINVAL, "init: NULL graph");
-    if ((rc = check_scheme(scheme)) < 0)
+    if ((rc = check_scheme(scheme)) < 0 || (rc = cnn_graph_ensure_params(g, false)) < 0)
         return rc;
     for (int i = 0; i < g->n_nodes; i++)
         cnn_node_init_params(g, i, scheme, seed);
@@ -104,7 +104,7 @@ int cnn_node_init(cnn_graph *g, int id, cnn_init scheme, uint64_t seed)
 
     if (!g || id < 0 || id >= g->n_nodes)
         return cnn_fail(CNN_EINVAL, "node init: bad graph or node id %d", id);
-    if ((rc = check_scheme(scheme)) < 0)
+    if ((rc = check_scheme(scheme)) < 0 || (rc = cnn_graph_ensure_params(g, true)) < 0)
         return rc;
     if (g->nodes[id].op != CNN_OP_CONV2D && g->nodes[id].op != CNN_OP_LINEAR)
         return cnn_fail(CNN_EINVAL, "node init: '%s' is a %s; only conv2d and linear take a scheme",

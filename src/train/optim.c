@@ -53,7 +53,7 @@ cnn_optim *cnn_optim_new(cnn_graph *g, const cnn_optim_cfg *cfg)
         cnn_fail(CNN_EINVAL, "optimizer: NULL argument");
         return NULL;
     }
-    if (check_cfg(cfg) < 0)
+    if (check_cfg(cfg) < 0 || cnn_graph_ensure_params(g, true) < 0 || cnn_graph_ensure_grads(g) < 0)
         return NULL;
     if (!(o = calloc(1, sizeof *o))) {
         cnn_fail(CNN_ENOMEM, "optimizer: out of memory");
