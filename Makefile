@@ -68,8 +68,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libcnn.a
 run: all
 	$(BUILD)/examples/train_fashion --epochs 3
 
+# Reference checks against PyTorch (tests/ref/*.py) run when python3-torch is
+# installed (scripts/setup.sh --ref) and print a skip line otherwise.
+TEST_REF := $(wildcard tests/ref/*.py)
+
 test: all $(TEST_BIN)
-	@sh tests/run.sh $(BUILD) $(TEST_BIN)
+	@sh tests/run.sh $(BUILD) $(TEST_BIN) $(TEST_REF)
 
 # Sanitizers: a separate tree so the normal build is untouched.
 san:

@@ -4,7 +4,10 @@
 build=$1; shift
 passed=0; failed=0; status=0
 for t in "$@"; do
-    out=$("$t" 2>&1); rc=$?
+    case "$t" in
+    *.py) out=$(/usr/bin/python3 "$t" "$build/cnn" 2>&1); rc=$? ;;
+    *)    out=$("$t" 2>&1); rc=$? ;;
+    esac
     printf '%s\n' "$out" | grep -v '^PASS' 
     line=$(printf '%s\n' "$out" | grep -E ': [0-9]+ passed, [0-9]+ failed$' | tail -n 1)
     if [ -z "$line" ]; then
