@@ -114,12 +114,14 @@ int cnn_graph_plan(cnn_graph *g, int batch)
         return cnn_fail(CNN_EINVAL, "plan: batch size %d, expected >= 1", batch);
     if (g->n_nodes == 0)
         return cnn_fail(CNN_ESTATE, "plan: the graph has no nodes");
-    cnn_graph_drop_plan(g);
+    /* Sizes are checked before the old plan goes, so a refused plan leaves
+     * the previous one usable. */
     if ((rc = plan_sizes(g, batch, &total, &scratch)) < 0 ||
         (rc = cnn_graph_ensure_params(g, true)) < 0 || (rc = cnn_graph_ensure_grads(g)) < 0)
         return rc;
     if ((rc = cnn_size_mul(scratch, g->nthreads, &t)) < 0)
         return cnn_fail(rc, "plan: scratch for %d threads overflows", g->nthreads);
+    cnn_graph_drop_plan(g);
 
     if (!(g->arena = alloc_floats(total)) || !(g->scratch = alloc_floats(t))) {
         free(g->arena);
@@ -174,8 +176,10 @@ float *cnn_graph_grad(cnn_graph *g, int id)
 
 int cnn_graph_set_input(cnn_graph *g, int id, const float *x)
 {
-    if (!planned_id(g, id) || !x)
-        return cnn_fail(CNN_EINVAL, "set input: NULL data, bad node id %d, or graph not planned", id);
+    if (!g || !x || id < 0 || id >= g->n_nodes)
+        return cnn_fail(CNN_EINVAL, "set input: NULL graph or data, or bad node id %d", id);
+    if (g->batch == 0)
+        return cnn_fail(CNN_ESTATE, "set input: the graph is not planned (call cnn_graph_plan)");
     if (g->nodes[id].op != CNN_OP_INPUT)
         return cnn_fail(CNN_EINVAL, "set input: node '%s' is a %s, not an input", g->nodes[id].name,
                         cnn_op_name(g->nodes[id].op));
