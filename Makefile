@@ -24,8 +24,21 @@ ifdef WERROR
 ALL_CFLAGS  += -Werror
 endif
 
+# Optional dependencies, found automatically (set to 0 to build without):
+# zlib reads .gz datasets; stb (libstb-dev) reads PNG/JPEG and writes PNG.
+HAVE_ZLIB ?= $(shell printf '\043include <zlib.h>\n' | $(CC) -E - >/dev/null 2>&1 && echo 1 || echo 0)
+HAVE_STB  ?= $(shell printf '\043include <stb/stb_image.h>\n' | $(CC) -E - >/dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(HAVE_ZLIB),1)
+CPPFLAGS += -DCNN_HAVE_ZLIB=1
+LDLIBS   += -lz
+endif
+ifeq ($(HAVE_STB),1)
+CPPFLAGS += -DCNN_HAVE_STB=1
+LDLIBS   += -lstb
+endif
+
 LIB_SRC  := $(wildcard src/core/*.c src/kernels/*.c src/ops/*.c src/graph/*.c src/train/*.c \
-                      src/models/*.c src/io/*.c)
+                      src/models/*.c src/io/*.c src/data/*.c src/viz/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
@@ -55,9 +68,6 @@ $(BUILD)/cnn: $(TOOL_OBJ) $(BUILD)/libcnn.a
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
-
-# train_fashion reads the gzipped IDX files of Fashion-MNIST through zlib.
-$(BUILD)/examples/train_fashion: LDLIBS += -lz
 
 # Tests see the private headers too (src/), to test kernels directly.
 $(BUILD)/tests/%.o: ALL_CFLAGS += -Isrc -Itests

@@ -506,6 +506,133 @@ CNN_API cnn_graph *cnn_netdesc_load(const char *path);
  * malloc'd string the caller frees with free(), or NULL. */
 CNN_API char *cnn_netdesc_emit(const cnn_graph *g);
 
+/* ==== @@DATA ==== */
+
+/* A labelled image dataset in memory, 8-bit pixels as the files hold them
+ * (converted to floats one batch at a time by a loader). */
+typedef struct cnn_dataset {
+    int64_t  n;            /* images                                      */
+    int      c, h, w;      /* per image                                   */
+    int      classes;      /* labels are in [0, classes)                  */
+    uint8_t *pixels;       /* [n, c, h, w], NCHW                          */
+    int32_t *labels;       /* [n]                                         */
+    char   **class_names;  /* [classes] strings, or NULL                  */
+} cnn_dataset;
+
+/* Frees the dataset and everything it holds. NULL is a no-op. */
+CNN_API void cnn_dataset_free(cnn_dataset *d);
+
+/* An IDX image file (magic 0x00000803, n x rows x cols, 8-bit) with its
+ * IDX label file (0x00000801); each may be plain or gzip-compressed (read
+ * through zlib when the library is built with it). `classes` = 1 + the
+ * largest label. Every header field is checked against the file's real
+ * size; errors name the file and what was expected. */
+CNN_API cnn_dataset *cnn_idx_load(const char *images_path, const char *labels_path);
+
+/* The four MNIST-format files in `dir` (train-images-idx3-ubyte,
+ * train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
+ * each with or without .gz). "fashion-mnist" stands for Debian's
+ * /usr/share/datasets/fashion-mnist; Fashion-MNIST's class names are set
+ * when the directory is named fashion-mnist (any case). Either out pointer
+ * may be NULL to skip that split. */
+CNN_API int cnn_mnist_load(const char *dir, cnn_dataset **train, cnn_dataset **test);
+
+/* CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin): records of
+ * 1 label byte + 3072 pixel bytes (3x32x32). Several files are
+ * concatenated. */
+CNN_API cnn_dataset *cnn_cifar10_load(const char *const *paths, int n_paths);
+
+/* The standard split of a CIFAR-10 binary directory: data_batch_1..5.bin
+ * and test_batch.bin, with the ten class names (batches.meta.txt if
+ * present, else the standard names). */
+CNN_API int cnn_cifar10_load_dir(const char *dir, cnn_dataset **train, cnn_dataset **test);
+
+/* An image folder: one sub-folder per class (sorted by name; the names are
+ * the class names), holding PNG or JPEG files. Each image is converted to c
+ * channels (1: luminance, 3: RGB), its shorter side resized to max(h, w)
+ * and the centre h x w cropped. */
+CNN_API cnn_dataset *cnn_imagefolder_load(const char *dir, int c, int h, int w);
+
+/* One image file (PNG or JPEG) converted and resized as above, as floats in
+ * [0, 1]: writes c*h*w values into out. */
+CNN_API int cnn_image_load(const char *path, int c, int h, int w, float *out);
+
+/* A new dataset holding the images whose label is in [lo, hi], relabelled
+ * to [0, hi - lo], keeping at most `max` of them (<= 0: all), in file
+ * order. For transfer-learning experiments on a subset of the classes. */
+CNN_API cnn_dataset *cnn_dataset_subset(const cnn_dataset *d, int lo, int hi, int64_t max);
+
+/* Per-channel mean and standard deviation of the pixels scaled to [0, 1]
+ * (population std), into mean[c] and std[c]. */
+CNN_API int cnn_dataset_stats(const cnn_dataset *d, float *mean, float *std);
+
+/* How a loader turns a dataset into batches. */
+typedef struct cnn_loader_cfg {
+    int      batch;        /* samples per batch                          */
+    bool     shuffle;      /* a new order each epoch, from seed + epoch  */
+    bool     drop_last;    /* skip a last partial batch                  */
+    int      crop_pad;     /* augmentation: zero-pad by this many pixels,
+                            * then crop a random h x w window; 0: off     */
+    bool     hflip;        /* augmentation: mirror with probability 1/2  */
+    float    mean[4], std[4]; /* per channel: x = (p / 255 - mean) / std  */
+    uint64_t seed;
+    int      shard, shards; /* take every shards-th sample of the epoch's
+                            * order starting at shard (data parallelism);
+                            * 0 and 1 for all                            */
+    bool     prefetch;     /* prepare the next batch on a second thread  */
+} cnn_loader_cfg;
+
+/* Defaults: batch 64, shuffle, no augmentation, mean 0, std 1, seed 0. */
+CNN_API cnn_loader_cfg cnn_loader_defaults(int batch);
+
+typedef struct cnn_loader cnn_loader;
+
+/* A loader over d (which must outlive it). The epoch's order and every
+ * random crop and flip are functions of (seed, epoch, position), so a run
+ * resumed at any batch sees exactly the same data. */
+CNN_API cnn_loader *cnn_loader_new(const cnn_dataset *d, const cnn_loader_cfg *cfg);
+CNN_API void cnn_loader_free(cnn_loader *l);
+
+/* Batches per epoch (of this shard). */
+CNN_API int64_t cnn_loader_batches(const cnn_loader *l);
+
+/* Starts epoch `epoch` (0-based) at batch `first` (0 for its start). */
+CNN_API int cnn_loader_start(cnn_loader *l, int64_t epoch, int64_t first);
+
+/* Writes the next batch: x [count, c, h, w] floats and labels y [count];
+ * returns count (the batch size, fewer for a last partial batch), 0 at the
+ * end of the epoch, or a negative code. */
+CNN_API int cnn_loader_next(cnn_loader *l, float *x, int *y);
+
+/* ==== @@PICTURES ==== */
+
+/* PNG pictures (written with the image library the project is built with;
+ * each returns 0 or a negative code naming the file). */
+
+/* The filters of conv node `conv` as a grid of small tiles, each filter
+ * scaled to its own min..max (1 or 3 input channels shown as grey or RGB;
+ * other counts show the mean over input channels), enlarged to `scale`
+ * pixels per weight, 1-pixel gaps. */
+CNN_API int cnn_viz_filters(cnn_graph *g, int conv, int scale, const char *png_path);
+
+/* One input image and up to `max_maps` feature maps of node `node` (the
+ * first ones), side by side with a title row of labels: the graph must be
+ * planned and the forward pass done; sample 0 of the batch is shown. Each
+ * map is scaled to its own range, enlarged to at least 112 pixels. */
+CNN_API int cnn_viz_feature_maps(cnn_graph *g, int input, int node, int max_maps,
+                                 const char *png_path);
+
+/* Training curves from a metrics CSV written by the trainer (header
+ * "epoch,train_loss,train_acc,test_loss,test_acc,..."): two panels, loss and
+ * accuracy per epoch, train and test, with axes, ticks and a legend. */
+CNN_API int cnn_viz_curves(const char *csv_path, const char *png_path);
+
+/* A confusion matrix (counts[true * classes + predicted]) as a heat map with
+ * the counts written in each cell and the class names (may be NULL) along
+ * the axes. */
+CNN_API int cnn_viz_confusion(const int64_t *counts, int classes, const char *const *names,
+                              const char *png_path);
+
 /* ==== @@RNG ==== */
 
 /* The graph's random state (dropout masks), for checkpoints: 4 words. */

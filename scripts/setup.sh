@@ -2,12 +2,12 @@
 # Installs the Debian packages the project needs, only those missing.
 # Safe to run again; needs root (or sudo) only when something is missing.
 #
-#   sh scripts/setup.sh          build tools, zlib, Fashion-MNIST
+#   sh scripts/setup.sh          build tools, zlib, stb (images), Fashion-MNIST
 #   sh scripts/setup.sh --ref    also the references used by optional tests
 #                                (python3-torch, python3-torchvision)
 set -eu
 
-need="gcc make libc6-dev zlib1g-dev dataset-fashion-mnist"
+need="gcc make libc6-dev zlib1g-dev libstb-dev dataset-fashion-mnist"
 if [ "${1:-}" = "--ref" ]; then
     need="$need python3 python3-torch python3-torchvision"
 fi
