@@ -506,6 +506,43 @@ CNN_API cnn_graph *cnn_netdesc_load(const char *path);
  * malloc'd string the caller frees with free(), or NULL. */
 CNN_API char *cnn_netdesc_emit(const cnn_graph *g);
 
+/* ==== @@CHECKPOINTS ==== */
+
+/* Where a training run stands, saved with its weights so that a resumed run
+ * continues exactly as an uninterrupted one would. */
+typedef struct cnn_train_state {
+    int64_t  epoch;       /* epochs completed                             */
+    int64_t  step;        /* optimizer steps done                         */
+    uint64_t rng[4];      /* the graph's RNG (dropout), cnn_graph_rng_get  */
+    double   best_metric; /* best test accuracy so far                    */
+} cnn_train_state;
+
+/* Writes a checkpoint (format in docs/checkpoint.md): a versioned header,
+ * the graph (as network-description text, with frozen nodes), every
+ * parameter and buffer, the optimizer's configuration and state (if `opt`
+ * is not NULL), the training state (if `st` is not NULL), free-form
+ * "key=value" metadata lines (if `meta` is not NULL: class names,
+ * normalization, the command line), and a CRC-32 of all of it. The file is
+ * written beside `path` under a temporary name, flushed to disk and renamed
+ * over `path`, so a crash at any instant leaves the previous checkpoint
+ * whole. */
+CNN_API int cnn_checkpoint_save(const char *path, cnn_graph *g, const cnn_optim *opt,
+                                const cnn_train_state *st, const char *meta);
+
+/* Reads a checkpoint written by cnn_checkpoint_save. Returns the graph with
+ * its parameters, buffers and frozen flags; if `opt` is not NULL, *opt gets
+ * a new optimizer with the saved configuration and state (NULL when none
+ * was saved); if `st` is not NULL it gets the training state (zeros when
+ * none was saved); if `meta` is not NULL, *meta gets a malloc'd copy of the
+ * metadata text (free() it). Every length, count and the checksum are
+ * checked before use; a truncated or corrupt file is CNN_EFORMAT naming the
+ * file and what was expected. NULL on failure. */
+CNN_API cnn_graph *cnn_checkpoint_load(const char *path, cnn_optim **opt, cnn_train_state *st,
+                                       char **meta);
+
+/* The configuration an optimizer was made with. */
+CNN_API int cnn_optim_config(const cnn_optim *o, cnn_optim_cfg *cfg);
+
 /* ==== @@DATA ==== */
 
 /* A labelled image dataset in memory, 8-bit pixels as the files hold them

@@ -384,6 +384,11 @@ done:
         snprintf(msg, sizeof msg, "%s", cnn_last_error());
         return cnn_fail(id, "%s:%d: %s", l->file, l->no, msg);
     }
+    bool frozen;
+    if ((rc = parse_bool(l, "frozen", false, &frozen)) < 0)
+        return rc;
+    if (frozen)
+        cnn_node_set_trainable(g, id, false);
     for (int i = 0; i < l->n_kv; i++)
         if (!l->kv[i].used) /* the caller frees the whole graph on any error */
             return line_fail(l, "%s: unknown attribute '%s'", op, l->kv[i].key);
@@ -629,6 +634,8 @@ char *cnn_netdesc_emit(const cnn_graph *g)
         case CNN_OP_DROPOUT:     put(&b, " p=%.9g", (double)a.p); break;
         default: break;
         }
+        if (cnn_node_param_count(g, id) > 0 && !cnn_node_trainable(g, id))
+            put(&b, " frozen=true");
         put(&b, "\n");
     }
     if (b.oom) {

@@ -149,6 +149,14 @@ int cnn_optim_step(cnn_optim *o, float lr)
     return CNN_OK;
 }
 
+int cnn_optim_config(const cnn_optim *o, cnn_optim_cfg *cfg)
+{
+    if (!o || !cfg)
+        return cnn_fail(CNN_EINVAL, "optimizer config: NULL argument");
+    *cfg = o->cfg;
+    return CNN_OK;
+}
+
 int64_t cnn_optim_steps(const cnn_optim *o) { return o ? o->steps : 0; }
 int64_t cnn_optim_state_size(const cnn_optim *o) { return o ? o->state_n : 0; }
 float  *cnn_optim_state(cnn_optim *o) { return o ? o->state : NULL; }
