@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAGIC   "CNNCKPT\n"
@@ -260,15 +261,23 @@ static void r_floats(reader *r, float *out, int64_t n)
 
 static uint8_t *read_file(const char *path, uint64_t *len)
 {
-    FILE    *f = fopen(path, "rb");
-    uint8_t *buf;
-    long     size;
+    FILE       *f = fopen(path, "rb");
+    uint8_t    *buf;
+    long        size;
+    struct stat sb;
 
     if (!f) {
         cnn_fail(CNN_EIO, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    /* A regular file only: a directory or a device has no size to trust. */
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        cnn_fail(CNN_EIO, "%s: not a regular file", path);
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        (uint64_t)size > SIZE_MAX - 1) {
         fclose(f);
         cnn_fail(CNN_EIO, "%s: cannot read: %s", path, strerror(errno));
         return NULL;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_TOKENS 32
 #define MAX_LINE   4096
@@ -479,10 +480,11 @@ out:
 
 cnn_graph *cnn_netdesc_load(const char *path)
 {
-    FILE      *f;
-    char      *text;
-    long       size;
-    cnn_graph *g;
+    FILE       *f;
+    char       *text;
+    long        size;
+    cnn_graph  *g;
+    struct stat sb;
 
     if (!path) {
         cnn_fail(CNN_EINVAL, "netdesc: NULL path");
@@ -490,6 +492,11 @@ cnn_graph *cnn_netdesc_load(const char *path)
     }
     if (!(f = fopen(path, "rb"))) {
         cnn_fail(CNN_EIO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        cnn_fail(CNN_EIO, "%s: not a regular file", path);
         return NULL;
     }
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {

@@ -59,6 +59,7 @@ static void copy_forward(const cnn_exec *e, cnn_node *n)
 
 static void accumulate(float *dst, const float *src, int64_t count, int nthreads)
 {
+    (void)nthreads; /* unused without OpenMP */
     CNN_OMP(omp parallel for num_threads(nthreads) schedule(static))
     for (int64_t i = 0; i < count; i++)
         dst[i] += src[i];
