@@ -560,23 +560,30 @@ typedef struct cnn_dataset {
 CNN_API void cnn_dataset_free(cnn_dataset *d);
 
 /* An IDX image file (magic 0x00000803, n x rows x cols, 8-bit) with its
- * IDX label file (0x00000801); each may be plain or gzip-compressed (read
- * through zlib when the library is built with it). `classes` = 1 + the
- * largest label. Every header field is checked against the file's real
- * size; errors name the file and what was expected. */
+ * IDX label file (0x00000801); each may be plain or gzip-compressed (found
+ * by gzip's magic bytes, read through zlib when the library is built with
+ * it). c = 1; `classes` = 1 + the largest label (labels are bytes, so 255
+ * gives 256); no class names. Every header field is checked against the
+ * file's real size (a short or a long file is refused) and memory grows
+ * with the data read, not with the header's claims; errors name the file
+ * and what was expected. */
 CNN_API cnn_dataset *cnn_idx_load(const char *images_path, const char *labels_path);
 
 /* The four MNIST-format files in `dir` (train-images-idx3-ubyte,
  * train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
  * each with or without .gz). "fashion-mnist" stands for Debian's
- * /usr/share/datasets/fashion-mnist; Fashion-MNIST's class names are set
- * when the directory is named fashion-mnist (any case). Either out pointer
- * may be NULL to skip that split. */
+ * /usr/share/datasets/fashion-mnist. Both splits get classes = 10, or 1 +
+ * the largest label of either if that is more; class names are
+ * Fashion-MNIST's ("T-shirt/top" ... "Ankle boot") when the directory is
+ * named fashion-mnist (any case) and there are 10 classes, else the label
+ * numbers "0", "1", ... Either out pointer may be NULL to skip that split;
+ * on failure both are set to NULL. */
 CNN_API int cnn_mnist_load(const char *dir, cnn_dataset **train, cnn_dataset **test);
 
 /* CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin): records of
- * 1 label byte + 3072 pixel bytes (3x32x32). Several files are
- * concatenated. */
+ * 1 label byte (0..9) + 3072 pixel bytes (3x32x32); each file's size must
+ * be a positive multiple of 3073. Several files are concatenated. classes
+ * = 10, with the standard names (airplane ... truck). */
 CNN_API cnn_dataset *cnn_cifar10_load(const char *const *paths, int n_paths);
 
 /* The standard split of a CIFAR-10 binary directory: data_batch_1..5.bin
@@ -587,7 +594,12 @@ CNN_API int cnn_cifar10_load_dir(const char *dir, cnn_dataset **train, cnn_datas
 /* An image folder: one sub-folder per class (sorted by name; the names are
  * the class names), holding PNG or JPEG files. Each image is converted to c
  * channels (1: luminance, 3: RGB), its shorter side resized to max(h, w)
- * and the centre h x w cropped. */
+ * and the centre h x w cropped (offsets rounded down). Files named *.png,
+ * *.jpg or *.jpeg (any case) are read, class by class, in byte order of
+ * their names; other files and names starting with '.' are skipped. A file
+ * that does not decode, a class folder without images or a folder without
+ * class folders is an error naming it. Needs the image library (stb):
+ * without it, this and cnn_image_load fail with CNN_EIO saying so. */
 CNN_API cnn_dataset *cnn_imagefolder_load(const char *dir, int c, int h, int w);
 
 /* One image file (PNG or JPEG) converted and resized as above, as floats in
@@ -596,7 +608,8 @@ CNN_API int cnn_image_load(const char *path, int c, int h, int w, float *out);
 
 /* A new dataset holding the images whose label is in [lo, hi], relabelled
  * to [0, hi - lo], keeping at most `max` of them (<= 0: all), in file
- * order. For transfer-learning experiments on a subset of the classes. */
+ * order, with the class names of [lo, hi]. For transfer-learning
+ * experiments on a subset of the classes. No such image is an error. */
 CNN_API cnn_dataset *cnn_dataset_subset(const cnn_dataset *d, int lo, int hi, int64_t max);
 
 /* Per-channel mean and standard deviation of the pixels scaled to [0, 1]
@@ -608,37 +621,43 @@ typedef struct cnn_loader_cfg {
     int      batch;        /* samples per batch                          */
     bool     shuffle;      /* a new order each epoch, from seed + epoch  */
     bool     drop_last;    /* skip a last partial batch                  */
-    int      crop_pad;     /* augmentation: zero-pad by this many pixels,
+    int      crop_pad;     /* augmentation: zero-pad by this many pixels
+                            * (pixel value 0, normalized like the rest),
                             * then crop a random h x w window; 0: off     */
     bool     hflip;        /* augmentation: mirror with probability 1/2  */
     float    mean[4], std[4]; /* per channel: x = (p / 255 - mean) / std  */
     uint64_t seed;
     int      shard, shards; /* take every shards-th sample of the epoch's
                             * order starting at shard (data parallelism);
-                            * 0 and 1 for all                            */
+                            * 0 and 1 for all; 0 <= shard < shards       */
     bool     prefetch;     /* prepare the next batch on a second thread  */
 } cnn_loader_cfg;
 
-/* Defaults: batch 64, shuffle, no augmentation, mean 0, std 1, seed 0. */
+/* Defaults: `batch` (64 if <= 0), shuffle, no drop_last, no augmentation,
+ * mean 0, std 1, seed 0, shard 0 of 1, no prefetch. */
 CNN_API cnn_loader_cfg cnn_loader_defaults(int batch);
 
 typedef struct cnn_loader cnn_loader;
 
 /* A loader over d (which must outlive it). The epoch's order and every
  * random crop and flip are functions of (seed, epoch, position), so a run
- * resumed at any batch sees exactly the same data. */
+ * resumed at any batch sees exactly the same data, and prefetch changes no
+ * bit. d->c must be at most 4 and std[ch] > 0 for its channels. Until the
+ * first cnn_loader_start it stands at epoch 0, batch 0. */
 CNN_API cnn_loader *cnn_loader_new(const cnn_dataset *d, const cnn_loader_cfg *cfg);
 CNN_API void cnn_loader_free(cnn_loader *l);
 
 /* Batches per epoch (of this shard). */
 CNN_API int64_t cnn_loader_batches(const cnn_loader *l);
 
-/* Starts epoch `epoch` (0-based) at batch `first` (0 for its start). */
+/* Starts epoch `epoch` (0-based) at batch `first` (0 for its start;
+ * cnn_loader_batches(l) is allowed and leaves nothing to read). */
 CNN_API int cnn_loader_start(cnn_loader *l, int64_t epoch, int64_t first);
 
-/* Writes the next batch: x [count, c, h, w] floats and labels y [count];
- * returns count (the batch size, fewer for a last partial batch), 0 at the
- * end of the epoch, or a negative code. */
+/* Writes the next batch: x [count, c, h, w] floats and labels y [count]
+ * (room for a whole batch; the rest is left as it was); returns count (the
+ * batch size, fewer for a last partial batch), 0 at the end of the epoch,
+ * or a negative code. */
 CNN_API int cnn_loader_next(cnn_loader *l, float *x, int *y);
 
 /* ==== @@PICTURES ==== */
@@ -653,9 +672,10 @@ CNN_API int cnn_loader_next(cnn_loader *l, float *x, int *y);
 CNN_API int cnn_viz_filters(cnn_graph *g, int conv, int scale, const char *png_path);
 
 /* One input image and up to `max_maps` feature maps of node `node` (the
- * first ones), side by side with a title row of labels: the graph must be
- * planned and the forward pass done; sample 0 of the batch is shown. Each
- * map is scaled to its own range, enlarged to at least 112 pixels. */
+ * first ones), side by side in rows of at most max(8, sqrt(panels)), each
+ * labelled: the graph must be planned and the forward pass done; sample 0
+ * of the batch is shown. Each map is scaled to its own range, enlarged to
+ * at least 112 pixels. */
 CNN_API int cnn_viz_feature_maps(cnn_graph *g, int input, int node, int max_maps,
                                  const char *png_path);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -98,4 +99,25 @@ const char *cli_commas(long long v, char *buf, size_t size)
     }
     buf[out] = '\0';
     return buf;
+}
+
+int cli_parse_float(const char *s, float lo, float hi, float *out)
+{
+    char *end;
+    float v;
+
+    if (!s)
+        return -1;
+    errno = 0;
+    v     = strtof(s, &end);
+    if (end == s || *end || errno || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }

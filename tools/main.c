@@ -10,6 +10,10 @@ static const struct command {
     const char *what;
 } commands[] = {
     {"summary", cmd_summary, "shapes, parameters, MACs and receptive fields of a model"},
+    {"train", cmd_train, "train a model on a dataset, with checkpoints and metrics"},
+    {"eval", cmd_eval, "accuracy of a checkpoint, per class, and its confusion matrix"},
+    {"predict", cmd_predict, "top classes of images with their probabilities"},
+    {"viz", cmd_viz, "pictures: filters, feature maps, training curves, confusion matrix"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,649 @@
+/* train.c - `cnn train`: the training loop with progress, evaluation after
+ * every epoch, a metrics CSV, and `last` / `best` checkpoints to resume
+ * from. */
+#include "cli.h"
+#include "fit.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ==== @@PROGRESS ==== */
+
+static void fmt_time(double s, char *buf, size_t size)
+{
+    long t = s < 0 ? 0 : (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* A bar redrawn in place on a terminal; a plain line every tenth of an
+ * epoch otherwise, so logs stay readable. */
+static void progress(const fit_cfg *c, int64_t epoch, int64_t step, int64_t steps, double loss,
+                     double acc, double rate, double eta)
+{
+    char t[32];
+    fmt_time(eta, t, sizeof t);
+    if (c->tty) {
+        int  width = 24, done = steps ? (int)(width * step / steps) : width;
+        char bar[32];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < done ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\repoch %lld/%d [%s] %lld/%lld loss %.4f acc %.4f %.0f img/s ETA %s  ",
+                (long long)epoch + 1, c->epochs, bar, (long long)step, (long long)steps, loss, acc,
+                rate, t);
+        fflush(stderr);
+    } else if (steps >= 10 && step % (steps / 10) == 0 && step < steps) {
+        fprintf(stderr, "epoch %lld/%d step %lld/%lld loss %.4f acc %.4f %.0f img/s ETA %s\n",
+                (long long)epoch + 1, c->epochs, (long long)step, (long long)steps, loss, acc, rate,
+                t);
+    }
+}
+
+/* ==== @@METRICS ==== */
+
+static const char *CSV_HEADER = "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds,images_per_s\n";
+
+/* Keeps the header and the first `epochs` rows of an existing metrics file
+ * (a resumed run rewrites what came after its checkpoint). */
+static int csv_trim(const char *path, int64_t epochs)
+{
+    FILE   *f = fopen(path, "r");
+    char   *keep = NULL, line[1024];
+    size_t  len = 0;
+    int64_t rows = -1;
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f) && rows < epochs) {
+        size_t n = strlen(line);
+        char  *k = realloc(keep, len + n + 1);
+        if (!k) {
+            free(keep);
+            fclose(f);
+            return -1;
+        }
+        keep = k;
+        memcpy(keep + len, line, n + 1);
+        len += n;
+        rows++;
+    }
+    fclose(f);
+    if (!(f = fopen(path, "w"))) {
+        free(keep);
+        return -1;
+    }
+    if (len)
+        fwrite(keep, 1, len, f);
+    free(keep);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ==== @@LOOP ==== */
+
+int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
+            const cnn_dataset *train, const cnn_dataset *test)
+{
+    int          last = cnn_graph_size(g) - 1, *y = NULL, rc = 1;
+    cnn_loader  *l = NULL;
+    char         csv[4096], ckpt[4096], best[4096];
+    FILE        *f = NULL;
+    double       test_loss = 0, test_acc = 0;
+    int64_t      steps;
+    cnn_sched    sched = c->sched;
+    struct stat  sb;
+
+    snprintf(csv, sizeof csv, "%s/metrics.csv", c->out_dir);
+    snprintf(ckpt, sizeof ckpt, "%s/last", c->out_dir);
+    snprintf(best, sizeof best, "%s/best", c->out_dir);
+    if (!(l = cnn_loader_new(train, &c->loader)) || !(y = calloc((size_t)c->batch, sizeof *y)) ||
+        cnn_graph_set_threads(g, c->threads) < 0 || cnn_graph_plan(g, c->batch) < 0) {
+        cli_error(c->cmd, "%s", cnn_last_error());
+        goto out;
+    }
+    steps              = cnn_loader_batches(l);
+    sched.total_steps  = steps * c->epochs;
+    sched.warmup_steps = steps * c->warmup_epochs;
+    sched.step_size    = steps * c->step_epochs;
+    if (steps == 0) {
+        cli_error(c->cmd, "the training set has %lld images, fewer than one batch of %d",
+                  (long long)train->n, c->batch);
+        goto out;
+    }
+    if (st->epoch == 0 || stat(csv, &sb) != 0) {
+        if (!(f = fopen(csv, "w")) || fputs(CSV_HEADER, f) < 0 || fclose(f) != 0) {
+            f = NULL;
+            cli_error(c->cmd, "%s: %s", csv, strerror(errno));
+            goto out;
+        }
+        f = NULL;
+    } else if (csv_trim(csv, st->epoch) < 0) {
+        cli_error(c->cmd, "%s: %s", csv, strerror(errno));
+        goto out;
+    }
+    cnn_graph_rng_set(g, st->rng);
+
+    for (int64_t epoch = st->epoch; epoch < c->epochs; epoch++) {
+        double  t0 = now(), sum_loss = 0;
+        int64_t hits = 0, seen = 0, step = 0;
+        float   lr = 0;
+        int     n;
+
+        if (cnn_loader_start(l, epoch, 0) < 0) {
+            cli_error(c->cmd, "%s", cnn_last_error());
+            goto out;
+        }
+        while ((n = cnn_loader_next(l, cnn_graph_data(g, 0), y)) > 0) {
+            float loss;
+            int   correct;
+            lr = cnn_sched_lr(&sched, st->step);
+            if (cnn_graph_forward(g, CNN_TRAIN) < 0 ||
+                cnn_graph_softmax_xent(g, last, y, c->label_smoothing, &loss, &correct) < 0) {
+                cli_error(c->cmd, "%s", cnn_last_error());
+                goto out;
+            }
+            if (!isfinite(loss)) {
+                if (c->tty)
+                    fputc('\n', stderr);
+                cli_error(c->cmd, "the loss became %g at epoch %lld, step %lld; stopping (the last "
+                          "good checkpoint, %s, is kept)", (double)loss, (long long)epoch + 1,
+                          (long long)step + 1, ckpt);
+                goto out;
+            }
+            if (cnn_graph_zero_param_grads(g) < 0 || cnn_graph_backward(g) < 0 ||
+                cnn_optim_step(opt, lr) < 0) {
+                cli_error(c->cmd, "%s", cnn_last_error());
+                goto out;
+            }
+            st->step++;
+            step++;
+            sum_loss += loss;
+            hits += correct;
+            seen += n;
+            double el = now() - t0;
+            progress(c, epoch, step, steps, sum_loss / step, (double)hits / seen, seen / el,
+                     el / step * (steps - step));
+        }
+        if (n < 0) {
+            cli_error(c->cmd, "%s", cnn_last_error());
+            goto out;
+        }
+        double train_s = now() - t0;
+        if (c->tty)
+            fputc('\n', stderr);
+        if (cli_evaluate(c->cmd, g, test, c->loader.mean, c->loader.std, &test_loss, &test_acc,
+                         NULL))
+            goto out;
+
+        st->epoch = epoch + 1;
+        cnn_graph_rng_get(g, st->rng);
+        bool improved = test_acc > st->best_metric || epoch == 0;
+        if (improved)
+            st->best_metric = test_acc;
+        printf("epoch %lld/%d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.5f | "
+               "%.1f s, %.0f img/s\n", (long long)epoch + 1, c->epochs, sum_loss / step,
+               (double)hits / seen, test_loss, test_acc, (double)lr, train_s, seen / train_s);
+        fflush(stdout);
+        if (!(f = fopen(csv, "a")) ||
+            fprintf(f, "%lld,%.6f,%.6f,%.6f,%.6f,%.8f,%.3f,%.1f\n", (long long)epoch + 1,
+                    sum_loss / step, (double)hits / seen, test_loss, test_acc, (double)lr, train_s,
+                    seen / train_s) < 0 || fclose(f) != 0) {
+            f = NULL;
+            cli_error(c->cmd, "%s: %s", csv, strerror(errno));
+            goto out;
+        }
+        f = NULL;
+        if (cnn_checkpoint_save(ckpt, g, opt, st, c->meta_text) < 0 ||
+            (improved && cnn_checkpoint_save(best, g, opt, st, c->meta_text) < 0)) {
+            cli_error(c->cmd, "%s", cnn_last_error());
+            goto out;
+        }
+    }
+    printf("test accuracy: %.4f\n", test_acc);
+    rc = 0;
+out:
+    if (f)
+        fclose(f);
+    cnn_loader_free(l);
+    free(y);
+    return rc;
+}
+
+/* ==== @@COMMAND ==== */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cnn train --model MODEL --data SPEC --out DIR [options]\n"
+            "       cnn train --out DIR --resume [--epochs N] [--threads T]\n"
+            "\n"
+            "Trains MODEL (a zoo name or a network-description file) on SPEC\n"
+            "(fashion-mnist, or a directory of MNIST-format IDX files, CIFAR-10 binary\n"
+            "batches, or train/ and test/ image folders), evaluates on the test split after\n"
+            "every epoch, appends to DIR/metrics.csv and writes the checkpoints DIR/last and\n"
+            "DIR/best. The last line printed is 'test accuracy: 0.XXXX'.\n"
+            "\n"
+            "  --model M          zoo name or description file (default lenet5)\n"
+            "  --data SPEC        dataset (default fashion-mnist)\n"
+            "  --input CxHxW      model input for an image folder (default: the data's)\n"
+            "  --epochs N         (lenet5: 15, resnets: 30, others: 10)\n"
+            "  --batch B          (lenet5: 64, others: 128)\n"
+            "  --optimizer O      sgd, adam or adamw (default sgd)\n"
+            "  --lr X             base learning rate (sgd: 0.02 for lenet5, 0.1 otherwise;\n"
+            "                     adam/adamw: 0.001)\n"
+            "  --momentum M       sgd momentum (default 0.9)\n"
+            "  --nesterov         Nesterov momentum\n"
+            "  --weight-decay W   (default 5e-4; adamw: decoupled)\n"
+            "  --schedule S       cosine, step or const (default cosine)\n"
+            "  --step-size E      step schedule: epochs between decays (default epochs/3)\n"
+            "  --gamma G          step schedule: decay factor (default 0.1)\n"
+            "  --warmup E         linear warm-up over E epochs (default 0)\n"
+            "  --label-smoothing X  (default 0)\n"
+            "  --augment LIST     crop,flip (random crop after 4-pixel padding, mirror)\n"
+            "  --init I           pytorch, he or xavier (default pytorch)\n"
+            "  --seed S           (default 1)\n"
+            "  --threads T        (default: every CPU)\n"
+            "  --out DIR          where checkpoints and metrics go (created)\n"
+            "  --resume           continue the run in DIR from DIR/last with its own settings\n"
+            "                     (only --epochs and --threads may be given anew)\n");
+}
+
+/* Settings that describe a run, all recorded in the checkpoint. */
+typedef struct run {
+    char  model[1024], data[1024];
+    int   c, h, w, epochs, batch, warmup, crop_pad, threads;
+    bool  flip, nesterov;
+    char  optimizer[16], schedule[16], init[16];
+    float lr, momentum, wd, gamma, smoothing;
+    int   step_size;
+    long long seed;
+} run;
+
+static bool starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+static void run_defaults(run *r)
+{
+    bool lenet = strcmp(r->model, "lenet5") == 0, res = starts(r->model, "resnet");
+    if (!r->epochs)
+        r->epochs = lenet ? 15 : res ? 30 : 10;
+    if (!r->batch)
+        r->batch = lenet ? 64 : 128;
+    if (r->lr <= 0)
+        r->lr = strcmp(r->optimizer, "sgd") != 0 ? 0.001f : lenet ? 0.02f : 0.1f;
+    if (r->step_size <= 0)
+        r->step_size = r->epochs / 3 > 0 ? r->epochs / 3 : 1;
+}
+
+static void run_to_meta(const run *r, meta *m)
+{
+    meta_set(m, "model", "%s", r->model);
+    meta_set(m, "data", "%s", r->data);
+    meta_set(m, "input", "%dx%dx%d", r->c, r->h, r->w);
+    meta_set(m, "epochs", "%d", r->epochs);
+    meta_set(m, "batch", "%d", r->batch);
+    meta_set(m, "optimizer", "%s", r->optimizer);
+    meta_set(m, "lr", "%.9g", (double)r->lr);
+    meta_set(m, "momentum", "%.9g", (double)r->momentum);
+    meta_set(m, "nesterov", "%d", r->nesterov);
+    meta_set(m, "weight_decay", "%.9g", (double)r->wd);
+    meta_set(m, "schedule", "%s", r->schedule);
+    meta_set(m, "step_size", "%d", r->step_size);
+    meta_set(m, "gamma", "%.9g", (double)r->gamma);
+    meta_set(m, "warmup", "%d", r->warmup);
+    meta_set(m, "label_smoothing", "%.9g", (double)r->smoothing);
+    meta_set(m, "crop_pad", "%d", r->crop_pad);
+    meta_set(m, "flip", "%d", r->flip);
+    meta_set(m, "init", "%s", r->init);
+    meta_set(m, "seed", "%lld", r->seed);
+}
+
+static int run_from_meta(const char *t, run *r)
+{
+    char b[1024];
+    int  ok = 1;
+#define GET(key) (meta_get(t, key, b, sizeof b) ? b : (ok = 0, "0"))
+    snprintf(r->model, sizeof r->model, "%s", GET("model"));
+    snprintf(r->data, sizeof r->data, "%s", GET("data"));
+    if (cli_parse_chw(GET("input"), &r->c, &r->h, &r->w))
+        ok = 0;
+    r->epochs    = atoi(GET("epochs"));
+    r->batch     = atoi(GET("batch"));
+    snprintf(r->optimizer, sizeof r->optimizer, "%.15s", GET("optimizer"));
+    r->lr        = strtof(GET("lr"), NULL);
+    r->momentum  = strtof(GET("momentum"), NULL);
+    r->nesterov  = atoi(GET("nesterov"));
+    r->wd        = strtof(GET("weight_decay"), NULL);
+    snprintf(r->schedule, sizeof r->schedule, "%.15s", GET("schedule"));
+    r->step_size = atoi(GET("step_size"));
+    r->gamma     = strtof(GET("gamma"), NULL);
+    r->warmup    = atoi(GET("warmup"));
+    r->smoothing = strtof(GET("label_smoothing"), NULL);
+    r->crop_pad  = atoi(GET("crop_pad"));
+    r->flip      = atoi(GET("flip"));
+    snprintf(r->init, sizeof r->init, "%.15s", GET("init"));
+    r->seed      = atoll(GET("seed"));
+#undef GET
+    return ok ? 0 : -1;
+}
+
+/* Class names and normalization, for eval, predict and viz. */
+static void data_to_meta(const cnn_dataset *d, const float *mean, const float *std, meta *m)
+{
+    char buf[256], key[32];
+    meta_set(m, "classes", "%d", d->classes);
+    for (int k = 0; d->class_names && k < d->classes; k++) {
+        snprintf(key, sizeof key, "class.%d", k);
+        meta_set(m, key, "%s", d->class_names[k]);
+    }
+    cli_floats_str(mean, d->c, buf, sizeof buf);
+    meta_set(m, "mean", "%s", buf);
+    cli_floats_str(std, d->c, buf, sizeof buf);
+    meta_set(m, "std", "%s", buf);
+}
+
+/* Builds the model for the data: a zoo model at the data's size and class
+ * count, or a description file that must fit them. */
+static cnn_graph *build_model(const run *r, const cnn_dataset *d)
+{
+    cnn_graph *g;
+    cnn_shape  in, out;
+    char       s[64];
+    bool       zoo = false;
+
+    for (int i = 0; cnn_model_name(i); i++)
+        zoo |= strcmp(cnn_model_name(i), r->model) == 0;
+    if (!(g = cli_load_model("train", r->model, d->classes, d->c, d->h, d->w, false)))
+        return NULL;
+    cnn_node_info(g, 0, NULL, NULL, &in);
+    cnn_node_info(g, cnn_graph_size(g) - 1, NULL, NULL, &out);
+    if (!zoo && (in.ndim != 3 || in.dim[0] != d->c || in.dim[1] != d->h || in.dim[2] != d->w)) {
+        cli_error("train", "%s takes %s input, the data is %dx%dx%d", r->model,
+                  cnn_shape_str(&in, s, sizeof s), d->c, d->h, d->w);
+        cnn_graph_free(g);
+        return NULL;
+    }
+    if (cnn_shape_numel(&out) != d->classes || out.dim[0] != d->classes) {
+        cli_error("train", "%s ends in %s outputs, the data has %d classes", r->model,
+                  cnn_shape_str(&out, s, sizeof s), d->classes);
+        cnn_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static cnn_optim *make_optim(const run *r, cnn_graph *g)
+{
+    cnn_optim_kind k = strcmp(r->optimizer, "adam") == 0    ? CNN_ADAM
+                       : strcmp(r->optimizer, "adamw") == 0 ? CNN_ADAMW
+                                                            : CNN_SGD;
+    cnn_optim_cfg  c = cnn_optim_defaults(k);
+    c.lr           = r->lr;
+    c.weight_decay = r->wd;
+    if (k == CNN_SGD) {
+        c.momentum = r->momentum;
+        c.nesterov = r->nesterov;
+    }
+    return cnn_optim_new(g, &c);
+}
+
+static int fill_fit(const run *r, const cnn_dataset *train, const float *mean, const float *std,
+                    fit_cfg *c)
+{
+    c->cmd    = "train";
+    c->epochs = r->epochs;
+    c->batch  = r->batch;
+    c->threads = r->threads;
+    c->tty    = isatty(STDERR_FILENO);
+    c->sched  = (cnn_sched){
+        .kind  = strcmp(r->schedule, "step") == 0     ? CNN_SCHED_STEP
+                 : strcmp(r->schedule, "const") == 0 ? CNN_SCHED_CONST
+                                                     : CNN_SCHED_COSINE,
+        .lr    = r->lr,
+        .gamma = r->gamma,
+    };
+    c->warmup_epochs   = r->warmup;
+    c->step_epochs     = r->step_size;
+    c->label_smoothing = r->smoothing;
+    c->loader          = cnn_loader_defaults(r->batch);
+    c->loader.shuffle   = true;
+    c->loader.drop_last = true; /* batch statistics need whole batches */
+    c->loader.crop_pad  = r->crop_pad;
+    c->loader.hflip     = r->flip;
+    c->loader.seed      = (uint64_t)r->seed;
+    c->loader.prefetch  = true;
+    for (int ch = 0; ch < train->c && ch < 4; ch++) {
+        c->loader.mean[ch] = mean[ch];
+        c->loader.std[ch]  = std[ch] > 0 ? std[ch] : 1.0f;
+    }
+    return 0;
+}
+
+static bool one_of(const char *s, const char *a, const char *b, const char *c)
+{
+    return strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c && strcmp(s, c) == 0);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},     {"data", required_argument, NULL, 'd'},
+        {"input", required_argument, NULL, 'i'},     {"epochs", required_argument, NULL, 'e'},
+        {"batch", required_argument, NULL, 'b'},     {"optimizer", required_argument, NULL, 'o'},
+        {"lr", required_argument, NULL, 'l'},        {"momentum", required_argument, NULL, 'M'},
+        {"nesterov", no_argument, NULL, 'N'},        {"weight-decay", required_argument, NULL, 'w'},
+        {"schedule", required_argument, NULL, 's'},  {"step-size", required_argument, NULL, 'S'},
+        {"gamma", required_argument, NULL, 'G'},     {"warmup", required_argument, NULL, 'W'},
+        {"label-smoothing", required_argument, NULL, 'L'},
+        {"augment", required_argument, NULL, 'a'},   {"init", required_argument, NULL, 'I'},
+        {"seed", required_argument, NULL, 'r'},      {"threads", required_argument, NULL, 't'},
+        {"out", required_argument, NULL, 'O'},       {"resume", no_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+    };
+    run             r = {.model = "lenet5", .data = "fashion-mnist", .optimizer = "sgd",
+                         .schedule = "cosine", .init = "pytorch", .momentum = 0.9f, .wd = 5e-4f,
+                         .gamma = 0.1f, .seed = 1, .threads = cli_cpus()};
+    const char     *out_dir = NULL;
+    bool            resume = false, other = false;
+    int             opt, rc = 1, epochs_flag = 0;
+    cnn_graph      *g = NULL;
+    cnn_optim      *o = NULL;
+    cnn_dataset    *train = NULL, *test = NULL;
+    cnn_train_state st = {0};
+    char           *saved = NULL, path[4096], buf[512];
+    float           mean[4] = {0, 0, 0, 0}, std[4] = {1, 1, 1, 1};
+    meta            m;
+    fit_cfg         fc;
+
+    meta_init(&m);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        other |= !strchr("etORh", opt);
+        switch (opt) {
+        case 'm': snprintf(r.model, sizeof r.model, "%s", optarg); break;
+        case 'd': snprintf(r.data, sizeof r.data, "%s", optarg); break;
+        case 'i':
+            if (cli_parse_chw(optarg, &r.c, &r.h, &r.w))
+                return cli_error("train", "--input %s: expected CxHxW", optarg);
+            break;
+        case 'e':
+            if (cli_parse_int(optarg, 1, 1000000, &epochs_flag))
+                return cli_error("train", "--epochs %s: expected a positive integer", optarg);
+            break;
+        case 'b':
+            if (cli_parse_int(optarg, 1, 1 << 16, &r.batch))
+                return cli_error("train", "--batch %s: expected 1 to 65536", optarg);
+            break;
+        case 'o':
+            if (!one_of(optarg, "sgd", "adam", "adamw"))
+                return cli_error("train", "--optimizer %s: expected sgd, adam or adamw", optarg);
+            snprintf(r.optimizer, sizeof r.optimizer, "%s", optarg);
+            break;
+        case 'l':
+            if (cli_parse_float(optarg, 1e-12f, 100.0f, &r.lr))
+                return cli_error("train", "--lr %s: expected a positive number", optarg);
+            break;
+        case 'M':
+            if (cli_parse_float(optarg, 0.0f, 0.999999f, &r.momentum))
+                return cli_error("train", "--momentum %s: expected 0 <= m < 1", optarg);
+            break;
+        case 'N': r.nesterov = true; break;
+        case 'w':
+            if (cli_parse_float(optarg, 0.0f, 10.0f, &r.wd))
+                return cli_error("train", "--weight-decay %s: expected 0 to 10", optarg);
+            break;
+        case 's':
+            if (!one_of(optarg, "cosine", "step", "const"))
+                return cli_error("train", "--schedule %s: expected cosine, step or const", optarg);
+            snprintf(r.schedule, sizeof r.schedule, "%s", optarg);
+            break;
+        case 'S':
+            if (cli_parse_int(optarg, 1, 1000000, &r.step_size))
+                return cli_error("train", "--step-size %s: expected a positive integer", optarg);
+            break;
+        case 'G':
+            if (cli_parse_float(optarg, 0.0f, 1.0f, &r.gamma))
+                return cli_error("train", "--gamma %s: expected 0 to 1", optarg);
+            break;
+        case 'W':
+            if (cli_parse_int(optarg, 0, 1000000, &r.warmup))
+                return cli_error("train", "--warmup %s: expected a whole number of epochs", optarg);
+            break;
+        case 'L':
+            if (cli_parse_float(optarg, 0.0f, 0.999f, &r.smoothing))
+                return cli_error("train", "--label-smoothing %s: expected 0 <= x < 1", optarg);
+            break;
+        case 'a': {
+            char list[256], *save = NULL;
+            snprintf(list, sizeof list, "%s", optarg);
+            for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (strcmp(t, "crop") == 0)
+                    r.crop_pad = 4;
+                else if (strcmp(t, "flip") == 0)
+                    r.flip = true;
+                else if (strcmp(t, "none") != 0)
+                    return cli_error("train", "--augment %s: expected crop, flip or both", optarg);
+            }
+            break;
+        }
+        case 'I':
+            if (!one_of(optarg, "pytorch", "he", "xavier"))
+                return cli_error("train", "--init %s: expected pytorch, he or xavier", optarg);
+            snprintf(r.init, sizeof r.init, "%s", optarg);
+            break;
+        case 'r': {
+            int s;
+            if (cli_parse_int(optarg, 0, 2147483647, &s))
+                return cli_error("train", "--seed %s: expected 0 to 2^31-1", optarg);
+            r.seed = s;
+            break;
+        }
+        case 't':
+            if (cli_parse_int(optarg, 1, 256, &r.threads))
+                return cli_error("train", "--threads %s: expected 1 to 256", optarg);
+            break;
+        case 'O': out_dir = optarg; break;
+        case 'R': resume = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc)
+        return cli_error("train", "unexpected argument '%s' (see --help)", argv[optind]);
+    if (!out_dir)
+        return cli_error("train", "--out DIR is required: checkpoints and metrics go there");
+
+    if (resume) {
+        int threads = r.threads;
+        if (other)
+            return cli_error("train", "--resume takes the run's settings from %s/last; only "
+                             "--epochs and --threads may be given", out_dir);
+        snprintf(path, sizeof path, "%s/last", out_dir);
+        if (!(g = cnn_checkpoint_load(path, &o, &st, &saved)))
+            return cli_error("train", "%s", cnn_last_error());
+        if (!o || run_from_meta(saved, &r) < 0) {
+            cli_error("train", "%s: not a training checkpoint (no optimizer state or settings)",
+                      path);
+            goto out;
+        }
+        r.threads = threads;
+        if (epochs_flag)
+            r.epochs = epochs_flag;
+        cli_str_floats(meta_get(saved, "mean", buf, sizeof buf), mean, 4);
+        cli_str_floats(meta_get(saved, "std", buf, sizeof buf), std, 4);
+        if (cli_load_data("train", r.data, r.c, r.h, r.w, &train, &test))
+            goto out;
+        printf("resuming %s at epoch %lld of %d (step %lld)\n", path, (long long)st.epoch,
+               r.epochs, (long long)st.step);
+    } else {
+        r.epochs = epochs_flag;
+        run_defaults(&r);
+        if (cli_load_data("train", r.data, r.c, r.h, r.w, &train, &test))
+            goto out;
+        r.c = train->c, r.h = train->h, r.w = train->w;
+        if (!(g = build_model(&r, train)))
+            goto out;
+        cnn_init scheme = strcmp(r.init, "he") == 0       ? CNN_INIT_HE_NORMAL
+                          : strcmp(r.init, "xavier") == 0 ? CNN_INIT_XAVIER_UNIFORM
+                                                          : CNN_INIT_PYTORCH;
+        if (cnn_graph_init(g, scheme, (uint64_t)r.seed) < 0 || !(o = make_optim(&r, g)) ||
+            cnn_dataset_stats(train, mean, std) < 0) {
+            cli_error("train", "%s", cnn_last_error());
+            goto out;
+        }
+        cnn_graph_rng_get(g, st.rng);
+        if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+            cli_error("train", "%s: %s", out_dir, strerror(errno));
+            goto out;
+        }
+    }
+    if (st.epoch >= r.epochs) {
+        cli_error("train", "%s/last has already trained %lld epochs of %d; give a larger --epochs "
+                  "to continue", out_dir, (long long)st.epoch, r.epochs);
+        goto out;
+    }
+    run_to_meta(&r, &m);
+    data_to_meta(train, mean, std, &m);
+    if (!m.text) {
+        cli_error("train", "out of memory");
+        goto out;
+    }
+    fill_fit(&r, train, mean, std, &fc);
+    fc.out_dir   = out_dir;
+    fc.meta_text = m.text;
+    if (!resume) {
+        cnn_graph_stats gs;
+        cnn_graph_stats_get(g, NULL, &gs);
+        printf("training %s (%s parameters) on %s: %lld train / %lld test images of %dx%dx%d, "
+               "%d classes\n", r.model, cli_commas(gs.params, buf, sizeof buf), r.data,
+               (long long)train->n, (long long)test->n, r.c, r.h, r.w, train->classes);
+        printf("%s lr %g momentum %g weight decay %g, %s schedule, batch %d, %d epochs, "
+               "%d threads, seed %lld\n", r.optimizer, (double)r.lr, (double)r.momentum,
+               (double)r.wd, r.schedule, r.batch, r.epochs, r.threads, r.seed);
+        fflush(stdout);
+    }
+    rc = cli_fit(&fc, g, o, &st, train, test);
+out:
+    meta_free(&m);
+    free(saved);
+    cnn_optim_free(o);
+    cnn_graph_free(g);
+    cnn_dataset_free(train);
+    cnn_dataset_free(test);
+    return rc;
+}
