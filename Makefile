@@ -81,9 +81,11 @@ run: all
 # Reference checks against PyTorch (tests/ref/*.py) run when python3-torch is
 # installed (scripts/setup.sh --ref) and print a skip line otherwise.
 TEST_REF := $(wildcard tests/ref/*.py)
+# Command-line tests drive build/cnn as a user would.
+TEST_SH  := $(wildcard tests/test_*.sh)
 
 test: all $(TEST_BIN)
-	@sh tests/run.sh $(BUILD) $(TEST_BIN) $(TEST_REF)
+	@sh tests/run.sh $(BUILD) $(TEST_BIN) $(TEST_SH) $(TEST_REF)
 
 # Sanitizers: a separate tree so the normal build is untouched.
 san:

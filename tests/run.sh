@@ -6,6 +6,7 @@ passed=0; failed=0; status=0
 for t in "$@"; do
     case "$t" in
     *.py) out=$(/usr/bin/python3 "$t" "$build/cnn" 2>&1); rc=$? ;;
+    *.sh) out=$(sh "$t" "$build" 2>&1); rc=$? ;;
     *)    out=$("$t" 2>&1); rc=$? ;;
     esac
     printf '%s\n' "$out" | grep -v '^PASS' 

@@ -15,6 +15,8 @@ typedef struct fit_cfg {
     float          label_smoothing;
     cnn_loader_cfg loader;         /* normalization, augmentation, seed    */
     const char    *meta_text;      /* saved in every checkpoint            */
+    int            stop_after;     /* leave after this epoch (0: never),
+                                    * as if interrupted: --resume goes on */
 } fit_cfg;
 
 /* Trains g from state *st (epoch, step, RNG) to c->epochs epochs, testing

@@ -214,6 +214,11 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
             cli_error(c->cmd, "%s", cnn_last_error());
             goto out;
         }
+        if (c->stop_after && epoch + 1 >= c->stop_after && epoch + 1 < c->epochs) {
+            printf("stopped after epoch %lld of %d as asked; continue with --resume\n",
+                   (long long)epoch + 1, c->epochs);
+            break;
+        }
     }
     printf("test accuracy: %.4f\n", test_acc);
     rc = 0;
@@ -259,9 +264,12 @@ static void usage(FILE *f)
             "  --init I           pytorch, he or xavier (default pytorch)\n"
             "  --seed S           (default 1)\n"
             "  --threads T        (default: every CPU)\n"
+            "  --limit N          train on the first N training images only\n"
+            "  --test-limit N     test on the first N test images only\n"
+            "  --stop-after E     stop after epoch E as if interrupted (resume later)\n"
             "  --out DIR          where checkpoints and metrics go (created)\n"
             "  --resume           continue the run in DIR from DIR/last with its own settings\n"
-            "                     (only --epochs and --threads may be given anew)\n");
+            "                     (only --epochs, --threads and --stop-after may be given)\n");
 }
 
 /* Settings that describe a run, all recorded in the checkpoint. */
@@ -272,6 +280,7 @@ typedef struct run {
     char  optimizer[16], schedule[16], init[16];
     float lr, momentum, wd, gamma, smoothing;
     int   step_size;
+    int   limit, test_limit; /* use only the first N images (0: all)     */
     long long seed;
 } run;
 
@@ -311,6 +320,8 @@ static void run_to_meta(const run *r, meta *m)
     meta_set(m, "flip", "%d", r->flip);
     meta_set(m, "init", "%s", r->init);
     meta_set(m, "seed", "%lld", r->seed);
+    meta_set(m, "limit", "%d", r->limit);
+    meta_set(m, "test_limit", "%d", r->test_limit);
 }
 
 static int run_from_meta(const char *t, run *r)
@@ -338,6 +349,8 @@ static int run_from_meta(const char *t, run *r)
     r->flip      = atoi(GET("flip"));
     snprintf(r->init, sizeof r->init, "%.15s", GET("init"));
     r->seed      = atoll(GET("seed"));
+    r->limit      = atoi(GET("limit"));
+    r->test_limit = atoi(GET("test_limit"));
 #undef GET
     return ok ? 0 : -1;
 }
@@ -434,6 +447,20 @@ static int fill_fit(const run *r, const cnn_dataset *train, const float *mean, c
     return 0;
 }
 
+/* Keeps the first n images of *d (all classes), for quick runs. */
+static int limit_data(cnn_dataset **d, int n)
+{
+    cnn_dataset *s;
+    if (n <= 0 || n >= (*d)->n)
+        return 0;
+    if (!(s = cnn_dataset_subset(*d, 0, (*d)->classes - 1, n)))
+        return cli_error("train", "%s", cnn_last_error()) ? -1 : -1;
+    s->classes = (*d)->classes; /* a small subset may miss the last classes */
+    cnn_dataset_free(*d);
+    *d = s;
+    return 0;
+}
+
 static bool one_of(const char *s, const char *a, const char *b, const char *c)
 {
     return strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c && strcmp(s, c) == 0);
@@ -453,6 +480,8 @@ int cmd_train(int argc, char **argv)
         {"augment", required_argument, NULL, 'a'},   {"init", required_argument, NULL, 'I'},
         {"seed", required_argument, NULL, 'r'},      {"threads", required_argument, NULL, 't'},
         {"out", required_argument, NULL, 'O'},       {"resume", no_argument, NULL, 'R'},
+        {"limit", required_argument, NULL, 'x'},     {"test-limit", required_argument, NULL, 'X'},
+        {"stop-after", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     run             r = {.model = "lenet5", .data = "fashion-mnist", .optimizer = "sgd",
@@ -460,7 +489,7 @@ int cmd_train(int argc, char **argv)
                          .gamma = 0.1f, .seed = 1, .threads = cli_cpus()};
     const char     *out_dir = NULL;
     bool            resume = false, other = false;
-    int             opt, rc = 1, epochs_flag = 0;
+    int             opt, rc = 1, epochs_flag = 0, stop_after = 0;
     cnn_graph      *g = NULL;
     cnn_optim      *o = NULL;
     cnn_dataset    *train = NULL, *test = NULL;
@@ -473,7 +502,7 @@ int cmd_train(int argc, char **argv)
     meta_init(&m);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        other |= !strchr("etORh", opt);
+        other |= !strchr("etORAh", opt);
         switch (opt) {
         case 'm': snprintf(r.model, sizeof r.model, "%s", optarg); break;
         case 'd': snprintf(r.data, sizeof r.data, "%s", optarg); break;
@@ -557,6 +586,16 @@ int cmd_train(int argc, char **argv)
             if (cli_parse_int(optarg, 1, 256, &r.threads))
                 return cli_error("train", "--threads %s: expected 1 to 256", optarg);
             break;
+        case 'x':
+        case 'X':
+            if (cli_parse_int(optarg, 1, 2147483647, opt == 'x' ? &r.limit : &r.test_limit))
+                return cli_error("train", "--%s %s: expected a positive number of images",
+                                 opt == 'x' ? "limit" : "test-limit", optarg);
+            break;
+        case 'A':
+            if (cli_parse_int(optarg, 1, 1000000, &stop_after))
+                return cli_error("train", "--stop-after %s: expected a positive epoch", optarg);
+            break;
         case 'O': out_dir = optarg; break;
         case 'R': resume = true; break;
         case 'h': usage(stdout); return 0;
@@ -572,7 +611,7 @@ int cmd_train(int argc, char **argv)
         int threads = r.threads;
         if (other)
             return cli_error("train", "--resume takes the run's settings from %s/last; only "
-                             "--epochs and --threads may be given", out_dir);
+                             "--epochs, --threads and --stop-after may be given", out_dir);
         snprintf(path, sizeof path, "%s/last", out_dir);
         if (!(g = cnn_checkpoint_load(path, &o, &st, &saved)))
             return cli_error("train", "%s", cnn_last_error());
@@ -586,14 +625,16 @@ int cmd_train(int argc, char **argv)
             r.epochs = epochs_flag;
         cli_str_floats(meta_get(saved, "mean", buf, sizeof buf), mean, 4);
         cli_str_floats(meta_get(saved, "std", buf, sizeof buf), std, 4);
-        if (cli_load_data("train", r.data, r.c, r.h, r.w, &train, &test))
+        if (cli_load_data("train", r.data, r.c, r.h, r.w, &train, &test) ||
+            limit_data(&train, r.limit) || limit_data(&test, r.test_limit))
             goto out;
         printf("resuming %s at epoch %lld of %d (step %lld)\n", path, (long long)st.epoch,
                r.epochs, (long long)st.step);
     } else {
         r.epochs = epochs_flag;
         run_defaults(&r);
-        if (cli_load_data("train", r.data, r.c, r.h, r.w, &train, &test))
+        if (cli_load_data("train", r.data, r.c, r.h, r.w, &train, &test) ||
+            limit_data(&train, r.limit) || limit_data(&test, r.test_limit))
             goto out;
         r.c = train->c, r.h = train->h, r.w = train->w;
         if (!(g = build_model(&r, train)))
@@ -624,8 +665,9 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     fill_fit(&r, train, mean, std, &fc);
-    fc.out_dir   = out_dir;
-    fc.meta_text = m.text;
+    fc.out_dir    = out_dir;
+    fc.meta_text  = m.text;
+    fc.stop_after = stop_after;
     if (!resume) {
         cnn_graph_stats gs;
         cnn_graph_stats_get(g, NULL, &gs);

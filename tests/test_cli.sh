@@ -1,0 +1,102 @@
+#!/bin/sh
+# test_cli.sh - the command line as a user runs it: a short real training
+# run of LeNet-5 on Fashion-MNIST, bit-identical resume, eval, predict, viz,
+# summary, and clear one-line errors for bad input.
+# Usage: tests/test_cli.sh BUILD_DIR (default build)
+build=${1:-build}
+cnn=$build/cnn
+tmp=$(mktemp -d /tmp/cnn_cli_XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+
+ok()   { pass=$((pass + 1)); }
+bad()  { echo "FAIL $1"; fail=$((fail + 1)); }
+# check NAME COMMAND...: the command succeeds
+check() { name=$1; shift; if "$@" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name: $(tail -n 2 "$tmp/err")"; fi; }
+# refuse NAME PATTERN COMMAND...: the command fails with a one-line message matching PATTERN
+refuse() {
+    name=$1; pat=$2; shift 2
+    if "$@" >"$tmp/out" 2>"$tmp/err"; then bad "$name: succeeded"; return; fi
+    if [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q -- "$pat" "$tmp/err"; then
+        bad "$name: stderr was: $(cat "$tmp/err")"; return
+    fi
+    ok
+}
+
+# refuse_last: as refuse, for commands that log progress first: the last
+# line of stderr is the reason.
+refuse_last() {
+    name=$1; pat=$2; shift 2
+    if "$@" >"$tmp/out" 2>"$tmp/err"; then bad "$name: succeeded"; return; fi
+    if ! tail -n 1 "$tmp/err" | grep -q -- "$pat"; then bad "$name: stderr ends: $(tail -n 1 "$tmp/err")"; return; fi
+    ok
+}
+
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    echo "cli: Fashion-MNIST not installed (sh scripts/setup.sh); skipping the training runs"
+    skip_data=1
+fi
+
+# --- summary and help --------------------------------------------------------
+check "cnn --help" $cnn --help
+check "summary resnet50" $cnn summary resnet50
+grep -q "Total params: 25,557,032" "$tmp/out" && ok || bad "summary resnet50 total"
+check "summary --emit" sh -c "$cnn summary --emit resnet18 > $tmp/r18.txt"
+check "summary of a file" $cnn summary "$tmp/r18.txt"
+grep -q "Total params: 11,689,512" "$tmp/out" && ok || bad "emitted resnet18 reads back"
+refuse "unknown model" "neither a zoo model" $cnn summary resnet51
+refuse "bad --input" "expected CxHxW" $cnn summary lenet5 --input 28x28
+refuse "unknown command" "unknown command" $cnn trian
+
+if [ -z "${skip_data:-}" ]; then
+    run="--limit 6000 --test-limit 2000 --threads 2 --seed 3"
+    # --- a short real training run --------------------------------------------
+    check "train" $cnn train --model lenet5 --epochs 2 $run --out "$tmp/a"
+    last=$(tail -n 1 "$tmp/out")
+    case "$last" in "test accuracy: 0."????) ok ;; *) bad "last line: $last" ;; esac
+    acc=$(echo "$last" | sed 's/.*: //')
+    awk -v a="$acc" 'BEGIN { exit !(a > 0.60) }' && ok || bad "accuracy $acc not above 0.60"
+    [ "$(wc -l <"$tmp/a/metrics.csv")" -eq 3 ] && ok || bad "metrics.csv rows"
+    [ -f "$tmp/a/last" ] && [ -f "$tmp/a/best" ] && ok || bad "checkpoints last and best"
+
+    # --- resume: 1 epoch + resume == 2 epochs, to the bit -----------------------
+    check "train, stopped" $cnn train --model lenet5 --epochs 2 --stop-after 1 $run --out "$tmp/b"
+    check "resume" $cnn train --resume --out "$tmp/b" --threads 2
+    cmp -s "$tmp/a/last" "$tmp/b/last" && ok || bad "resumed weights differ from an uninterrupted run"
+    cmp -s "$tmp/a/metrics.csv" "$tmp/b/metrics.csv" >/dev/null
+    [ "$(cut -d, -f1-5 "$tmp/a/metrics.csv")" = "$(cut -d, -f1-5 "$tmp/b/metrics.csv")" ] && ok ||
+        bad "resumed metrics differ"
+    refuse "resume with other flags" "only --epochs" $cnn train --resume --out "$tmp/b" --lr 0.5
+    refuse "resume a finished run" "already trained" $cnn train --resume --out "$tmp/b"
+
+    # --- eval, predict, viz -----------------------------------------------------
+    check "eval" $cnn eval "$tmp/a/last"
+    tail -n 1 "$tmp/out" | grep -Eq '^accuracy: 0\.[0-9]{4}$' && ok || bad "eval last line"
+    grep -q "Ankle boot" "$tmp/out" && ok || bad "eval names the classes"
+    check "predict --index" $cnn predict "$tmp/a/last" --index 0
+    [ "$(grep -c '^  [1-5]\. ' "$tmp/out")" -eq 5 ] && ok || bad "predict shows top 5"
+    check "viz" $cnn viz "$tmp/a/last" --out "$tmp/v"
+    for f in filters feature_maps curves confusion; do
+        [ -s "$tmp/v/$f.png" ] && ok || bad "viz wrote no $f.png"
+    done
+    check "predict a PNG" $cnn predict "$tmp/a/last" "$tmp/v/feature_maps.png"
+
+    # --- a diverging run stops, naming the epoch and step, keeping DIR/last ----
+    cp "$tmp/a/last" "$tmp/keep"
+    refuse_last "NaN loss" "loss became .* at epoch 1, step" $cnn train --model lenet5 --epochs 1 \
+        --lr 90 --momentum 0.99 $run --out "$tmp/a"
+    cmp -s "$tmp/a/last" "$tmp/keep" && ok || bad "the last good checkpoint was not kept"
+
+    # --- bad input ---------------------------------------------------------------
+    refuse "missing data" "no-such-dir" $cnn train --data /no-such-dir --out "$tmp/c"
+    refuse "no --out" "--out DIR is required" $cnn train
+    refuse "bad --lr" "--lr" $cnn train --lr -1 --out "$tmp/c"
+    refuse "bad --optimizer" "sgd, adam or adamw" $cnn train --optimizer rmsprop --out "$tmp/c"
+    head -c 1000 "$tmp/a/last" > "$tmp/trunc"
+    refuse "truncated checkpoint" "$tmp/trunc" $cnn eval "$tmp/trunc"
+    refuse "predict a missing image" "nope.png" $cnn predict "$tmp/a/last" "$tmp/nope.png"
+    refuse "resume with no checkpoint" "$tmp/none/last" $cnn train --resume --out "$tmp/none"
+fi
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
