@@ -74,9 +74,11 @@ $(BUILD)/tests/%.o: ALL_CFLAGS += -Isrc -Itests
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libcnn.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The main job: train LeNet-5 on Fashion-MNIST for 3 epochs.
+# The main job: train LeNet-5 on Fashion-MNIST for 3 epochs, then draw its
+# pictures (runs/lenet5: checkpoints, metrics.csv, pictures/*.png).
 run: all
-	$(BUILD)/examples/train_fashion --epochs 3
+	$(BUILD)/cnn train --model lenet5 --data fashion-mnist --epochs 3 --out runs/lenet5
+	$(BUILD)/cnn viz runs/lenet5/best --out runs/lenet5/pictures
 
 # Reference checks against PyTorch (tests/ref/*.py) run when python3-torch is
 # installed (scripts/setup.sh --ref) and print a skip line otherwise.
