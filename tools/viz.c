@@ -117,8 +117,14 @@ int cmd_viz(int argc, char **argv)
     }
 
     /* Filters. */
+    /* Tiles of about 100 pixels whatever the kernel size. */
+    cnn_shape ws;
+    int       scale;
+    cnn_node_param(g, conv, 0, NULL, NULL, &ws, NULL);
+    scale = (int)(100 / (ws.dim[2] > ws.dim[3] ? ws.dim[2] : ws.dim[3]));
+    scale = scale < 4 ? 4 : scale;
     snprintf(path, sizeof path, "%s/filters.png", out);
-    if (cnn_viz_filters(g, conv, 8, path) < 0) {
+    if (cnn_viz_filters(g, conv, scale, path) < 0) {
         cli_error("viz", "%s", cnn_last_error());
         goto done;
     }
