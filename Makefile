@@ -55,6 +55,16 @@ $(BUILD)/%.o: %.c
 
 # The inner loops of the portable kernels are written for the vectorizer.
 $(BUILD)/src/kernels/%.o: ALL_CFLAGS += -O3
+# GEMM variants: only these files get ISA flags, so the rest of the library
+# runs on any x86-64; src/kernels/isa.c picks one at startup (CNN_ISA forces one).
+ifneq ($(filter x86_64% i386% i486% i586% i686% amd64%,$(shell $(CC) -dumpmachine)),)
+$(BUILD)/src/kernels/gemm_avx2.o: ALL_CFLAGS += -mavx2 -mfma
+$(BUILD)/src/kernels/gemm_avx512.o: ALL_CFLAGS += -mavx512f -mavx2 -mfma
+endif
+# Lets GCC compute both arms of a data-dependent select (leaky ReLU), so the
+# loop vectorizes instead of branching; values are unchanged, only FP
+# exception flags are not kept.
+$(BUILD)/src/kernels/eltwise.o: ALL_CFLAGS += -fno-trapping-math
 
 $(BUILD)/libcnn.a: $(LIB_OBJ)
 	@rm -f $@

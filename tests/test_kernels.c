@@ -1,10 +1,59 @@
-/* test_kernels.c - the portable kernels against naive double loops: every
- * transpose case of GEMM over odd sizes, and im2col / col2im as a pair of
- * adjoint maps (<im2col(x), c> == <x, col2im(c)>). */
+/* test_kernels.c - the kernels against naive double loops: every
+ * transpose case of GEMM over odd sizes for every GEMM variant this CPU
+ * runs (and the AVX-512 one emulated, on any CPU), im2col / col2im as a
+ * pair of adjoint maps (<im2col(x), c> == <x, col2im(c)>), the elementwise
+ * and max-pool kernels against their definitions. */
 #include "t.h"
 #include "kernels/kernels.h"
 
 #include <stdlib.h>
+
+/* ==== @@EMULATED_AVX512 ==== */
+
+/* The packed GEMM template at 16 lanes, each a scalar fmaf: the exact
+ * arithmetic of the AVX-512 variant (vfmadd rounds once, like fmaf), run on
+ * a CPU that may not have AVX-512. */
+typedef struct emu16 {
+    float v[16];
+} emu16;
+static inline emu16 emu_load(const float *p)
+{
+    emu16 r;
+    memcpy(r.v, p, sizeof r.v);
+    return r;
+}
+static inline void emu_store(float *p, emu16 a) { memcpy(p, a.v, sizeof a.v); }
+static inline emu16 emu_set1(float x)
+{
+    emu16 r;
+    for (int l = 0; l < 16; l++)
+        r.v[l] = x;
+    return r;
+}
+static inline emu16 emu_mul(emu16 a, emu16 b)
+{
+    for (int l = 0; l < 16; l++)
+        a.v[l] *= b.v[l];
+    return a;
+}
+static inline emu16 emu_fma(emu16 a, emu16 b, emu16 c)
+{
+    for (int l = 0; l < 16; l++)
+        c.v[l] = fmaf(a.v[l], b.v[l], c.v[l]);
+    return c;
+}
+typedef emu16 gt_vec;
+#define GT_FN           emu_gemm_avx512
+#define GT_VL           16
+#define GT_NV           2
+#define GT_MR           6
+#define GT_LOAD(p)      emu_load(p)
+#define GT_STORE(p, v)  emu_store((p), (v))
+#define GT_SET1(x)      emu_set1(x)
+#define GT_MUL(a, b)    emu_mul((a), (b))
+#define GT_FMA(a, b, c) emu_fma((a), (b), (c))
+static cnn_gemm_fn emu_gemm_avx512;
+#include "kernels/gemm_tmpl.h"
 
 static uint64_t seed = 88172645463325252ull;
 static float frand(void)
@@ -15,32 +64,53 @@ static float frand(void)
     return (float)((double)(seed >> 11) * 0x1.0p-53 * 2.0 - 1.0);
 }
 
-static void gemm_case(bool ta, bool tb, int M, int N, int K, float alpha, float beta)
+/* ==== @@GEMM ==== */
+
+/* Tolerance against the exact (double) result, per element: the
+ * worst-case bound of a float sum of K products plus alpha and beta terms,
+ * (K + 2) * 2^-23 * (sum |alpha a_ik b_kj| + |beta c_ij|). Every variant
+ * must meet it; two variants may differ by twice it. */
+static double gemm_bound(int K, double abs_sum) { return (K + 2) * 0x1.0p-23 * abs_sum + 1e-30; }
+
+/* One GEMM through `fn` on padded strides, checked against double loops;
+ * the result is left in *out (ldc = N + 2) for bitwise comparisons. */
+static void gemm_check(cnn_gemm_fn *fn, const char *name, bool ta, bool tb, int M, int N, int K,
+                       float alpha, float beta, float **out)
 {
     int    lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2; /* padded strides */
-    float *A = malloc(sizeof(float) * (size_t)lda * (ta ? K : M));
-    float *B = malloc(sizeof(float) * (size_t)ldb * (tb ? N : K));
-    float *C = malloc(sizeof(float) * (size_t)ldc * M);
+    size_t na = (size_t)lda * (ta ? K : M), nb = (size_t)ldb * (tb ? N : K);
+    float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+    float *C  = malloc(sizeof(float) * (size_t)ldc * M);
     float *C0 = malloc(sizeof(float) * (size_t)ldc * M);
+    float *ws = malloc(sizeof(float) * CNN_GEMM_WS_FLOATS);
 
-    for (int i = 0; i < lda * (ta ? K : M); i++)
+    for (size_t i = 0; i < na; i++)
         A[i] = frand();
-    for (int i = 0; i < ldb * (tb ? N : K); i++)
+    for (size_t i = 0; i < nb; i++)
         B[i] = frand();
     for (int i = 0; i < ldc * M; i++)
         C[i] = C0[i] = frand();
-    cnn_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (beta == 0.0f) /* beta == 0 must not read C: NaN there must not leak */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[i * ldc + j] = NAN;
+    fn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
-            double s = 0;
-            for (int p = 0; p < K; p++)
-                s += (double)(ta ? A[p * lda + i] : A[i * lda + p]) *
-                     (tb ? B[j * ldb + p] : B[p * ldb + j]);
-            double want = alpha * s + (beta == 0.0f ? 0.0 : beta * (double)C0[i * ldc + j]);
-            /* float sums of K terms of size <= 1: error ~ K * 2^-24 */
-            if (fabs(C[i * ldc + j] - want) > 1e-6 * (K + 1) * (1 + fabs(want)))
-                T_FAILED("gemm ta=%d tb=%d %dx%dx%d: C[%d,%d] = %.9g, want %.9g", ta, tb, M, N, K,
-                         i, j, C[i * ldc + j], want);
+            double s = 0, abs_s = 0;
+            for (int p = 0; p < K; p++) {
+                double t = (double)(ta ? A[p * lda + i] : A[i * lda + p]) *
+                           (tb ? B[j * ldb + p] : B[p * ldb + j]);
+                s += t;
+                abs_s += fabs(t);
+            }
+            double cb   = beta == 0.0f ? 0.0 : beta * (double)C0[i * ldc + j];
+            double want = alpha * s + cb;
+            double tol  = gemm_bound(K, fabs(alpha) * abs_s + fabs(cb));
+            if (!(fabs(C[i * ldc + j] - want) <= tol))
+                T_FAILED("gemm %s ta=%d tb=%d %dx%dx%d alpha=%g beta=%g: C[%d,%d] = %.9g, want "
+                         "%.9g (tol %.3g)", name, ta, tb, M, N, K, alpha, beta, i, j,
+                         C[i * ldc + j], want, tol);
         }
     /* The padding columns of C are untouched. */
     for (int i = 0; i < M; i++)
@@ -48,20 +118,131 @@ static void gemm_case(bool ta, bool tb, int M, int N, int K, float alpha, float 
             T_FEQ(C[i * ldc + j], C0[i * ldc + j]);
     free(A);
     free(B);
-    free(C);
     free(C0);
+    free(ws);
+    if (out)
+        *out = C;
+    else
+        free(C);
 }
 
-static void gemm_all_transposes(void)
+/* Shapes: tiny, odd, single rows and columns, K = 1, K past one KC = 256
+ * slice, M past one MC = 144 block (and a last block taken whole), N not a
+ * multiple of any NR, and the conv and linear shapes of LeNet-5. */
+static const int gemm_sizes[][3] = {
+    {1, 1, 1},     {3, 5, 7},    {6, 17, 25},   {16, 33, 9},  {7, 600, 3},  {2, 3, 300},
+    {33, 70, 260}, {1, 513, 2},  {1, 40, 37},   {45, 1, 19},  {13, 29, 1},  {5, 31, 1000},
+    {150, 37, 40}, {6, 784, 25}, {16, 150, 100}, {25, 100, 6}, {32, 120, 400}, {12, 32, 513},
+    {155, 33, 300}, {300, 20, 7},
+};
+static const float gemm_ab[][2] = {{1.0f, 0.0f}, {0.5f, 1.0f}, {-2.0f, 0.25f}, {0.0f, 0.5f}};
+
+/* Every variant this CPU runs, forced through the dispatch, against double
+ * loops; and against the portable reference within twice the bound. */
+static void gemm_every_variant(void)
 {
-    static const int sizes[][3] = {{1, 1, 1}, {3, 5, 7},    {6, 17, 25},  {16, 33, 9},
-                                   {7, 600, 3}, {2, 3, 300}, {33, 70, 260}, {1, 513, 2}};
-    for (int t = 0; t < 4; t++)
-        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-            gemm_case(t & 1, t & 2, sizes[s][0], sizes[s][1], sizes[s][2], 1.0f, 0.0f);
-            gemm_case(t & 1, t & 2, sizes[s][0], sizes[s][1], sizes[s][2], 0.5f, 1.0f);
-            gemm_case(t & 1, t & 2, sizes[s][0], sizes[s][1], sizes[s][2], -2.0f, 0.25f);
+    int ran = 0;
+    for (int isa = 0; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_isa_supported((cnn_isa)isa)) {
+            printf("note: gemm variant %s not supported by this CPU: skipped\n",
+                   cnn_isa_name((cnn_isa)isa));
+            continue;
         }
+        cnn_isa keep = cnn_gemm_isa();
+        T_TRUE(cnn_gemm_set_isa((cnn_isa)isa));
+        for (int t = 0; t < 4; t++)
+            for (size_t s = 0; s < sizeof gemm_sizes / sizeof *gemm_sizes; s++)
+                for (size_t ab = 0; ab < sizeof gemm_ab / sizeof *gemm_ab; ab++) {
+                    const int *z = gemm_sizes[s];
+                    /* Through the dispatch, as the ops call it. */
+                    gemm_check(cnn_gemm_ws, cnn_isa_name((cnn_isa)isa), t & 1, t & 2, z[0], z[1],
+                               z[2], gemm_ab[ab][0], gemm_ab[ab][1], NULL);
+                }
+        T_TRUE(cnn_gemm_set_isa(keep));
+        ran++;
+    }
+    T_TRUE(ran >= 1);
+}
+
+/* cnn_gemm (no workspace given) is the same as cnn_gemm_ws. */
+static void gemm_plain_entry(void)
+{
+    float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, -1, 2, 1, 0}, C[4], D[4], ws[CNN_GEMM_WS_FLOATS];
+    cnn_gemm(false, false, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
+    cnn_gemm_ws(false, false, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, D, 2, ws);
+    T_ARRAY_EQ(C, D, 4);
+    T_FEQ(C[0], 1 * 1 + 2 * -1 + 3 * 1);
+    T_FEQ(C[1], 1 * 0 + 2 * 2 + 3 * 0);
+}
+
+/* The bits of an element depend on K alone: the leading block of a larger
+ * product, a product computed twice, and (for the packed variants, which
+ * share KC and FMA chains) AVX2 and the emulated AVX-512 all agree to the
+ * bit. The conv relies on this: batching images into one GEMM must not
+ * change any output. */
+static void gemm_bits_depend_on_k_only(void)
+{
+    enum { M = 23, N = 70, K = 600, LD = 80 };
+    static float A[M * K], B[K * LD], C1[M * LD], C2[M * LD], C3[M * LD], ws[CNN_GEMM_WS_FLOATS];
+    for (int i = 0; i < M * K; i++)
+        A[i] = frand();
+    for (int i = 0; i < K * LD; i++)
+        B[i] = frand();
+    for (int isa = 0; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_isa_supported((cnn_isa)isa))
+            continue;
+        cnn_isa keep = cnn_gemm_isa();
+        T_TRUE(cnn_gemm_set_isa((cnn_isa)isa));
+        for (int t = 0; t < 2; t++) { /* op(B) = B, then B^T read from the same floats */
+            bool tb = t == 1;
+            cnn_gemm_ws(false, tb, M, N, K, 1.0f, A, K, B, tb ? K : LD, 0.0f, C1, LD, ws);
+            cnn_gemm_ws(false, tb, M, N, K, 1.0f, A, K, B, tb ? K : LD, 0.0f, C2, LD, ws);
+            cnn_gemm_ws(false, tb, 7, 19, K, 1.0f, A, K, B, tb ? K : LD, 0.0f, C3, LD, ws);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++)
+                    T_FEQ(C2[i * LD + j], C1[i * LD + j]);
+            for (int i = 0; i < 7; i++)
+                for (int j = 0; j < 19; j++)
+                    T_FEQ(C3[i * LD + j], C1[i * LD + j]);
+        }
+        T_TRUE(cnn_gemm_set_isa(keep));
+    }
+}
+
+/* The AVX-512 variant's arithmetic, emulated: correct against double loops
+ * on the whole sweep, and the same bits as AVX2 where that runs (same KC,
+ * same FMA chains) and as real AVX-512 where that runs. */
+static void gemm_emulated_avx512(void)
+{
+    static cnn_gemm_fn *const real[] = {cnn_gemm_avx2, cnn_gemm_avx512};
+    static const cnn_isa      real_isa[] = {CNN_ISA_AVX2, CNN_ISA_AVX512};
+
+    for (int t = 0; t < 4; t++)
+        for (size_t s = 0; s < sizeof gemm_sizes / sizeof *gemm_sizes; s++)
+            for (size_t ab = 0; ab < sizeof gemm_ab / sizeof *gemm_ab; ab++) {
+                const int *z    = gemm_sizes[s];
+                uint64_t   from = seed;
+                float     *emu, *got;
+                gemm_check(emu_gemm_avx512, "avx512-emulated", t & 1, t & 2, z[0], z[1], z[2],
+                           gemm_ab[ab][0], gemm_ab[ab][1], &emu);
+                for (int r = 0; r < 2; r++) {
+                    if (!cnn_isa_supported(real_isa[r]))
+                        continue;
+                    seed = from; /* the same inputs again */
+                    gemm_check(real[r], cnn_isa_name(real_isa[r]), t & 1, t & 2, z[0], z[1],
+                               z[2], gemm_ab[ab][0], gemm_ab[ab][1], &got);
+                    for (int i = 0; i < z[0]; i++)
+                        for (int j = 0; j < z[1]; j++)
+                            if (memcmp(&got[i * (z[1] + 2) + j], &emu[i * (z[1] + 2) + j],
+                                       sizeof(float)) != 0)
+                                T_FAILED("%s and emulated avx512 differ at [%d,%d] of %dx%dx%d: "
+                                         "%.9g vs %.9g", cnn_isa_name(real_isa[r]), i, j, z[0],
+                                         z[1], z[2], got[i * (z[1] + 2) + j],
+                                         emu[i * (z[1] + 2) + j]);
+                    free(got);
+                }
+                free(emu);
+            }
 }
 
 /* beta == 0 overwrites even NaN in C, as BLAS does. */
@@ -72,6 +253,8 @@ static void gemm_beta_zero_ignores_c(void)
     T_FEQ(C[0], 11);
 }
 
+/* ==== @@IM2COL ==== */
+
 static void im2col_adjoint(void)
 {
     static const cnn_win2d geo[] = {
@@ -79,24 +262,39 @@ static void im2col_adjoint(void)
         {.h = 7, .w = 6, .kh = 3, .kw = 2, .sh = 2, .sw = 1, .pt = 1, .pl = 0, .dh = 1, .dw = 1},
         {.h = 8, .w = 9, .kh = 3, .kw = 3, .sh = 1, .sw = 2, .pt = 2, .pl = 1, .dh = 2, .dw = 3},
         {.h = 2, .w = 3, .kh = 4, .kw = 4, .sh = 3, .sw = 3, .pt = 2, .pl = 2, .dh = 1, .dw = 1},
+        /* rows of 20 and 11 (copies by 8 with an overlapping last 8), of 6
+         * (by 4), LeNet's 28x28 pad 2, pointwise, and a wide pad */
+        {.h = 12, .w = 20, .kh = 5, .kw = 5, .sh = 1, .sw = 1, .pt = 2, .pl = 2, .dh = 1, .dw = 1},
+        {.h = 9, .w = 11, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pl = 1, .dh = 1, .dw = 1},
+        {.h = 6, .w = 6, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pl = 1, .dh = 1, .dw = 1},
+        {.h = 28, .w = 28, .kh = 5, .kw = 5, .sh = 1, .sw = 1, .pt = 2, .pl = 2, .dh = 1, .dw = 1},
+        {.h = 4, .w = 5, .kh = 1, .kw = 1, .sh = 1, .sw = 1, .pt = 0, .pl = 0, .dh = 1, .dw = 1},
+        {.h = 3, .w = 13, .kh = 3, .kw = 7, .sh = 1, .sw = 1, .pt = 6, .pl = 6, .dh = 1, .dw = 1},
     };
     for (size_t gi = 0; gi < sizeof geo / sizeof *geo; gi++) {
         cnn_win2d g = geo[gi];
         int       c = 3, pb = g.pt, pe = g.pl; /* symmetric extra pads for the output size */
         g.oh = (g.h + pb + pb - g.dh * (g.kh - 1) - 1) / g.sh + 1;
         g.ow = (g.w + pe + pe - g.dw * (g.kw - 1) - 1) / g.sw + 1;
-        int64_t nx = (int64_t)c * g.h * g.w, nc = (int64_t)c * g.kh * g.kw * g.oh * g.ow;
+        /* Rows ld apart with a gap, as for several images side by side. */
+        int64_t ohw = (int64_t)g.oh * g.ow, ld = ohw + 3, rows = (int64_t)c * g.kh * g.kw;
+        int64_t nx = (int64_t)c * g.h * g.w, nc = rows * ld;
         float  *x = malloc(sizeof(float) * nx), *dx = calloc(nx, sizeof(float));
         float  *col = malloc(sizeof(float) * nc), *r = malloc(sizeof(float) * nc);
         double  lhs = 0, rhs = 0;
         for (int64_t i = 0; i < nx; i++)
             x[i] = frand();
+        for (int64_t i = 0; i < nc; i++) {
+            r[i]   = i % ld < ohw ? frand() : NAN; /* the gap must not be read */
+            col[i] = 7.0f;
+        }
+        cnn_im2col(x, c, &g, col, ld);
+        cnn_col2im_add(r, ld, c, &g, dx);
         for (int64_t i = 0; i < nc; i++)
-            r[i] = frand();
-        cnn_im2col(x, c, &g, col);
-        cnn_col2im_add(r, c, &g, dx);
-        for (int64_t i = 0; i < nc; i++)
-            lhs += (double)col[i] * r[i];
+            if (i % ld < ohw)
+                lhs += (double)col[i] * r[i];
+            else
+                T_FEQ(col[i], 7.0f); /* the gap is not written */
         for (int64_t i = 0; i < nx; i++)
             rhs += (double)x[i] * dx[i];
         T_NEAR(lhs, rhs, 1e-4 * (1 + fabs(lhs)));
@@ -110,7 +308,7 @@ static void im2col_adjoint(void)
                             float want = (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
                                              ? x[(ci * g.h + iy) * g.w + ix] : 0.0f;
                             int64_t row = (ci * g.kh + ky) * g.kw + kx;
-                            T_FEQ(col[(row * g.oh + oy) * g.ow + ox], want);
+                            T_FEQ(col[row * ld + oy * g.ow + ox], want);
                         }
         free(x);
         free(dx);
@@ -119,10 +317,115 @@ static void im2col_adjoint(void)
     }
 }
 
+/* ==== @@ELEMENTWISE ==== */
+
+/* Bits of the vectorized loops against the scalar definitions, on signs,
+ * zeros of both signs, NaN and infinities, over odd lengths. */
+static void eltwise_definitions(void)
+{
+    enum { N = 37 };
+    static const float special[] = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, 1e-40f, -1e-40f};
+    float x[N], dy[N], y[N], dx[N], dx0[N];
+    const float s = 0.1f;
+
+    for (int i = 0; i < N; i++) {
+        x[i]  = i < 7 ? special[i] : frand();
+        dy[i] = frand();
+        dx0[i] = frand();
+    }
+    for (int len = 0; len <= N; len += 5) {
+        cnn_relu_fwd(x, y, len);
+        for (int i = 0; i < len; i++) {
+            float want = x[i] > 0.0f ? x[i] : 0.0f;
+            T_TRUE(memcmp(&y[i], &want, sizeof want) == 0);
+        }
+        memcpy(dx, dx0, sizeof dx);
+        cnn_relu_bwd_add(x, dy, dx, len);
+        for (int i = 0; i < len; i++) {
+            float want = dx0[i] + (x[i] > 0.0f ? dy[i] : 0.0f);
+            T_TRUE(memcmp(&dx[i], &want, sizeof want) == 0);
+        }
+        cnn_leaky_fwd(x, y, len, s);
+        for (int i = 0; i < len; i++) {
+            float want = x[i] > 0.0f ? x[i] : s * x[i];
+            T_TRUE(isnan(want) ? isnan(y[i]) : memcmp(&y[i], &want, sizeof want) == 0);
+        }
+        memcpy(dx, dx0, sizeof dx);
+        cnn_leaky_bwd_add(x, dy, dx, len, s);
+        for (int i = 0; i < len; i++) {
+            float want = dx0[i] + (x[i] > 0.0f ? dy[i] : s * dy[i]);
+            T_TRUE(memcmp(&dx[i], &want, sizeof want) == 0);
+        }
+    }
+}
+
+/* cnn_sum: element i in lane i % 8, lanes combined in a fixed tree. */
+static void sum_fixed_lanes(void)
+{
+    float x[53];
+    for (int i = 0; i < 53; i++)
+        x[i] = frand();
+    for (int n = 0; n <= 53; n += 4) {
+        float acc[8] = {0};
+        for (int i = 0; i < n; i++)
+            acc[i % 8] += x[i];
+        float want =
+            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        T_FEQ(cnn_sum(x, n), want);
+    }
+}
+
+/* The max-pool kernel against the loop it replaces: the first of equal
+ * values wins; a NaN always wins, so the last NaN is kept. Values are drawn
+ * from a few levels so ties are frequent. */
+static void maxpool_kernel_ties_and_nan(void)
+{
+    static const int geo[][6] = {/* h, w, kh, kw, sh, sw */
+                                 {6, 8, 2, 2, 2, 2}, {7, 9, 2, 2, 2, 2}, {7, 7, 3, 3, 2, 2},
+                                 {5, 6, 2, 3, 1, 3}, {4, 4, 4, 4, 1, 1}};
+    for (size_t gi = 0; gi < sizeof geo / sizeof *geo; gi++) {
+        cnn_win2d g = {.h = geo[gi][0], .w = geo[gi][1], .kh = geo[gi][2], .kw = geo[gi][3],
+                       .sh = geo[gi][4], .sw = geo[gi][5], .dh = 1, .dw = 1};
+        g.oh = (g.h - g.kh) / g.sh + 1;
+        g.ow = (g.w - g.kw) / g.sw + 1;
+        float   x[64], y[64];
+        int32_t arg[64];
+        for (int trial = 0; trial < 20; trial++) {
+            for (int i = 0; i < g.h * g.w; i++) {
+                float v = frand();
+                x[i]    = v > 0.8f ? NAN : (float)(int)(v * 3.0f); /* -2..2 and some NaN */
+            }
+            cnn_maxpool_fwd(x, &g, y, arg);
+            for (int oy = 0; oy < g.oh; oy++)
+                for (int ox = 0; ox < g.ow; ox++) {
+                    float best = 0.0f;
+                    int   at   = -1;
+                    for (int ky = 0; ky < g.kh; ky++)
+                        for (int kx = 0; kx < g.kw; kx++) {
+                            int   i = (oy * g.sh + ky) * g.w + ox * g.sw + kx;
+                            float v = x[i];
+                            if (at < 0 || v > best || isnan(v)) {
+                                best = v;
+                                at   = i;
+                            }
+                        }
+                    T_EQ(arg[oy * g.ow + ox], at);
+                    T_TRUE(memcmp(&y[oy * g.ow + ox], &x[at], sizeof(float)) == 0);
+                }
+        }
+    }
+}
+
 int main(void)
 {
-    T_RUN(gemm_all_transposes);
+    T_RUN(gemm_every_variant);
+    T_RUN(gemm_plain_entry);
+    T_RUN(gemm_bits_depend_on_k_only);
+    T_RUN(gemm_emulated_avx512);
     T_RUN(gemm_beta_zero_ignores_c);
     T_RUN(im2col_adjoint);
+    T_RUN(eltwise_definitions);
+    T_RUN(sum_fixed_lanes);
+    T_RUN(maxpool_kernel_ties_and_nan);
     return t_done("kernels");
 }

@@ -35,6 +35,7 @@ struct opcase {
     float     f;        /* slope, eps, ...                              */
     int       k;        /* out features, ...                            */
     bool      flag;
+    int       threads;  /* 0: the graph's default (1)                   */
     cnn_shape out;      /* filled by the harness                        */
 };
 
@@ -103,6 +104,8 @@ static void check_case(opcase *c)
     }
     T_OK(id = c->build(g, in, c));
     T_OK(cnn_node_info(g, id, NULL, NULL, &c->out));
+    if (c->threads)
+        T_OK(cnn_graph_set_threads(g, c->threads));
     T_OK(cnn_graph_plan(g, c->batch));
 
     /* Parameters sit at the end of the flat array (only this node has any). */
@@ -345,6 +348,55 @@ static void conv_batch_one(void)
 {
     opcase c = conv_case(3, 5, 5, 2, 3, 3);
     c.batch = 1;
+    check_case(&c);
+}
+
+/* Small output planes are batched: several images per GEMM (their columns
+ * side by side), in chunks that straddle each thread's slice of the batch.
+ * With 2 threads and batch 3, one thread runs a chunk of 2, the other a
+ * single image (the unbatched path). */
+static void conv_batched_images(void)
+{
+    opcase c = conv_case(3, 4, 4, 5, 3, 3); /* 4x4 out: 32 images per GEMM at most */
+    c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = 1;
+    c.batch = 7;
+    check_case(&c);
+    c.threads = 2;
+    check_case(&c);
+    c.batch = 3;
+    check_case(&c);
+
+    c = conv_case(4, 7, 7, 6, 3, 3); /* strided, groups, chunks of 2 + 1 */
+    c.conv.stride[0] = c.conv.stride[1] = 2;
+    c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = 1;
+    c.conv.groups = 2;
+    c.batch = 3, c.threads = 2;
+    check_case(&c);
+}
+
+/* Pointwise convs read the input in place for a single image and copy it
+ * into columns when images are batched: both, with and without bias. */
+static void conv_pointwise_batched(void)
+{
+    opcase c = conv_case(5, 3, 3, 4, 1, 1);
+    c.batch = 5;
+    check_case(&c);
+    c.threads = 2, c.batch = 3; /* a chunk of 2 and a single image */
+    check_case(&c);
+    c.conv.bias = false;
+    check_case(&c);
+}
+
+/* A plane of 23x23 = 529 outputs fills a GEMM alone (no batching); a
+ * 12x12 one is batched, with Kc = 2*5*5 = 50. */
+static void conv_large_planes(void)
+{
+    opcase c = conv_case(1, 23, 23, 3, 1, 1);
+    c.batch = 2;
+    check_case(&c);
+    c = conv_case(2, 14, 14, 7, 5, 5);
+    c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = 1;
+    c.batch = 2;
     check_case(&c);
 }
 
@@ -944,6 +996,59 @@ static void threads_agree(void)
         T_NEAR(g2[i], g1[i], 1e-5 * (1 + fabs(g1[i])));
 }
 
+/* Convs whose images are batched into chunks that depend on the thread
+ * count (batch 5: one chunk of 5, or 3 + 2, or 2 + 2 + 1): the outputs and
+ * the input gradient are the same bits for 1, 2 and 3 threads; parameter
+ * gradients agree to rounding. */
+static void run_chunked(int threads, float *out, float *dx, float *grads, int64_t *np)
+{
+    cnn_graph      *g  = cnn_graph_new();
+    cnn_conv2d_attr pw = cnn_conv2d_defaults(4, 1, 1), c3 = cnn_conv2d_defaults(8, 3, 3);
+    int             x, h, logits, labels[5] = {0, 1, 2, 0, 1};
+    float           v[5 * 3 * 6 * 6], loss;
+
+    c3.stride[0] = c3.stride[1] = 2;
+    c3.pad[0] = c3.pad[1] = c3.pad[2] = c3.pad[3] = 1;
+    x = cnn_input(g, 3, 6, 6, "x");
+    h = cnn_conv2d(g, x, &pw, "pw");
+    h = cnn_conv2d(g, h, &c3, "c3");
+    h = cnn_relu(g, h, NULL);
+    logits = cnn_linear(g, h, 3, true, "fc");
+    T_OK(logits);
+    T_OK(cnn_graph_want_input_grad(g, x, true));
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 11));
+    T_OK(cnn_graph_set_threads(g, threads));
+    T_OK(cnn_graph_plan(g, 5));
+    for (int i = 0; i < (int)(sizeof v / sizeof *v); i++)
+        v[i] = (float)cos(i * 0.29);
+    T_OK(cnn_graph_set_input(g, x, v));
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    T_OK(cnn_graph_softmax_xent(g, logits, labels, 0.0f, &loss, NULL));
+    T_OK(cnn_graph_zero_param_grads(g));
+    T_OK(cnn_graph_backward(g));
+    memcpy(out, cnn_graph_data(g, logits), 15 * sizeof *out);
+    memcpy(dx, cnn_graph_grad(g, x), sizeof v);
+    *np = cnn_graph_param_count(g);
+    memcpy(grads, cnn_graph_param_grads(g), (size_t)*np * sizeof *grads);
+    cnn_graph_free(g);
+}
+
+static void threads_agree_chunked(void)
+{
+    static float o1[15], on[15], d1[540], dn[540], g1[4096], gn[4096];
+    int64_t      n1, nn;
+
+    run_chunked(1, o1, d1, g1, &n1);
+    for (int t = 2; t <= 3; t++) {
+        run_chunked(t, on, dn, gn, &nn);
+        T_EQ(nn, n1);
+        T_ARRAY_EQ(on, o1, 15);
+        T_ARRAY_EQ(dn, d1, 540);
+        for (int64_t i = 0; i < n1; i++)
+            T_NEAR(gn[i], g1[i], 1e-5 * (1 + fabs(g1[i])));
+    }
+}
+
 int main(void)
 {
     T_RUN(conv_basic);
@@ -959,6 +1064,9 @@ int main(void)
     T_RUN(conv_pad_same);
     T_RUN(conv_kernel_larger_than_input);
     T_RUN(conv_batch_one);
+    T_RUN(conv_batched_images);
+    T_RUN(conv_pointwise_batched);
+    T_RUN(conv_large_planes);
     T_RUN(activations);
     T_RUN(sigmoid_saturates);
     T_RUN(maxpool_all);
@@ -977,5 +1085,6 @@ int main(void)
     T_RUN(softmax_large_logits);
     T_RUN(dropout);
     T_RUN(threads_agree);
+    T_RUN(threads_agree_chunked);
     return t_done("ops");
 }

@@ -1,6 +1,7 @@
 /* gemm.c - the portable single-precision matrix multiply. Plain C that the
  * compiler vectorizes; blocked so the B panel stays in cache. This is the
- * reference every faster kernel is tested against. */
+ * reference every faster kernel is tested against (CNN_ISA=portable runs
+ * it everywhere), and the kernel of CPUs without AVX2 + FMA. */
 #include "kernels.h"
 
 #include <string.h>
@@ -102,9 +103,10 @@ static void gemm_tt(int M, int N, int K, float alpha, const float *A, int lda, c
         }
 }
 
-void cnn_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc)
+void cnn_gemm_portable(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc, float *ws)
 {
+    (void)ws;
     if (M <= 0 || N <= 0)
         return;
     scale_c(M, N, beta, C, ldc);

@@ -1,59 +1,148 @@
-/* im2col.c - unrolling convolution windows into columns, and back. */
+/* im2col.c - unrolling convolution windows into columns, and back.
+ *
+ * For a col row (ci, ky, kx) and an output row oy, the input column read by
+ * output column ox is ix = ox*sw + off with off = kx*dw - pl. The ox for
+ * which ix lands inside [0, w) form one interval [lo, hi): the row is zeros,
+ * then a copy (contiguous when sw == 1, the common case), then zeros, with
+ * no test per element. */
 #include "kernels.h"
 
 #include <string.h>
 
+/* Short rows (OW is often 4 to 32) are the whole cost here, so copies and
+ * fills go by 8 floats, the last 8 overlapping the previous ones, with no
+ * per-element tail and no library call (constant-size memcpy is inlined). */
+static inline void copy_row(float *restrict d, const float *restrict s, int n)
+{
+    int i = 0;
+    if (n >= 8) {
+        for (; i + 8 <= n; i += 8)
+            memcpy(d + i, s + i, 8 * sizeof *d);
+        if (i < n)
+            memcpy(d + n - 8, s + n - 8, 8 * sizeof *d);
+        return;
+    }
+    if (n >= 4) {
+        memcpy(d, s, 4 * sizeof *d);
+        memcpy(d + n - 4, s + n - 4, 4 * sizeof *d);
+        return;
+    }
+    if (n > 0) /* not a loop: GCC would turn one into a memcpy call */
+        d[0] = s[0];
+    if (n > 1)
+        d[1] = s[1];
+    if (n > 2)
+        d[2] = s[2];
+}
+
+static inline void zero_row(float *d, int n)
+{
+    static const float z[8] = {0};
+    copy_row(d, z, n < 8 ? n : 8);
+    for (int i = 8; i < n; i += 8)
+        copy_row(d + i, z, n - i < 8 ? n - i : 8);
+}
+
+/* d[i] += s[i]: eight at a time, then four, then the rest. */
+static inline void add_row(float *restrict d, const float *restrict s, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            d[i + l] += s[i + l];
+    if (i + 4 <= n) {
+        for (int l = 0; l < 4; l++)
+            d[i + l] += s[i + l];
+        i += 4;
+    }
+    for (; i < n; i++)
+        d[i] += s[i];
+}
+
+/* The interval [*lo, *hi) of ox in [0, ow) with 0 <= ox*s + off < w. */
+static void valid_cols(int ow, int w, int s, int off, int *lo, int *hi)
+{
+    int l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int h = w - off > 0 ? (w - off + s - 1) / s : 0;
+
+    if (h > ow)
+        h = ow;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* The interval [*lo, *hi) of oy in [0, oh) whose input row oy*sh + off is
+ * inside [0, h). */
+static void valid_rows(int oh, int h, int s, int off, int *lo, int *hi)
+{
+    valid_cols(oh, h, s, off, lo, hi);
+}
+
 /* col row r = (ci, ky, kx), column (oy, ox):
  *   x[ci, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw], 0 outside. */
-void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col)
+void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col, int64_t ld)
 {
-    const int64_t ohw = (int64_t)g->oh * g->ow;
+    const int sw = g->sw, ow = g->ow, oh = g->oh;
 
     for (int ci = 0; ci < c; ci++) {
         const float *xp = x + (int64_t)ci * g->h * g->w;
-        for (int ky = 0; ky < g->kh; ky++)
+        for (int ky = 0; ky < g->kh; ky++) {
+            int yoff = ky * g->dh - g->pt, y0, y1;
+            valid_rows(oh, g->h, g->sh, yoff, &y0, &y1);
             for (int kx = 0; kx < g->kw; kx++) {
-                float *out = col + (((int64_t)ci * g->kh + ky) * g->kw + kx) * ohw;
-                for (int oy = 0; oy < g->oh; oy++) {
-                    int    iy  = oy * g->sh - g->pt + ky * g->dh;
-                    float *row = out + (int64_t)oy * g->ow;
-                    if (iy < 0 || iy >= g->h) {
-                        memset(row, 0, (size_t)g->ow * sizeof *row);
-                        continue;
-                    }
-                    const float *xr = xp + (int64_t)iy * g->w;
-                    int          ix = -g->pl + kx * g->dw;
-                    if (g->sw == 1 && ix >= 0 && ix + g->ow <= g->w) {
-                        memcpy(row, xr + ix, (size_t)g->ow * sizeof *row);
-                        continue;
-                    }
-                    for (int ox = 0; ox < g->ow; ox++, ix += g->sw)
-                        row[ox] = (ix >= 0 && ix < g->w) ? xr[ix] : 0.0f;
+                float *out = col + (((int64_t)ci * g->kh + ky) * g->kw + kx) * ld;
+                int    off = kx * g->dw - g->pl, lo, hi;
+                valid_cols(ow, g->w, sw, off, &lo, &hi);
+                /* Rows of the window above and below the input: zeros. */
+                zero_row(out, y0 * ow);
+                zero_row(out + (int64_t)y1 * ow, (oh - y1) * ow);
+                const float *xr  = xp + (int64_t)(y0 * g->sh + yoff) * g->w;
+                const int64_t xs = (int64_t)g->sh * g->w;
+                float       *row = out + (int64_t)y0 * ow;
+                if (sw == 1 && lo == 0 && hi == ow) { /* no horizontal pad: a 2-D copy */
+                    for (int oy = y0; oy < y1; oy++, xr += xs, row += ow)
+                        copy_row(row, xr + off, ow);
+                    continue;
+                }
+                for (int oy = y0; oy < y1; oy++, xr += xs, row += ow) {
+                    zero_row(row, lo);
+                    if (sw == 1)
+                        copy_row(row + lo, xr + lo + off, hi - lo);
+                    else
+                        for (int ox = lo; ox < hi; ox++)
+                            row[ox] = xr[ox * sw + off];
+                    zero_row(row + hi, ow - hi);
                 }
             }
+        }
     }
 }
 
-void cnn_col2im_add(const float *dcol, int c, const cnn_win2d *g, float *dx)
+void cnn_col2im_add(const float *dcol, int64_t ld, int c, const cnn_win2d *g, float *dx)
 {
-    const int64_t ohw = (int64_t)g->oh * g->ow;
+    const int sw = g->sw, ow = g->ow, oh = g->oh;
 
     for (int ci = 0; ci < c; ci++) {
         float *xp = dx + (int64_t)ci * g->h * g->w;
-        for (int ky = 0; ky < g->kh; ky++)
+        for (int ky = 0; ky < g->kh; ky++) {
+            int yoff = ky * g->dh - g->pt, y0, y1;
+            valid_rows(oh, g->h, g->sh, yoff, &y0, &y1);
             for (int kx = 0; kx < g->kw; kx++) {
-                const float *in = dcol + (((int64_t)ci * g->kh + ky) * g->kw + kx) * ohw;
-                for (int oy = 0; oy < g->oh; oy++) {
-                    int iy = oy * g->sh - g->pt + ky * g->dh;
-                    if (iy < 0 || iy >= g->h)
-                        continue;
-                    float       *xr  = xp + (int64_t)iy * g->w;
-                    const float *row = in + (int64_t)oy * g->ow;
-                    int          ix  = -g->pl + kx * g->dw;
-                    for (int ox = 0; ox < g->ow; ox++, ix += g->sw)
-                        if (ix >= 0 && ix < g->w)
-                            xr[ix] += row[ox];
-                }
+                const float  *in  = dcol + (((int64_t)ci * g->kh + ky) * g->kw + kx) * ld;
+                int           off = kx * g->dw - g->pl, lo, hi;
+                const int64_t xs  = (int64_t)g->sh * g->w;
+                valid_cols(ow, g->w, sw, off, &lo, &hi);
+                float       *xr  = xp + (int64_t)(y0 * g->sh + yoff) * g->w;
+                const float *row = in + (int64_t)y0 * ow;
+                for (int oy = y0; oy < y1; oy++, xr += xs, row += ow)
+                    if (sw == 1)
+                        add_row(xr + lo + off, row + lo, hi - lo);
+                    else
+                        for (int ox = lo; ox < hi; ox++)
+                            xr[ox * sw + off] += row[ox];
             }
+        }
     }
 }

@@ -7,12 +7,58 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* ==== @@GEMM ==== */
+
 /* C = alpha * op(A) * op(B) + beta * C, row-major, as BLAS sgemm.
  * op(A) is M x K (A is K x M when ta), op(B) is K x N (N x K when tb).
  * beta == 0 overwrites C without reading it. The order of every sum is
- * fixed, so results are the same bits on every call. */
+ * fixed by K alone (not by M, N, the strides or where the element sits), so
+ * the same inputs give the same bits on every call with the same variant.
+ * Runs the variant chosen at startup (see cnn_gemm_isa); its packing buffers
+ * come from malloc, or, if that fails, the portable kernel runs. */
 void cnn_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The same with caller-provided workspace of CNN_GEMM_WS_FLOATS floats (any
+ * alignment), so hot paths do no allocation. */
+void cnn_gemm_ws(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc, float *ws);
+
+/* Workspace of every variant: a packed A block (up to 160 x 256), a packed
+ * B panel (256 x NR, NR <= 32), one C tile and 64-byte alignment slack:
+ * about 196 KiB. */
+#define CNN_GEMM_WS_FLOATS (160 * 256 + 256 * 32 + 16 * 32 + 64)
+
+/* The GEMM variants, chosen once at startup: the best the CPU supports
+ * (__builtin_cpu_supports), or the one named by the environment variable
+ * CNN_ISA=portable|avx2|avx512 when the CPU supports it (an unsupported or
+ * unknown name falls back to the best supported one). */
+typedef enum cnn_isa {
+    CNN_ISA_PORTABLE, /* plain C, the reference: always built, runs anywhere */
+    CNN_ISA_AVX2,     /* AVX2 + FMA, packed 6x16 microkernel                  */
+    CNN_ISA_AVX512,   /* AVX-512F, packed 6x32 microkernel                    */
+    CNN_ISA_COUNT_
+} cnn_isa;
+
+/* The variant cnn_gemm runs now. */
+cnn_isa cnn_gemm_isa(void);
+/* "portable", "avx2", "avx512". */
+const char *cnn_isa_name(cnn_isa isa);
+/* Whether this build has the variant and this CPU can run it. */
+bool cnn_isa_supported(cnn_isa isa);
+/* Makes cnn_gemm run `isa` from now on (tests and benchmarks; not to be
+ * called while another thread is in a kernel). Returns false and changes
+ * nothing if the variant is not supported. */
+bool cnn_gemm_set_isa(cnn_isa isa);
+
+/* The variants themselves, same contract as cnn_gemm_ws. The portable one
+ * needs no workspace (ws may be NULL). */
+typedef void cnn_gemm_fn(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                         int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                         float *ws);
+cnn_gemm_fn cnn_gemm_portable, cnn_gemm_avx2, cnn_gemm_avx512;
+
+/* ==== @@IM2COL ==== */
 
 /* Geometry of a 2-D convolution or pooling window over one plane. */
 typedef struct cnn_win2d {
@@ -24,11 +70,33 @@ typedef struct cnn_win2d {
     int oh, ow;    /* output plane                   */
 } cnn_win2d;
 
-/* im2col of c planes x [c, h, w] into col [c*kh*kw, oh*ow]; zeros where the
- * window is in the padding. */
-void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col);
+/* im2col of c planes x [c, h, w] into col [c*kh*kw, oh*ow] whose rows start
+ * ld floats apart (ld >= oh*ow; a larger ld lets several images sit side by
+ * side in one matrix); zeros where the window is in the padding. */
+void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col, int64_t ld);
 
-/* The adjoint: dx [c, h, w] += col2im(dcol [c*kh*kw, oh*ow]). */
-void cnn_col2im_add(const float *dcol, int c, const cnn_win2d *g, float *dx);
+/* The adjoint: dx [c, h, w] += col2im(dcol [c*kh*kw, oh*ow], rows ld apart). */
+void cnn_col2im_add(const float *dcol, int64_t ld, int c, const cnn_win2d *g, float *dx);
+
+/* ==== @@ELEMENTWISE ==== */
+
+/* y = max(x, 0) (NaN gives 0, as x > 0 ? x : 0). */
+void cnn_relu_fwd(const float *x, float *y, int64_t n);
+/* dx += x > 0 ? dy : 0 */
+void cnn_relu_bwd_add(const float *x, const float *dy, float *dx, int64_t n);
+/* y = x > 0 ? x : slope * x */
+void cnn_leaky_fwd(const float *x, float *y, int64_t n, float slope);
+/* dx += x > 0 ? dy : slope * dy */
+void cnn_leaky_bwd_add(const float *x, const float *dy, float *dx, int64_t n, float slope);
+
+/* Sum of x [n] in eight fixed lanes (element i in lane i % 8), combined in
+ * a fixed order: fast and the same bits everywhere. */
+float cnn_sum(const float *x, int64_t n);
+
+/* Max pooling of one plane x [h, w] into y [oh, ow] with arg [oh, ow] the
+ * index in x of each maximum (the first of equal values; the last NaN if
+ * any). Only for windows that lie inside the plane: no padding, no ceil
+ * clipping (pt = pl = 0, (oh-1)*sh + kh <= h, (ow-1)*sw + kw <= w). */
+void cnn_maxpool_fwd(const float *x, const cnn_win2d *g, float *y, int32_t *arg);
 
 #endif

@@ -1,5 +1,6 @@
 /* act.c - elementwise activations: relu, leaky relu, sigmoid, tanh. */
 #include "../graph/graph_impl.h"
+#include "../kernels/kernels.h"
 
 #include <math.h>
 
@@ -19,11 +20,36 @@ static int same_shape_infer(cnn_graph *g, cnn_node *n)
         }                                                                                        \
     } while (0)
 
+/* Threads actually running the current parallel region: OpenMP may give
+ * fewer than asked, and a build without OpenMP runs one, so slices are cut
+ * by this, not by the count asked for. */
+static inline int team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* The same static slices, each handed whole to a vectorized kernel
+ * (src/kernels/eltwise.c): lo and hi name the slice. */
+#define SLICED(e, n, lo, hi, call)                                                               \
+    do {                                                                                         \
+        const int64_t total_ = cnn_node_numel(n) * (e)->batch;                                   \
+        CNN_OMP(omp parallel num_threads((e)->nthreads))                                         \
+        {                                                                                        \
+            int64_t lo, hi;                                                                      \
+            cnn_slice(total_, CNN_TID(), team_size(), &lo, &hi);                                 \
+            call;                                                                                \
+        }                                                                                        \
+    } while (0)
+
 static void relu_forward(const cnn_exec *e, cnn_node *n)
 {
     const float *x = cnn_in_node(e, n, 0)->y;
     float       *y = n->y;
-    ELEMENTWISE(e, n, i, y[i] = x[i] > 0.0f ? x[i] : 0.0f);
+    SLICED(e, n, lo, hi, cnn_relu_fwd(x + lo, y + lo, hi - lo));
 }
 
 static void relu_backward(const cnn_exec *e, cnn_node *n)
@@ -32,7 +58,7 @@ static void relu_backward(const cnn_exec *e, cnn_node *n)
     const float    *x = in->y, *dy = n->dy;
     float          *dx = in->dy;
     if (in->req)
-        ELEMENTWISE(e, n, i, dx[i] += x[i] > 0.0f ? dy[i] : 0.0f);
+        SLICED(e, n, lo, hi, cnn_relu_bwd_add(x + lo, dy + lo, dx + lo, hi - lo));
 }
 
 static void leaky_forward(const cnn_exec *e, cnn_node *n)
@@ -40,7 +66,7 @@ static void leaky_forward(const cnn_exec *e, cnn_node *n)
     const float *x = cnn_in_node(e, n, 0)->y;
     float       *y = n->y;
     const float  s = n->a.leaky.slope;
-    ELEMENTWISE(e, n, i, y[i] = x[i] > 0.0f ? x[i] : s * x[i]);
+    SLICED(e, n, lo, hi, cnn_leaky_fwd(x + lo, y + lo, hi - lo, s));
 }
 
 static void leaky_backward(const cnn_exec *e, cnn_node *n)
@@ -50,7 +76,7 @@ static void leaky_backward(const cnn_exec *e, cnn_node *n)
     float          *dx = in->dy;
     const float     s = n->a.leaky.slope;
     if (in->req)
-        ELEMENTWISE(e, n, i, dx[i] += x[i] > 0.0f ? dy[i] : s * dy[i]);
+        SLICED(e, n, lo, hi, cnn_leaky_bwd_add(x + lo, dy + lo, dx + lo, hi - lo, s));
 }
 
 /* Written so that exp never overflows. */

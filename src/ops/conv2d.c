@@ -1,5 +1,6 @@
 /* conv2d.c - 2-D convolution: attributes, shape inference, forward and
- * backward through im2col + GEMM, one image at a time per thread. */
+ * backward through im2col + GEMM, several images per GEMM when the output
+ * plane is small. */
 #include "../graph/graph_impl.h"
 #include "../kernels/kernels.h"
 
@@ -108,121 +109,212 @@ static bool is_pointwise(const cnn_win2d *w)
            w->h == w->oh && w->w == w->ow;
 }
 
-/* Per thread: col and dcol [Kc, OH*OW], then partial dW and db. */
+/* ==== @@PLAN ==== */
+
+/* Threads actually running the current parallel region: OpenMP may give
+ * fewer than asked, and a build without OpenMP runs one, so slices are cut
+ * by this, not by the count asked for. */
+static inline int team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Images per GEMM. Small outputs (late layers, OH*OW down to 1) are batched
+ * until N = images * OH*OW reaches CHUNK_N columns, so the microkernel's
+ * panels fill and each packed weight block serves many columns; the col
+ * buffer stays under CHUNK_COL floats (or one image, if that is larger). */
+enum { CHUNK_N = 512 };
+#define CHUNK_COL ((int64_t)1 << 21)
+
+static int chunk_images(int64_t kc, int64_t ohw, int batch)
+{
+    int64_t nb = (CHUNK_N + ohw - 1) / ohw;
+
+    if (nb * kc * ohw > CHUNK_COL)
+        nb = CHUNK_COL / (kc * ohw);
+    if (nb > batch)
+        nb = batch;
+    return nb < 1 ? 1 : (int)nb;
+}
+
+static int64_t r16(int64_t n) { return (n + 15) / 16 * 16; } /* keeps buffers 64-byte aligned */
+
+/* One thread's scratch: GEMM workspace; col [Kc, nb*OH*OW] (im2col, then
+ * reused for dcol); stage [OC/groups, nb*OH*OW] (forward output or
+ * backward dY, side by side for the chunk's images); then the thread's
+ * partial dW [OC, Kc] and db [OC]. */
+typedef struct conv_plan {
+    cnn_win2d w;
+    int       G, oc, ocg, cg, kc, ohw, nb;
+    bool      pw;
+    int64_t   xs, ys, wn;
+    int64_t   col_off, stage_off, part_off, total;
+} conv_plan;
+
+static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch)
+{
+    const cnn_node *x = &g->nodes[n->in[0]];
+    conv_plan       p = {.w = win_of(g, n), .G = n->a.conv.groups, .oc = n->a.conv.out_channels};
+
+    p.ocg = p.oc / p.G;
+    p.cg  = (int)x->shape.dim[0] / p.G;
+    p.kc  = p.cg * p.w.kh * p.w.kw;
+    p.ohw = p.w.oh * p.w.ow;
+    p.pw  = is_pointwise(&p.w);
+    p.nb  = chunk_images(p.kc, p.ohw, batch);
+    p.xs  = cnn_node_numel(x);
+    p.ys  = cnn_node_numel(n);
+    p.wn  = cnn_shape_numel(&n->param_shape[0]);
+    p.col_off   = r16(CNN_GEMM_WS_FLOATS);
+    p.stage_off = p.col_off + r16((int64_t)p.kc * p.nb * p.ohw);
+    p.part_off  = p.stage_off + r16((int64_t)p.ocg * p.nb * p.ohw);
+    p.total     = p.part_off + p.wn + p.oc;
+    return p;
+}
+
 static int64_t conv_scratch(const cnn_graph *g, const cnn_node *n, int batch)
 {
-    (void)batch;
-    cnn_win2d w   = win_of(g, n);
-    int64_t   kc  = n->param_shape[0].dim[1] * w.kh * w.kw;
-    int64_t   col = kc * w.oh * w.ow;
-    return 2 * col + cnn_shape_numel(&n->param_shape[0]) + n->a.conv.out_channels;
+    return plan_of(g, n, batch).total;
 }
 
+/* col [Kc, cnt*OH*OW] of cnt images of group gi (image i in columns
+ * i*OH*OW ...), or the input itself when one pointwise image needs none. */
+static const float *columns(const conv_plan *p, const float *x, int cnt, int gi, float *col)
+{
+    const int64_t gx = (int64_t)gi * p->cg * p->w.h * p->w.w, N = (int64_t)cnt * p->ohw;
+
+    if (cnt == 1 && p->pw)
+        return x + gx;
+    for (int i = 0; i < cnt; i++)
+        cnn_im2col(x + i * p->xs + gx, p->cg, &p->w, col + (int64_t)i * p->ohw, N);
+    return col;
+}
+
+/* ==== @@FORWARD ==== */
+
+/* Each thread takes a static slice of the batch, in chunks of nb images:
+ * Y[OC/G, nb*OH*OW] = W_g[OC/G, Kc] col[Kc, nb*OH*OW], then Y is spread to
+ * the images with the bias. Every output element is one GEMM sum over Kc
+ * plus the bias, whatever the chunk, so the bits do not depend on the
+ * thread count. */
 static void conv_forward(const cnn_exec *e, cnn_node *n)
 {
-    const cnn_node *x   = cnn_in_node(e, n, 0);
-    cnn_win2d       w   = win_of(e->g, n);
-    const int       G   = n->a.conv.groups, oc = n->a.conv.out_channels;
-    const int       ocg = oc / G, cg = (int)x->shape.dim[0] / G;
-    const int       kc  = cg * w.kh * w.kw, ohw = w.oh * w.ow;
-    const int64_t   xs  = cnn_node_numel(x), ys = cnn_node_numel(n);
-    const float    *W   = cnn_param(e, n, 0);
-    const float    *B   = n->a.conv.bias ? cnn_param(e, n, 1) : NULL;
-    const bool      pw  = is_pointwise(&w);
+    const cnn_node *x = cnn_in_node(e, n, 0);
+    const conv_plan p = plan_of(e->g, n, e->batch);
+    const float    *W = cnn_param(e, n, 0);
+    const float    *B = n->a.conv.bias ? cnn_param(e, n, 1) : NULL;
 
-    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
-    for (int b = 0; b < e->batch; b++) {
-        float *col = e->scratch + CNN_TID() * e->scratch_per_thread;
-        for (int gi = 0; gi < G; gi++) {
-            const float *xg = x->y + b * xs + (int64_t)gi * cg * w.h * w.w;
-            float       *yg = n->y + b * ys + (int64_t)gi * ocg * ohw;
-            const float *cm = xg;
-            if (!pw) {
-                cnn_im2col(xg, cg, &w, col);
-                cm = col;
-            }
-            cnn_gemm(false, false, ocg, ohw, kc, 1.0f, W + (int64_t)gi * ocg * kc, kc, cm, ohw,
-                     0.0f, yg, ohw);
-            for (int o = 0; B && o < ocg; o++) {
-                float bo = B[gi * ocg + o], *yo = yg + (int64_t)o * ohw;
-                for (int i = 0; i < ohw; i++)
-                    yo[i] += bo;
+    CNN_OMP(omp parallel num_threads(e->nthreads))
+    {
+        float  *base = e->scratch + CNN_TID() * e->scratch_per_thread;
+        float  *col = base + p.col_off, *stage = base + p.stage_off;
+        int64_t lo, hi;
+
+        cnn_slice(e->batch, CNN_TID(), team_size(), &lo, &hi);
+        for (int64_t b0 = lo; b0 < hi; b0 += p.nb) {
+            const int     cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb);
+            const int64_t N   = (int64_t)cnt * p.ohw;
+            for (int gi = 0; gi < p.G; gi++) {
+                const float *cm = columns(&p, x->y + b0 * p.xs, cnt, gi, col);
+                float       *y0 = n->y + b0 * p.ys + (int64_t)gi * p.ocg * p.ohw;
+                float       *ym = cnt == 1 ? y0 : stage; /* one image: straight into y */
+                cnn_gemm_ws(false, false, p.ocg, (int)N, p.kc, 1.0f, W + (int64_t)gi * p.ocg * p.kc,
+                            p.kc, cm, (int)N, 0.0f, ym, (int)N, base);
+                if (cnt == 1 && !B)
+                    continue;
+                for (int i = 0; i < cnt; i++)
+                    for (int o = 0; o < p.ocg; o++) {
+                        const float *s  = ym + o * N + (int64_t)i * p.ohw;
+                        float       *d  = y0 + i * p.ys + (int64_t)o * p.ohw;
+                        const float  bo = B ? B[gi * p.ocg + o] : 0.0f;
+                        for (int j = 0; j < p.ohw; j++)
+                            d[j] = s[j] + bo;
+                    }
             }
         }
     }
 }
 
+/* ==== @@BACKWARD ==== */
+
+/* Per chunk and group, with dY [OC/G, nb*OH*OW] (gathered when nb > 1):
+ *   dW_g += dY col^T       (the GEMM packs col^T; no dot products)
+ *   db   += row sums of dY
+ *   dcol  = W_g^T dY, then dx += col2im(dcol)
+ * With one thread, weight gradients accumulate in place; with more, each
+ * thread sums its own images and the partials are added in thread order,
+ * so a given thread count always gives the same bits. dx is always dx +
+ * (its dcol sum), the same arithmetic for any chunk: it does not depend on
+ * the thread count. */
 static void conv_backward(const cnn_exec *e, cnn_node *n)
 {
-    cnn_node     *x   = cnn_in_node(e, n, 0);
-    cnn_win2d     w   = win_of(e->g, n);
-    const int     G   = n->a.conv.groups, oc = n->a.conv.out_channels;
-    const int     ocg = oc / G, cg = (int)x->shape.dim[0] / G;
-    const int     kc  = cg * w.kh * w.kw, ohw = w.oh * w.ow;
-    const int64_t xs  = cnn_node_numel(x), ys = cnn_node_numel(n);
-    const int64_t wn  = cnn_shape_numel(&n->param_shape[0]);
-    const float  *W   = cnn_param(e, n, 0);
-    const bool    pw  = is_pointwise(&w), want_dx = x->req, want_dw = n->trainable;
-    const bool    has_b = n->a.conv.bias;
-    const int     nt  = e->nthreads;
+    cnn_node       *x = cnn_in_node(e, n, 0);
+    const conv_plan p = plan_of(e->g, n, e->batch);
+    const float    *W = cnn_param(e, n, 0);
+    const bool      want_dx = x->req, want_dw = n->trainable, has_b = n->a.conv.bias;
+    int             used = 1; /* threads that ran: partials to add up */
 
-    /* With one thread, weight gradients accumulate in place; with more, each
-     * thread sums its own images and the partials are added in thread
-     * order, so a given thread count always gives the same bits. */
-    CNN_OMP(omp parallel num_threads(nt))
+    CNN_OMP(omp parallel num_threads(e->nthreads))
     {
-        const int tid   = CNN_TID();
-        float    *base  = e->scratch + tid * e->scratch_per_thread;
-        float    *col   = base, *dcol = base + (int64_t)kc * ohw;
-        float    *dW    = nt > 1 ? dcol + (int64_t)kc * ohw : cnn_pgrad(e, n, 0);
-        float    *dB    = nt > 1 ? dW + wn : (has_b ? cnn_pgrad(e, n, 1) : NULL);
+        const int tid  = CNN_TID(), nt = team_size();
+        float    *base = e->scratch + tid * e->scratch_per_thread;
+        float    *col = base + p.col_off, *stage = base + p.stage_off;
+        float    *dW = nt > 1 ? base + p.part_off : cnn_pgrad(e, n, 0);
+        float    *dB = nt > 1 ? dW + p.wn : (has_b ? cnn_pgrad(e, n, 1) : NULL);
+        int64_t   lo, hi;
 
+        if (tid == 0)
+            used = nt;
         if (nt > 1 && want_dw)
-            memset(dW, 0, (size_t)(wn + oc) * sizeof *dW);
-        CNN_OMP(omp for schedule(static))
-        for (int b = 0; b < e->batch; b++) {
-            for (int gi = 0; gi < G; gi++) {
-                const float *xg  = x->y + b * xs + (int64_t)gi * cg * w.h * w.w;
-                float       *dxg = x->dy + b * xs + (int64_t)gi * cg * w.h * w.w;
-                const float *dyg = n->dy + b * ys + (int64_t)gi * ocg * ohw;
-                const float *Wg  = W + (int64_t)gi * ocg * kc;
+            memset(dW, 0, (size_t)(p.wn + p.oc) * sizeof *dW);
+        cnn_slice(e->batch, tid, nt, &lo, &hi);
+        for (int64_t b0 = lo; b0 < hi; b0 += p.nb) {
+            const int     cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb);
+            const int64_t N   = (int64_t)cnt * p.ohw;
+            for (int gi = 0; gi < p.G; gi++) {
+                const float *dy0 = n->dy + b0 * p.ys + (int64_t)gi * p.ocg * p.ohw;
+                const float *dym = dy0;
+                if (cnt > 1) {
+                    for (int i = 0; i < cnt; i++)
+                        for (int o = 0; o < p.ocg; o++)
+                            memcpy(stage + o * N + (int64_t)i * p.ohw,
+                                   dy0 + i * p.ys + (int64_t)o * p.ohw,
+                                   (size_t)p.ohw * sizeof *stage);
+                    dym = stage;
+                }
                 if (want_dw) {
-                    const float *cm = xg;
-                    if (!pw) {
-                        cnn_im2col(xg, cg, &w, col);
-                        cm = col;
-                    }
-                    /* dW[ocg, kc] += dY[ocg, ohw] * col[kc, ohw]^T */
-                    cnn_gemm(false, true, ocg, kc, ohw, 1.0f, dyg, ohw, cm, ohw, 1.0f,
-                             dW + (int64_t)gi * ocg * kc, kc);
-                    for (int o = 0; has_b && o < ocg; o++) {
-                        const float *d = dyg + (int64_t)o * ohw;
-                        float        s = 0.0f;
-                        for (int i = 0; i < ohw; i++)
-                            s += d[i];
-                        dB[gi * ocg + o] += s;
-                    }
+                    const float *cm = columns(&p, x->y + b0 * p.xs, cnt, gi, col);
+                    /* dW[ocg, kc] += dY[ocg, N] * col[kc, N]^T */
+                    cnn_gemm_ws(false, true, p.ocg, p.kc, (int)N, 1.0f, dym, (int)N, cm, (int)N,
+                                1.0f, dW + (int64_t)gi * p.ocg * p.kc, p.kc, base);
+                    for (int o = 0; has_b && o < p.ocg; o++)
+                        dB[gi * p.ocg + o] += cnn_sum(dym + o * N, N);
                 }
                 if (want_dx) {
-                    /* dcol[kc, ohw] = W[ocg, kc]^T * dY[ocg, ohw] */
-                    if (pw) {
-                        cnn_gemm(true, false, kc, ohw, ocg, 1.0f, Wg, kc, dyg, ohw, 1.0f, dxg, ohw);
-                    } else {
-                        cnn_gemm(true, false, kc, ohw, ocg, 1.0f, Wg, kc, dyg, ohw, 0.0f, dcol, ohw);
-                        cnn_col2im_add(dcol, cg, &w, dxg);
-                    }
+                    /* dcol[kc, N] = W[ocg, kc]^T * dY[ocg, N] */
+                    cnn_gemm_ws(true, false, p.kc, (int)N, p.ocg, 1.0f,
+                                W + (int64_t)gi * p.ocg * p.kc, p.kc, dym, (int)N, 0.0f, col,
+                                (int)N, base);
+                    for (int i = 0; i < cnt; i++)
+                        cnn_col2im_add(col + (int64_t)i * p.ohw, N, p.cg, &p.w,
+                                       x->dy + (b0 + i) * p.xs +
+                                           (int64_t)gi * p.cg * p.w.h * p.w.w);
                 }
             }
         }
     }
-    if (nt > 1 && want_dw) {
+    if (used > 1 && want_dw) {
         float *gW = cnn_pgrad(e, n, 0), *gB = has_b ? cnn_pgrad(e, n, 1) : NULL;
-        for (int t = 0; t < nt; t++) {
-            const float *pW = e->scratch + t * e->scratch_per_thread + 2 * (int64_t)kc * ohw;
-            for (int64_t i = 0; i < wn; i++)
+        for (int t = 0; t < used; t++) {
+            const float *pW = e->scratch + t * e->scratch_per_thread + p.part_off;
+            for (int64_t i = 0; i < p.wn; i++)
                 gW[i] += pW[i];
-            for (int o = 0; gB && o < oc; o++)
-                gB[o] += pW[wn + o];
+            for (int o = 0; gB && o < p.oc; o++)
+                gB[o] += pW[p.wn + o];
         }
     }
 }

@@ -17,6 +17,32 @@ static int linear_infer(cnn_graph *g, cnn_node *n)
     return CNN_OK;
 }
 
+/* Threads actually running the current parallel region: OpenMP may give
+ * fewer than asked, and a build without OpenMP runs one, so slices are cut
+ * by this, not by the count asked for. */
+static inline int team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Per thread: the GEMM's packing workspace (no allocation per call). */
+static int64_t linear_scratch(const cnn_graph *g, const cnn_node *n, int batch)
+{
+    (void)g;
+    (void)n;
+    (void)batch;
+    return CNN_GEMM_WS_FLOATS;
+}
+
+static float *gemm_ws(const cnn_exec *e)
+{
+    return e->scratch + CNN_TID() * e->scratch_per_thread;
+}
+
 /* Rows of the batch are split across threads: Y[rows] = X[rows] W^T + b. */
 static void linear_forward(const cnn_exec *e, cnn_node *n)
 {
@@ -28,13 +54,14 @@ static void linear_forward(const cnn_exec *e, cnn_node *n)
     CNN_OMP(omp parallel num_threads(e->nthreads))
     {
         int64_t lo, hi;
-        cnn_slice(e->batch, CNN_TID(), e->nthreads, &lo, &hi);
+        cnn_slice(e->batch, CNN_TID(), team_size(), &lo, &hi);
         if (hi > lo) {
             float *y = n->y + lo * O;
             for (int64_t b = lo; b < hi; b++)
                 for (int o = 0; o < O; o++)
                     y[(b - lo) * O + o] = B ? B[o] : 0.0f;
-            cnn_gemm(false, true, (int)(hi - lo), O, F, 1.0f, x->y + lo * F, F, W, F, 1.0f, y, O);
+            cnn_gemm_ws(false, true, (int)(hi - lo), O, F, 1.0f, x->y + lo * F, F, W, F, 1.0f, y, O,
+                        gemm_ws(e));
         }
     }
 }
@@ -52,10 +79,10 @@ static void linear_backward(const cnn_exec *e, cnn_node *n)
         /* dW [O, F] += dY^T [O, N] X [N, F]: rows of dW split across threads,
          * so every element is summed over the whole batch in one order. */
         if (n->trainable) {
-            cnn_slice(O, tid, e->nthreads, &lo, &hi);
+            cnn_slice(O, tid, team_size(), &lo, &hi);
             if (hi > lo)
-                cnn_gemm(true, false, (int)(hi - lo), F, e->batch, 1.0f, n->dy + lo, O, x->y, F,
-                         1.0f, cnn_pgrad(e, n, 0) + lo * F, F);
+                cnn_gemm_ws(true, false, (int)(hi - lo), F, e->batch, 1.0f, n->dy + lo, O, x->y,
+                            F, 1.0f, cnn_pgrad(e, n, 0) + lo * F, F, gemm_ws(e));
             if (n->a.linear.bias)
                 for (int64_t o = lo; o < hi; o++) {
                     float s = 0.0f;
@@ -66,10 +93,10 @@ static void linear_backward(const cnn_exec *e, cnn_node *n)
         }
         /* dX [N, F] += dY [N, O] W [O, F], rows of the batch split. */
         if (x->req) {
-            cnn_slice(e->batch, tid, e->nthreads, &lo, &hi);
+            cnn_slice(e->batch, tid, team_size(), &lo, &hi);
             if (hi > lo)
-                cnn_gemm(false, false, (int)(hi - lo), F, O, 1.0f, n->dy + lo * O, O, W, F, 1.0f,
-                         x->dy + lo * F, F);
+                cnn_gemm_ws(false, false, (int)(hi - lo), F, O, 1.0f, n->dy + lo * O, O, W, F,
+                            1.0f, x->dy + lo * F, F, gemm_ws(e));
         }
     }
 }
@@ -90,7 +117,8 @@ static void linear_rf(const cnn_graph *g, const cnn_node *n, cnn_rf_step *st)
 
 const cnn_op_def cnn_op_linear = {
     .name = "linear", .param_names = {"weight", "bias"},
-    .infer = linear_infer, .forward = linear_forward, .backward = linear_backward,
+    .infer = linear_infer, .scratch_floats = linear_scratch,
+    .forward = linear_forward, .backward = linear_backward,
     .macs = linear_macs, .rf = linear_rf,
 };
 

@@ -1,0 +1,97 @@
+/* eltwise.c - elementwise activations and max pooling over plain arrays,
+ * written without branches on the data so the compiler vectorizes them
+ * (a data-dependent branch mispredicts on half of random signs). */
+#include "kernels.h"
+
+void cnn_relu_fwd(const float *restrict x, float *restrict y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void cnn_relu_bwd_add(const float *restrict x, const float *restrict dy, float *restrict dx,
+                      int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float d = dy[i]; /* loaded either way, so the select vectorizes */
+        dx[i] += x[i] > 0.0f ? d : 0.0f;
+    }
+}
+
+void cnn_leaky_fwd(const float *restrict x, float *restrict y, int64_t n, float slope)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i], m = slope * v; /* both arms, then select (-fno-trapping-math) */
+        y[i] = v > 0.0f ? v : m;
+    }
+}
+
+void cnn_leaky_bwd_add(const float *restrict x, const float *restrict dy, float *restrict dx,
+                       int64_t n, float slope)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float d = dy[i], m = slope * d;
+        dx[i] += x[i] > 0.0f ? d : m;
+    }
+}
+
+/* One candidate v at index i against the running (best, at): strictly
+ * greater wins, so the first of equal values stays; a NaN always wins, so
+ * the last NaN is kept, as PyTorch does. */
+#define MAX_STEP(v, i)                                                                           \
+    do {                                                                                         \
+        float v_ = (v);                                                                          \
+        bool  t_ = v_ > best || v_ != v_;                                                        \
+        best     = t_ ? v_ : best;                                                               \
+        at       = t_ ? (i) : at;                                                                \
+    } while (0)
+
+void cnn_maxpool_fwd(const float *restrict x, const cnn_win2d *g, float *restrict y,
+                     int32_t *restrict arg)
+{
+    const int w = g->w, oh = g->oh, ow = g->ow;
+
+    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2) {
+        for (int oy = 0; oy < oh; oy++) {
+            const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
+            float       *yr = y + oy * ow;
+            int32_t     *ar = arg + oy * ow;
+            for (int ox = 0; ox < ow; ox++) {
+                int32_t i0 = 2 * oy * w + 2 * ox, at = i0;
+                float   best = r0[2 * ox];
+                MAX_STEP(r0[2 * ox + 1], i0 + 1);
+                MAX_STEP(r1[2 * ox], i0 + w);
+                MAX_STEP(r1[2 * ox + 1], i0 + w + 1);
+                yr[ox] = best;
+                ar[ox] = at;
+            }
+        }
+        return;
+    }
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            int32_t i0 = oy * g->sh * w + ox * g->sw, at = i0;
+            float   best = x[i0];
+            for (int ky = 0; ky < g->kh; ky++)
+                for (int kx = 0; kx < g->kw; kx++)
+                    MAX_STEP(x[i0 + ky * w + kx], i0 + ky * w + kx);
+            y[oy * ow + ox]   = best;
+            arg[oy * ow + ox] = at;
+        }
+}
+
+/* Eight fixed lanes (element i into lane i % 8) combined in a fixed tree:
+ * the compiler vectorizes it without reassociating, so the bits do not
+ * depend on the compiler, and there is no chain of dependent adds. */
+float cnn_sum(const float *x, int64_t n)
+{
+    float   acc[8] = {0};
+    int64_t i      = 0;
+
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += x[i + l];
+    for (int l = 0; i < n; i++, l++)
+        acc[l] += x[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}

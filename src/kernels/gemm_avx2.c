@@ -1,0 +1,24 @@
+/* gemm_avx2.c - the packed GEMM for AVX2 + FMA: a 6 x 16 microkernel (12
+ * ymm accumulators, 2 for the B row, 1 broadcast: 15 of 16 registers).
+ * Built with -mavx2 -mfma (Makefile); runs only when the CPU has both. */
+#include "kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+typedef __m256 gt_vec;
+#define GT_FN           cnn_gemm_avx2
+#define GT_VL           8
+#define GT_NV           2
+#define GT_MR           6
+#define GT_LOAD(p)      _mm256_loadu_ps(p)
+#define GT_STORE(p, v)  _mm256_storeu_ps((p), (v))
+#define GT_SET1(x)      _mm256_set1_ps(x)
+#define GT_MUL(a, b)    _mm256_mul_ps((a), (b))
+#define GT_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define GT_HAVE_AVX2    1
+#include "gemm_tmpl.h"
+
+#else
+typedef int cnn_gemm_avx2_unused; /* not an x86 target: isa.c never selects it */
+#endif

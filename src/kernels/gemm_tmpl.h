@@ -1,0 +1,299 @@
+/* gemm_tmpl.h - the packed, cache-blocked GEMM, written once and compiled
+ * per instruction set: gemm_avx2.c and gemm_avx512.c include it with their
+ * vector type, and tests/test_kernels.c includes it with 16 lanes of scalar
+ * fmaf, which computes the very bits of the AVX-512 variant on any CPU.
+ *
+ * The includer defines:
+ *   GT_FN             the entry point to define (cnn_gemm_fn signature)
+ *   GT_VL             lanes per vector
+ *   GT_NV             vectors per microkernel row; NR = GT_VL * GT_NV
+ *   GT_MR             rows per microkernel
+ *   gt_vec            the vector type, with
+ *   GT_LOAD(p), GT_STORE(p, v)   unaligned load and store of GT_VL floats
+ *   GT_SET1(x), GT_MUL(a, b)
+ *   GT_FMA(a, b, c)   a * b + c with one rounding
+ *   GT_HAVE_AVX2      (optional) pack with AVX2 8x8 transposes
+ *
+ * Blocking (BLIS / GotoBLAS): for each KC-deep slice of K, an MC x KC block
+ * of op(A) is packed into MR-row panels (k-major, MR values per k) that stay
+ * in L2; for each NR-wide column panel of op(B), a KC x NR panel is packed
+ * (NR values per k) that stays in L1 while the microkernel sweeps the A
+ * panels. When the A block is at most two panels high and op(B) is B
+ * itself, the microkernel reads B in place: packing would cost as much as
+ * the multiply.
+ *
+ * Order of sums: each element of C is summed over k in order, one FMA
+ * chain per KC slice, and the slices are added into C in order. Bottom
+ * edge tiles run the microkernel on fewer rows, right edge tiles run it on
+ * a full-width copy, so every element gets the same arithmetic wherever it
+ * sits: the bits depend on K, not on M, N or the strides. */
+#include <stdint.h>
+#include <string.h>
+
+#define GT_NR     (GT_VL * GT_NV)
+#define GT_KC     256
+#define GT_MC     (GT_MR * 24)
+#define GT_MC_MAX (GT_MR * 26) /* a last block this close is taken whole, not split */
+
+_Static_assert(GT_MC_MAX * GT_KC + GT_KC * GT_NR + GT_MR * GT_NR + 32 <= CNN_GEMM_WS_FLOATS,
+               "GEMM workspace too small for this blocking");
+
+/* One tile of the first `rows` rows (rows <= MR, a constant after
+ * inlining) and NR columns: C = alpha * Ap^T Bp (over) or C += alpha * Ap^T
+ * Bp. Ap [kc][MR], Bp [kc][ldbp] (NR used), C rows ldc apart. Every row is
+ * the same arithmetic whatever `rows` is. */
+static inline __attribute__((always_inline)) void
+gt_kernel_rows(int rows, int kc, const float *restrict Ap, const float *restrict Bp, int64_t ldbp,
+               float *restrict C, int64_t ldc, float alpha, bool over)
+{
+    gt_vec acc[GT_MR][GT_NV];
+
+#pragma GCC unroll 8
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GT_NV; v++)
+            acc[r][v] = GT_SET1(0.0f);
+    for (int k = 0; k < kc; k++) {
+        gt_vec b[GT_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < GT_NV; v++)
+            b[v] = GT_LOAD(Bp + k * ldbp + v * GT_VL);
+#pragma GCC unroll 8
+        for (int r = 0; r < rows; r++) {
+            gt_vec a = GT_SET1(Ap[k * GT_MR + r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < GT_NV; v++)
+                acc[r][v] = GT_FMA(a, b[v], acc[r][v]);
+        }
+    }
+    gt_vec va = GT_SET1(alpha);
+#pragma GCC unroll 8
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GT_NV; v++) {
+            float *c = C + r * ldc + v * GT_VL;
+            GT_STORE(c, over ? GT_MUL(va, acc[r][v]) : GT_FMA(va, acc[r][v], GT_LOAD(c)));
+        }
+}
+
+static void gt_kernel(int kc, const float *restrict Ap, const float *restrict Bp, int64_t ldbp,
+                      float *restrict C, int64_t ldc, float alpha, bool over)
+{
+    gt_kernel_rows(GT_MR, kc, Ap, Bp, ldbp, C, ldc, alpha, over);
+}
+
+/* The last rows of a block (M not a multiple of MR): only those rows, so
+ * M = 16 costs 16 rows of work, not 18. One instance per row count. */
+static void gt_kernel_edge(int rows, int kc, const float *restrict Ap, const float *restrict Bp,
+                           int64_t ldbp, float *restrict C, int64_t ldc, float alpha, bool over)
+{
+    _Static_assert(GT_MR <= 8, "add cases for a taller microkernel");
+    switch (rows) {
+#define GT_ROWS_CASE(n)                                                                          \
+    case n:                                                                                      \
+        gt_kernel_rows(n < GT_MR ? n : GT_MR, kc, Ap, Bp, ldbp, C, ldc, alpha, over);            \
+        break;
+        GT_ROWS_CASE(1)
+        GT_ROWS_CASE(2)
+        GT_ROWS_CASE(3)
+        GT_ROWS_CASE(4)
+        GT_ROWS_CASE(5)
+        GT_ROWS_CASE(6)
+        GT_ROWS_CASE(7)
+#undef GT_ROWS_CASE
+    default:
+        gt_kernel_rows(GT_MR, kc, Ap, Bp, ldbp, C, ldc, alpha, over);
+    }
+}
+
+#ifdef GT_HAVE_AVX2
+#include <immintrin.h>
+
+/* Transposes 8 rows of 8 floats (r[i] = row i) in place: r[i] = column i. */
+static inline void gt_transpose8(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+#endif
+
+/* Packs rows [0, rows) of a panel whose row i, element k is src[i*ld + k]
+ * (k in [0, kc)) as out[k*width + i], rows >= `rows` zero: the transposing
+ * pack (op(A) = A row-major, op(B) = B^T). */
+static void gt_pack_t(const float *src, int64_t ld, int rows, int kc, int width, float *out)
+{
+    int k = 0;
+#ifdef GT_HAVE_AVX2
+    /* Eight rows by eight k at a time, through registers. */
+    for (; k + 8 <= kc; k += 8)
+        for (int i0 = 0; i0 < width; i0 += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = i0 + i < rows ? _mm256_loadu_ps(src + (i0 + i) * ld + k)
+                                     : _mm256_setzero_ps();
+            gt_transpose8(r);
+            if (i0 + 8 <= width) {
+                for (int t = 0; t < 8; t++)
+                    _mm256_storeu_ps(out + (k + t) * width + i0, r[t]);
+            } else if (width < 8) {
+                /* A panels (width MR = 6): full stores whose 8 - width extra
+                 * floats land at the start of the next row, which its own
+                 * store (or the scalar tail) then overwrites; only the
+                 * panel's very last row is masked. Masked stores are slow
+                 * on AMD, full ones are not. */
+                const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(width),
+                                                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                for (int t = 0; t < 7; t++)
+                    _mm256_storeu_ps(out + (k + t) * width, r[t]);
+                if (k + 8 < kc)
+                    _mm256_storeu_ps(out + (k + 7) * width, r[7]);
+                else
+                    _mm256_maskstore_ps(out + (k + 7) * width, m, r[7]);
+            } else {
+                const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(width - i0),
+                                                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                for (int t = 0; t < 8; t++)
+                    _mm256_maskstore_ps(out + (k + t) * width + i0, m, r[t]);
+            }
+        }
+#endif
+    for (; k < kc; k++) {
+        float *o = out + k * width;
+        for (int i = 0; i < rows; i++)
+            o[i] = src[i * ld + k];
+        for (int i = rows; i < width; i++)
+            o[i] = 0.0f;
+    }
+}
+
+/* Packs a panel whose element (k, i) is src[k*ld + i] as out[k*width + i]:
+ * rows of the panel are already contiguous (op(A) = A^T, op(B) = B). */
+static void gt_pack_n(const float *src, int64_t ld, int cols, int kc, int width, float *out)
+{
+    if (cols == width && width == GT_NR) { /* the common case, in vectors */
+        for (int k = 0; k < kc; k++)
+#pragma GCC unroll 4
+            for (int v = 0; v < GT_NV; v++)
+                GT_STORE(out + k * GT_NR + v * GT_VL, GT_LOAD(src + k * ld + v * GT_VL));
+        return;
+    }
+    for (int k = 0; k < kc; k++) {
+        for (int i = 0; i < cols; i++)
+            out[k * width + i] = src[k * ld + i];
+        for (int i = cols; i < width; i++)
+            out[k * width + i] = 0.0f;
+    }
+}
+
+/* The MC x KC block of op(A) at (i0, p0) as MR-row panels, kc x MR each. */
+static void gt_pack_a(bool ta, const float *A, int64_t lda, int i0, int mc, int p0, int kc,
+                      float *Ap)
+{
+    for (int ir = 0; ir < mc; ir += GT_MR) {
+        int    mr = mc - ir < GT_MR ? mc - ir : GT_MR;
+        float *o  = Ap + (int64_t)ir * kc;
+        if (ta)
+            gt_pack_n(A + (int64_t)p0 * lda + i0 + ir, lda, mr, kc, GT_MR, o);
+        else
+            gt_pack_t(A + (int64_t)(i0 + ir) * lda + p0, lda, mr, kc, GT_MR, o);
+    }
+}
+
+static void gt_scale(int M, int N, float beta, float *C, int64_t ldc)
+{
+    for (int i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        if (beta == 0.0f)
+            memset(c, 0, (size_t)N * sizeof *c);
+        else
+            for (int j = 0; j < N; j++)
+                c[j] *= beta;
+    }
+}
+
+void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda_,
+           const float *B, int ldb_, float beta, float *C, int ldc_, float *ws)
+{
+    const int64_t lda = lda_, ldb = ldb_, ldc = ldc_;
+    float        *Ap, *Bp, *T;
+
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0 || alpha == 0.0f) {
+        if (beta != 1.0f)
+            gt_scale(M, N, beta, C, ldc);
+        return;
+    }
+    if (beta != 0.0f && beta != 1.0f) { /* rare: scale first, then accumulate */
+        gt_scale(M, N, beta, C, ldc);
+        beta = 1.0f;
+    }
+    Ap = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    Bp = Ap + GT_MC_MAX * GT_KC;
+    T  = Bp + GT_KC * GT_NR;
+
+    for (int p0 = 0; p0 < K; p0 += GT_KC) {
+        const int  kc   = K - p0 < GT_KC ? K - p0 : GT_KC;
+        const bool over = p0 == 0 && beta == 0.0f;
+        for (int i0 = 0, mc; i0 < M; i0 += mc) {
+            mc = M - i0 <= GT_MC_MAX ? M - i0 : GT_MC;
+            gt_pack_a(ta, A, lda, i0, mc, p0, kc, Ap);
+            for (int j0 = 0; j0 < N; j0 += GT_NR) {
+                const int    nr = N - j0 < GT_NR ? N - j0 : GT_NR;
+                const float *Bk = Bp;
+                int64_t      ldbp = GT_NR;
+                if (!tb && nr == GT_NR && mc <= 2 * GT_MR) {
+                    Bk   = B + (int64_t)p0 * ldb + j0;
+                    ldbp = ldb;
+                } else if (tb) {
+                    gt_pack_t(B + (int64_t)j0 * ldb + p0, ldb, nr, kc, GT_NR, Bp);
+                } else {
+                    gt_pack_n(B + (int64_t)p0 * ldb + j0, ldb, nr, kc, GT_NR, Bp);
+                }
+                for (int ir = 0; ir < mc; ir += GT_MR) {
+                    const int    mr = mc - ir < GT_MR ? mc - ir : GT_MR;
+                    const float *a  = Ap + (int64_t)ir * kc;
+                    float       *c  = C + (i0 + ir) * ldc + j0;
+                    if (nr == GT_NR) {
+                        if (mr == GT_MR)
+                            gt_kernel(kc, a, Bk, ldbp, c, ldc, alpha, over);
+                        else
+                            gt_kernel_edge(mr, kc, a, Bk, ldbp, c, ldc, alpha, over);
+                        continue;
+                    }
+                    /* Right edge: the same kernel on a full-width copy. */
+                    for (int r = 0; r < mr; r++)
+                        for (int j = 0; j < GT_NR; j++)
+                            T[r * GT_NR + j] = !over && j < nr ? c[r * ldc + j] : 0.0f;
+                    gt_kernel_edge(mr, kc, a, Bk, ldbp, T, GT_NR, alpha, over);
+                    for (int r = 0; r < mr; r++) {
+                        int j = 0; /* vectors, then floats: no memcpy call for a few floats */
+                        for (; j + GT_VL <= nr; j += GT_VL)
+                            GT_STORE(c + r * ldc + j, GT_LOAD(T + r * GT_NR + j));
+                        for (; j < nr; j++)
+                            c[r * ldc + j] = T[r * GT_NR + j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#undef GT_NR
+#undef GT_KC
+#undef GT_MC
+#undef GT_MC_MAX

@@ -1,0 +1,108 @@
+/* isa.c - picks the GEMM variant once, at startup, from what the CPU
+ * supports (or from CNN_ISA), and routes cnn_gemm through it. */
+#include "kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define HAVE_X86_VARIANTS 1
+#endif
+
+static const char *const isa_names[CNN_ISA_COUNT_] = {"portable", "avx2", "avx512"};
+
+static cnn_gemm_fn *const isa_gemm[CNN_ISA_COUNT_] = {
+    cnn_gemm_portable,
+#ifdef HAVE_X86_VARIANTS
+    cnn_gemm_avx2,
+    cnn_gemm_avx512,
+#endif
+};
+
+static cnn_isa      active = CNN_ISA_PORTABLE;
+static cnn_gemm_fn *gemm   = NULL; /* set once by select_isa */
+
+const char *cnn_isa_name(cnn_isa isa)
+{
+    return (unsigned)isa < CNN_ISA_COUNT_ ? isa_names[isa] : "unknown";
+}
+
+bool cnn_isa_supported(cnn_isa isa)
+{
+    switch (isa) {
+    case CNN_ISA_PORTABLE:
+        return true;
+#ifdef HAVE_X86_VARIANTS
+    case CNN_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CNN_ISA_AVX512: /* its packing uses AVX2: every AVX-512F CPU has it, checked anyway */
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma");
+#endif
+    default:
+        return false;
+    }
+}
+
+bool cnn_gemm_set_isa(cnn_isa isa)
+{
+    if ((unsigned)isa >= CNN_ISA_COUNT_ || !isa_gemm[isa] || !cnn_isa_supported(isa))
+        return false;
+    active = isa;
+    gemm   = isa_gemm[isa];
+    return true;
+}
+
+/* The best supported variant, unless CNN_ISA names another supported one. */
+static void select_isa(void)
+{
+    const char *want = getenv("CNN_ISA");
+    int         best = CNN_ISA_PORTABLE;
+
+#ifdef HAVE_X86_VARIANTS
+    __builtin_cpu_init(); /* required before cpu_supports in a constructor */
+#endif
+    for (int i = CNN_ISA_COUNT_ - 1; i > 0; i--)
+        if (isa_gemm[i] && cnn_isa_supported((cnn_isa)i)) {
+            best = i;
+            break;
+        }
+    cnn_gemm_set_isa((cnn_isa)best);
+    for (int i = 0; want && i < CNN_ISA_COUNT_; i++)
+        if (strcmp(want, isa_names[i]) == 0)
+            cnn_gemm_set_isa((cnn_isa)i); /* unsupported: keeps the best */
+}
+
+#if defined(__GNUC__)
+__attribute__((constructor)) static void select_at_startup(void) { select_isa(); }
+#endif
+
+cnn_isa cnn_gemm_isa(void)
+{
+    if (!gemm)
+        select_isa();
+    return active;
+}
+
+void cnn_gemm_ws(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc, float *ws)
+{
+    if (!gemm) /* compilers without constructors: first call picks */
+        select_isa();
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+}
+
+void cnn_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
+{
+    float *ws = NULL;
+
+    if (!gemm)
+        select_isa();
+    if (gemm != cnn_gemm_portable && !(ws = malloc(CNN_GEMM_WS_FLOATS * sizeof *ws))) {
+        cnn_gemm_portable(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+        return;
+    }
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+    free(ws);
+}
