@@ -35,13 +35,18 @@ int cnn_size_add(int64_t a, int64_t b, int64_t *out);
 
 /* OpenMP is optional: without it every parallel region runs on one thread.
  * Usage: CNN_OMP(omp parallel for num_threads(nt) schedule(static)). */
+/* CNN_TEAM() is the number of threads actually running the current
+ * parallel region: OpenMP may give fewer than asked, and a build without it
+ * runs one, so static slices are cut by it, not by the count asked for. */
 #ifdef _OPENMP
 #include <omp.h>
 #define CNN_OMP(x) _Pragma(#x)
 #define CNN_TID()  omp_get_thread_num()
+#define CNN_TEAM() omp_get_num_threads()
 #else
 #define CNN_OMP(x)
-#define CNN_TID() 0
+#define CNN_TID()  0
+#define CNN_TEAM() 1
 #endif
 
 /* ==== @@RNG ==== */

@@ -20,18 +20,6 @@ static int same_shape_infer(cnn_graph *g, cnn_node *n)
         }                                                                                        \
     } while (0)
 
-/* Threads actually running the current parallel region: OpenMP may give
- * fewer than asked, and a build without OpenMP runs one, so slices are cut
- * by this, not by the count asked for. */
-static inline int team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
 /* The same static slices, each handed whole to a vectorized kernel
  * (src/kernels/eltwise.c): lo and hi name the slice. */
 #define SLICED(e, n, lo, hi, call)                                                               \
@@ -40,7 +28,7 @@ static inline int team_size(void)
         CNN_OMP(omp parallel num_threads((e)->nthreads))                                         \
         {                                                                                        \
             int64_t lo, hi;                                                                      \
-            cnn_slice(total_, CNN_TID(), team_size(), &lo, &hi);                                 \
+            cnn_slice(total_, CNN_TID(), CNN_TEAM(), &lo, &hi);                                 \
             call;                                                                                \
         }                                                                                        \
     } while (0)

@@ -111,18 +111,6 @@ static bool is_pointwise(const cnn_win2d *w)
 
 /* ==== @@PLAN ==== */
 
-/* Threads actually running the current parallel region: OpenMP may give
- * fewer than asked, and a build without OpenMP runs one, so slices are cut
- * by this, not by the count asked for. */
-static inline int team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
 /* Images per GEMM. Small outputs (late layers, OH*OW down to 1) are batched
  * until N = images * OH*OW reaches CHUNK_N columns, so the microkernel's
  * panels fill and each packed weight block serves many columns; the col
@@ -214,7 +202,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
         float  *col = base + p.col_off, *stage = base + p.stage_off;
         int64_t lo, hi;
 
-        cnn_slice(e->batch, CNN_TID(), team_size(), &lo, &hi);
+        cnn_slice(e->batch, CNN_TID(), CNN_TEAM(), &lo, &hi);
         for (int64_t b0 = lo; b0 < hi; b0 += p.nb) {
             const int     cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb);
             const int64_t N   = (int64_t)cnt * p.ohw;
@@ -260,7 +248,7 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
 
     CNN_OMP(omp parallel num_threads(e->nthreads))
     {
-        const int tid  = CNN_TID(), nt = team_size();
+        const int tid  = CNN_TID(), nt = CNN_TEAM();
         float    *base = e->scratch + tid * e->scratch_per_thread;
         float    *col = base + p.col_off, *stage = base + p.stage_off;
         float    *dW = nt > 1 ? base + p.part_off : cnn_pgrad(e, n, 0);

@@ -17,18 +17,6 @@ static int linear_infer(cnn_graph *g, cnn_node *n)
     return CNN_OK;
 }
 
-/* Threads actually running the current parallel region: OpenMP may give
- * fewer than asked, and a build without OpenMP runs one, so slices are cut
- * by this, not by the count asked for. */
-static inline int team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
 /* Per thread: the GEMM's packing workspace (no allocation per call). */
 static int64_t linear_scratch(const cnn_graph *g, const cnn_node *n, int batch)
 {
@@ -54,7 +42,7 @@ static void linear_forward(const cnn_exec *e, cnn_node *n)
     CNN_OMP(omp parallel num_threads(e->nthreads))
     {
         int64_t lo, hi;
-        cnn_slice(e->batch, CNN_TID(), team_size(), &lo, &hi);
+        cnn_slice(e->batch, CNN_TID(), CNN_TEAM(), &lo, &hi);
         if (hi > lo) {
             float *y = n->y + lo * O;
             for (int64_t b = lo; b < hi; b++)
@@ -79,7 +67,7 @@ static void linear_backward(const cnn_exec *e, cnn_node *n)
         /* dW [O, F] += dY^T [O, N] X [N, F]: rows of dW split across threads,
          * so every element is summed over the whole batch in one order. */
         if (n->trainable) {
-            cnn_slice(O, tid, team_size(), &lo, &hi);
+            cnn_slice(O, tid, CNN_TEAM(), &lo, &hi);
             if (hi > lo)
                 cnn_gemm_ws(true, false, (int)(hi - lo), F, e->batch, 1.0f, n->dy + lo, O, x->y,
                             F, 1.0f, cnn_pgrad(e, n, 0) + lo * F, F, gemm_ws(e));
@@ -93,7 +81,7 @@ static void linear_backward(const cnn_exec *e, cnn_node *n)
         }
         /* dX [N, F] += dY [N, O] W [O, F], rows of the batch split. */
         if (x->req) {
-            cnn_slice(e->batch, tid, team_size(), &lo, &hi);
+            cnn_slice(e->batch, tid, CNN_TEAM(), &lo, &hi);
             if (hi > lo)
                 cnn_gemm_ws(false, false, (int)(hi - lo), F, O, 1.0f, n->dy + lo * O, O, W, F,
                             1.0f, x->dy + lo * F, F, gemm_ws(e));
