@@ -42,6 +42,9 @@ const char *cli_commas(long long v, char *buf, size_t size);
 /* Number of CPUs online (the default thread count). */
 int cli_cpus(void);
 
+/* mkdir -p: 0, or -1 with errno set. */
+int cli_mkdirs(const char *path);
+
 /* ==== metadata lines (meta.c) ==== */
 
 typedef struct meta {

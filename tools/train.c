@@ -655,7 +655,7 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         cnn_graph_rng_get(g, st.rng);
-        if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        if (cli_mkdirs(out_dir) != 0) {
             cli_error("train", "%s: %s", out_dir, strerror(errno));
             goto out;
         }

@@ -95,7 +95,7 @@ int cmd_viz(int argc, char **argv)
     }
     if (!(g = cnn_checkpoint_load(argv[optind], NULL, NULL, &metatext)))
         return cli_error("viz", "%s", cnn_last_error());
-    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+    if (cli_mkdirs(out) != 0) {
         cli_error("viz", "%s: %s", out, strerror(errno));
         goto done;
     }
