@@ -44,10 +44,6 @@ TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 EX_SRC   := $(wildcard examples/*.c)
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
-# train_fashion reads its gzipped files with zlib directly.
-ifneq ($(HAVE_ZLIB),1)
-EX_BIN   := $(filter-out $(BUILD)/examples/train_fashion,$(EX_BIN))
-endif
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
