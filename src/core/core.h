@@ -23,6 +23,11 @@ int cnn_size_mul(int64_t a, int64_t b, int64_t *out);
 /* *out = a + b with the same checks. */
 int cnn_size_add(int64_t a, int64_t b, int64_t *out);
 
+/* The whole of a regular file of at most `max` bytes, NUL-terminated (one
+ * byte more than *len), malloc'd; NULL with the reason (naming the file) on
+ * failure. */
+uint8_t *cnn_read_file(const char *path, uint64_t max, uint64_t *len);
+
 /* Internal invariants; compiled out unless CNN_DEBUG is defined. */
 #ifdef CNN_DEBUG
 #include <assert.h>

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAGIC   "CNNCKPT\n"
@@ -259,45 +258,6 @@ static void r_floats(reader *r, float *out, int64_t n)
         out[i] = r_f32(r);
 }
 
-static uint8_t *read_file(const char *path, uint64_t *len)
-{
-    FILE       *f = fopen(path, "rb");
-    uint8_t    *buf;
-    long        size;
-    struct stat sb;
-
-    if (!f) {
-        cnn_fail(CNN_EIO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    /* A regular file only: a directory or a device has no size to trust. */
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        cnn_fail(CNN_EIO, "%s: not a regular file", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-        (uint64_t)size > SIZE_MAX - 1) {
-        fclose(f);
-        cnn_fail(CNN_EIO, "%s: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (!(buf = malloc((size_t)size + 1))) {
-        fclose(f);
-        cnn_fail(CNN_ENOMEM, "%s: out of memory for %ld bytes", path, size);
-        return NULL;
-    }
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        free(buf);
-        cnn_fail(CNN_EIO, "%s: short read", path);
-        return NULL;
-    }
-    fclose(f);
-    *len = (uint64_t)size;
-    return buf;
-}
-
 /* A text section as a NUL-terminated copy (text must hold no NUL). */
 static char *text_of(const char *path, const reader *r, uint64_t len)
 {
@@ -373,7 +333,7 @@ cnn_graph *cnn_checkpoint_load(const char *path, cnn_optim **opt, cnn_train_stat
         cnn_fail(CNN_EINVAL, "checkpoint load: NULL path");
         return NULL;
     }
-    if (!(buf = read_file(path, &len)))
+    if (!(buf = cnn_read_file(path, UINT64_MAX, &len)))
         return NULL;
     crc_init();
     r = (reader){buf, len, 0};

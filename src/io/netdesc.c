@@ -1,8 +1,8 @@
 /* netdesc.c - the network-description text format (docs/netdesc.md): one
  * layer per line, `op key=value ...`, reading the previous layer unless
  * `in=` names others. A producer and a consumer of graphs through the
- * public API only. */
-#include "cnn.h"
+ * public API only (plus the core's checked file reader). */
+#include "../core/core.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define MAX_TOKENS 32
 #define MAX_LINE   4096
@@ -480,54 +479,22 @@ out:
 
 cnn_graph *cnn_netdesc_load(const char *path)
 {
-    FILE       *f;
-    char       *text;
-    long        size;
-    cnn_graph  *g;
-    struct stat sb;
+    uint64_t   len;
+    uint8_t   *text;
+    cnn_graph *g;
 
     if (!path) {
         cnn_fail(CNN_EINVAL, "netdesc: NULL path");
         return NULL;
     }
-    if (!(f = fopen(path, "rb"))) {
-        cnn_fail(CNN_EIO, "%s: %s", path, strerror(errno));
+    if (!(text = cnn_read_file(path, 64u << 20, &len))) /* a description is at most 64 MiB */
         return NULL;
-    }
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        cnn_fail(CNN_EIO, "%s: not a regular file", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        cnn_fail(CNN_EIO, "%s: cannot read", path);
-        return NULL;
-    }
-    if (size > (64L << 20)) {
-        fclose(f);
-        cnn_fail(CNN_EFORMAT, "%s: %ld bytes; a description is at most 64 MiB", path, size);
-        return NULL;
-    }
-    if (!(text = malloc((size_t)size + 1))) {
-        fclose(f);
-        cnn_fail(CNN_ENOMEM, "%s: out of memory", path);
-        return NULL;
-    }
-    if (fread(text, 1, (size_t)size, f) != (size_t)size) {
-        free(text);
-        fclose(f);
-        cnn_fail(CNN_EIO, "%s: short read", path);
-        return NULL;
-    }
-    fclose(f);
-    text[size] = '\0';
-    if (strlen(text) != (size_t)size) {
+    if (strlen((char *)text) != len) {
         free(text);
         cnn_fail(CNN_EFORMAT, "%s: contains a NUL byte; expected text", path);
         return NULL;
     }
-    g = cnn_netdesc_parse(text, path);
+    g = cnn_netdesc_parse((char *)text, path);
     free(text);
     return g;
 }
