@@ -57,6 +57,10 @@ void        meta_free(meta *m);
 int         meta_set(meta *m, const char *key, const char *fmt, ...) CLI_PRINTF(3, 4);
 const char *meta_get(const char *text, const char *key, char *out, size_t size);
 
+/* The normalization saved by cnn train ("mean=", "std=" lines) into
+ * mean[4] and std[4]; entries not saved keep their values. */
+void meta_norm(const char *text, float *mean, float *std);
+
 /* ==== datasets (data.c) ==== */
 
 /* Loads the train and test splits named by `spec`: "fashion-mnist", a

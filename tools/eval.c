@@ -91,7 +91,7 @@ int cmd_eval(int argc, char **argv)
     };
     const char  *data = NULL;
     int          batch = 500, threads = cli_cpus(), opt, rc = 1;
-    char        *metatext = NULL, spec[1024], buf[512];
+    char        *metatext = NULL, spec[1024];
     cnn_graph   *g = NULL;
     cnn_dataset *train = NULL, *test = NULL;
     int64_t     *conf = NULL;
@@ -126,8 +126,7 @@ int cmd_eval(int argc, char **argv)
                   argv[optind]);
         goto out;
     }
-    cli_str_floats(meta_get(metatext, "mean", buf, sizeof buf), mean, 4);
-    cli_str_floats(meta_get(metatext, "std", buf, sizeof buf), std, 4);
+    meta_norm(metatext, mean, std);
     cnn_node_info(g, 0, NULL, NULL, &in);
     if (cli_load_data("eval", data, (int)in.dim[0], (int)in.dim[1], (int)in.dim[2], &train, &test))
         goto out;

@@ -71,3 +71,10 @@ const char *meta_get(const char *text, const char *key, char *out, size_t size)
     out[n] = '\0';
     return out;
 }
+
+void meta_norm(const char *text, float *mean, float *std)
+{
+    char buf[512];
+    cli_str_floats(meta_get(text, "mean", buf, sizeof buf), mean, 4);
+    cli_str_floats(meta_get(text, "std", buf, sizeof buf), std, 4);
+}

@@ -97,8 +97,7 @@ int cmd_predict(int argc, char **argv)
     }
     if (!(g = cnn_checkpoint_load(argv[optind], NULL, NULL, &metatext)))
         return cli_error("predict", "%s", cnn_last_error());
-    cli_str_floats(meta_get(metatext, "mean", buf, sizeof buf), mean, 4);
-    cli_str_floats(meta_get(metatext, "std", buf, sizeof buf), std, 4);
+    meta_norm(metatext, mean, std);
     cnn_node_info(g, 0, NULL, NULL, &in);
     cnn_node_info(g, cnn_graph_size(g) - 1, NULL, NULL, &out);
     if (in.ndim != 3 || cnn_graph_plan(g, 1) < 0) {

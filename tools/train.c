@@ -630,8 +630,7 @@ int cmd_train(int argc, char **argv)
         r.threads = threads;
         if (epochs_flag)
             r.epochs = epochs_flag;
-        cli_str_floats(meta_get(saved, "mean", buf, sizeof buf), mean, 4);
-        cli_str_floats(meta_get(saved, "std", buf, sizeof buf), std, 4);
+        meta_norm(saved, mean, std);
         if (cli_load_data("train", r.data, r.c, r.h, r.w, &train, &test) ||
             limit_data(&train, r.limit) || limit_data(&test, r.test_limit))
             goto out;

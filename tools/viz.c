@@ -62,7 +62,7 @@ int cmd_viz(int argc, char **argv)
     };
     const char  *out = NULL, *image = NULL, *data = NULL, *metrics = NULL;
     int          index = 0, maps = 8, opt, rc = 1, conv, act;
-    char        *metatext = NULL, spec[1024], buf[512], path[4096], csv[4096];
+    char        *metatext = NULL, spec[1024], path[4096], csv[4096];
     cnn_graph   *g = NULL;
     cnn_dataset *train = NULL, *test = NULL;
     int64_t     *conf = NULL;
@@ -99,8 +99,7 @@ int cmd_viz(int argc, char **argv)
         cli_error("viz", "%s: %s", out, strerror(errno));
         goto done;
     }
-    cli_str_floats(meta_get(metatext, "mean", buf, sizeof buf), mean, 4);
-    cli_str_floats(meta_get(metatext, "std", buf, sizeof buf), std, 4);
+    meta_norm(metatext, mean, std);
     cnn_node_info(g, 0, NULL, NULL, &in);
     if ((conv = first_conv(g, &act)) < 0) {
         cli_error("viz", "%s: the network has no conv layer to show", argv[optind]);

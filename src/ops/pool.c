@@ -14,6 +14,16 @@ cnn_pool2d_attr cnn_pool2d_defaults(int kh, int kw)
     return a;
 }
 
+/* Pooling reads C x H x W; anything else fails naming both nodes. */
+static int need_chw(const cnn_node *n, const cnn_node *x)
+{
+    char xs[64];
+    if (x->shape.ndim == 3)
+        return CNN_OK;
+    return cnn_fail(CNN_ESHAPE, "%s '%s': input '%s' has shape %s, expected C x H x W",
+                    cnn_op_name(n->op), n->name, x->name, cnn_shape_str(&x->shape, xs, sizeof xs));
+}
+
 /* Output length of one axis. Ceil mode rounds up, but (PyTorch) the last
  * window must start inside the input or the leading pad. */
 static int64_t pool_len(int64_t w, int pb, int pe, int k, int s, bool ceil_mode)
@@ -35,11 +45,10 @@ static int pool_infer(cnn_graph *g, cnn_node *n)
     const cnn_pool2d_attr *a = &n->a.pool;
     char                   xs[64];
     int64_t                oh, ow;
+    int                    rc;
 
-    if (x->shape.ndim != 3)
-        return cnn_fail(CNN_ESHAPE, "%s '%s': input '%s' has shape %s, expected C x H x W",
-                        cnn_op_name(n->op), n->name, x->name,
-                        cnn_shape_str(&x->shape, xs, sizeof xs));
+    if ((rc = need_chw(n, x)) < 0)
+        return rc;
     oh = pool_len(x->shape.dim[1], a->pad[0], a->pad[2], a->kernel[0], a->stride[0], a->ceil_mode);
     ow = pool_len(x->shape.dim[2], a->pad[1], a->pad[3], a->kernel[1], a->stride[1], a->ceil_mode);
     if (oh < 1 || ow < 1)
@@ -208,11 +217,10 @@ static void avg_backward(const cnn_exec *e, cnn_node *n)
 static int gap_infer(cnn_graph *g, cnn_node *n)
 {
     const cnn_node *x = &g->nodes[n->in[0]];
-    char            xs[64];
+    int             rc;
 
-    if (x->shape.ndim != 3)
-        return cnn_fail(CNN_ESHAPE, "global_avgpool '%s': input '%s' has shape %s, expected C x H x W",
-                        n->name, x->name, cnn_shape_str(&x->shape, xs, sizeof xs));
+    if ((rc = need_chw(n, x)) < 0)
+        return rc;
     n->shape = (cnn_shape){3, {x->shape.dim[0], 1, 1}};
     return CNN_OK;
 }
@@ -260,11 +268,10 @@ static inline int64_t ad_end(int64_t i, int64_t in, int64_t out)
 static int adaptive_infer(cnn_graph *g, cnn_node *n)
 {
     const cnn_node *x = &g->nodes[n->in[0]];
-    char            xs[64];
+    int             rc;
 
-    if (x->shape.ndim != 3)
-        return cnn_fail(CNN_ESHAPE, "adaptive_avgpool '%s': input '%s' has shape %s, expected C x H x W",
-                        n->name, x->name, cnn_shape_str(&x->shape, xs, sizeof xs));
+    if ((rc = need_chw(n, x)) < 0)
+        return rc;
     n->shape = (cnn_shape){3, {x->shape.dim[0], n->a.adaptive.out[0], n->a.adaptive.out[1]}};
     return CNN_OK;
 }
