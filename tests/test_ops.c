@@ -9,6 +9,7 @@
  * difference itself is exact to ~1e-9 and the bound covers float rounding.
  * Inputs of max pooling and ReLU are drawn away from ties and kinks. */
 #include "t.h"
+#include "graph/graph_impl.h" /* the conv blocking, to reach every path */
 
 #include <stdlib.h>
 
@@ -398,6 +399,39 @@ static void conv_large_planes(void)
     c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = 1;
     c.batch = 2;
     check_case(&c);
+}
+
+/* Every blocking of the conv op on small shapes: with the blocking shrunk,
+ * planes are cut into row tiles of one or two rows (im2col and col2im of
+ * partial planes, tiles shared between threads when the batch is smaller
+ * than the thread count), and small planes batched with the output
+ * channels split between threads. Thread counts 1 to 3, batches 1 to 3. */
+static void conv_tiles_and_splits(void)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    static const int shapes[][7] = {
+        /* c, h, w, o, k, stride, pad */
+        {2, 9, 7, 3, 3, 1, 1}, {3, 8, 8, 4, 3, 2, 1}, {2, 6, 5, 5, 1, 1, 0},
+        {1, 7, 9, 2, 5, 1, 2}, {4, 6, 6, 32, 3, 1, 0},
+    };
+
+    for (int tune = 0; tune < 2; tune++) {
+        /* tune 0: tiles of about 2 rows; tune 1: every plane batched. */
+        cnn_conv_tuning.chunk_n  = tune == 0 ? 1 : 4096;
+        cnn_conv_tuning.col_tile = 40;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int threads = 1; threads <= 3; threads++)
+                for (int batch = 1; batch <= 3; batch++) {
+                    const int *v = shapes[s];
+                    opcase     c = conv_case(v[0], v[1], v[2], v[3], v[4], v[4]);
+                    c.conv.stride[0] = c.conv.stride[1] = v[5];
+                    c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = v[6];
+                    c.conv.bias = s != 2;
+                    c.threads = threads, c.batch = batch;
+                    check_case(&c);
+                }
+    }
+    cnn_conv_tuning = keep;
 }
 
 /* ==== @@ACTIVATIONS ==== */
@@ -1067,6 +1101,7 @@ int main(void)
     T_RUN(conv_batched_images);
     T_RUN(conv_pointwise_batched);
     T_RUN(conv_large_planes);
+    T_RUN(conv_tiles_and_splits);
     T_RUN(activations);
     T_RUN(sigmoid_saturates);
     T_RUN(maxpool_all);

@@ -18,6 +18,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_viz(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "cnn CMD: message" on stderr; returns 1. */
 int cli_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);

@@ -14,6 +14,7 @@ static const struct command {
     {"eval", cmd_eval, "accuracy of a checkpoint, per class, and its confusion matrix"},
     {"predict", cmd_predict, "top classes of images with their probabilities"},
     {"viz", cmd_viz, "pictures: filters, feature maps, training curves, confusion matrix"},
+    {"bench", cmd_bench, "time a model or one conv layer (median ms, images/s, GFLOP/s)"},
 };
 
 static void usage(FILE *f)

@@ -142,4 +142,12 @@ int cnn_graph_ensure_grads(cnn_graph *g);
 /* Initializes node n's parameters and buffers with `scheme`. */
 void cnn_node_init_params(cnn_graph *g, int id, cnn_init scheme, uint64_t seed);
 
+/* Blocking of the conv op (src/ops/conv2d.c): output planes under chunk_n
+ * columns are batched, several images per GEMM; larger ones are cut into
+ * row tiles of at most col_tile column floats. Tests shrink both to reach
+ * every path on small shapes; change them only before planning. */
+extern struct cnn_conv_tuning {
+    int64_t chunk_n, col_tile;
+} cnn_conv_tuning;
+
 #endif

@@ -95,3 +95,48 @@ float cnn_sum(const float *x, int64_t n)
         acc[l] += x[i];
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
+
+/* Sum of (x[i] - m)^2, in the same eight lanes and tree as cnn_sum. */
+float cnn_sum_sqdev(const float *x, int64_t n, float m)
+{
+    float   acc[8] = {0};
+    int64_t i      = 0;
+
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float d = x[i + l] - m;
+            acc[l] += d * d;
+        }
+    for (int l = 0; i < n; i++, l++) {
+        float d = x[i] - m;
+        acc[l] += d * d;
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Sum of a[i] * (x[i] - m), in the same lanes. */
+float cnn_dot_dev(const float *a, const float *x, int64_t n, float m)
+{
+    float   acc[8] = {0};
+    int64_t i      = 0;
+
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += a[i + l] * (x[i + l] - m);
+    for (int l = 0; i < n; i++, l++)
+        acc[l] += a[i] * (x[i] - m);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+void cnn_affine(const float *restrict x, float *restrict y, int64_t n, float s, float t)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] * s + t;
+}
+
+void cnn_bn_dx_add(const float *restrict x, const float *restrict dy, float *restrict dx,
+                   int64_t n, float k, float a1, float m, float b)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += k * (dy[i] - a1 - (x[i] - m) * b);
+}

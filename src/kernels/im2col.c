@@ -80,27 +80,36 @@ static void valid_rows(int oh, int h, int s, int off, int *lo, int *hi)
     valid_cols(oh, h, s, off, lo, hi);
 }
 
-/* col row r = (ci, ky, kx), column (oy, ox):
- *   x[ci, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw], 0 outside. */
-void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col, int64_t ld)
+/* Clamps the valid output rows [*y0, *y1) to the tile [r0, r1). */
+static void clamp_rows(int r0, int r1, int *y0, int *y1)
 {
-    const int sw = g->sw, ow = g->ow, oh = g->oh;
+    *y0 = *y0 < r0 ? r0 : *y0 > r1 ? r1 : *y0;
+    *y1 = *y1 > r1 ? r1 : *y1 < *y0 ? *y0 : *y1;
+}
+
+/* col row r = (ci, ky, kx), column (oy - r0, ox) for oy in [r0, r1):
+ *   x[ci, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw], 0 outside. */
+void cnn_im2col_rows(const float *x, int c, const cnn_win2d *g, int r0, int r1, float *col,
+                     int64_t ld)
+{
+    const int sw = g->sw, ow = g->ow;
 
     for (int ci = 0; ci < c; ci++) {
         const float *xp = x + (int64_t)ci * g->h * g->w;
         for (int ky = 0; ky < g->kh; ky++) {
             int yoff = ky * g->dh - g->pt, y0, y1;
-            valid_rows(oh, g->h, g->sh, yoff, &y0, &y1);
+            valid_rows(g->oh, g->h, g->sh, yoff, &y0, &y1);
+            clamp_rows(r0, r1, &y0, &y1);
             for (int kx = 0; kx < g->kw; kx++) {
                 float *out = col + (((int64_t)ci * g->kh + ky) * g->kw + kx) * ld;
                 int    off = kx * g->dw - g->pl, lo, hi;
                 valid_cols(ow, g->w, sw, off, &lo, &hi);
                 /* Rows of the window above and below the input: zeros. */
-                zero_row(out, y0 * ow);
-                zero_row(out + (int64_t)y1 * ow, (oh - y1) * ow);
+                zero_row(out, (y0 - r0) * ow);
+                zero_row(out + (int64_t)(y1 - r0) * ow, (r1 - y1) * ow);
                 const float *xr  = xp + (int64_t)(y0 * g->sh + yoff) * g->w;
                 const int64_t xs = (int64_t)g->sh * g->w;
-                float       *row = out + (int64_t)y0 * ow;
+                float       *row = out + (int64_t)(y0 - r0) * ow;
                 if (sw == 1 && lo == 0 && hi == ow) { /* no horizontal pad: a 2-D copy */
                     for (int oy = y0; oy < y1; oy++, xr += xs, row += ow)
                         copy_row(row, xr + off, ow);
@@ -120,22 +129,29 @@ void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col, int64_t l
     }
 }
 
-void cnn_col2im_add(const float *dcol, int64_t ld, int c, const cnn_win2d *g, float *dx)
+void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col, int64_t ld)
 {
-    const int sw = g->sw, ow = g->ow, oh = g->oh;
+    cnn_im2col_rows(x, c, g, 0, g->oh, col, ld);
+}
+
+void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *g, int r0, int r1,
+                         float *dx)
+{
+    const int sw = g->sw, ow = g->ow;
 
     for (int ci = 0; ci < c; ci++) {
         float *xp = dx + (int64_t)ci * g->h * g->w;
         for (int ky = 0; ky < g->kh; ky++) {
             int yoff = ky * g->dh - g->pt, y0, y1;
-            valid_rows(oh, g->h, g->sh, yoff, &y0, &y1);
+            valid_rows(g->oh, g->h, g->sh, yoff, &y0, &y1);
+            clamp_rows(r0, r1, &y0, &y1);
             for (int kx = 0; kx < g->kw; kx++) {
                 const float  *in  = dcol + (((int64_t)ci * g->kh + ky) * g->kw + kx) * ld;
                 int           off = kx * g->dw - g->pl, lo, hi;
                 const int64_t xs  = (int64_t)g->sh * g->w;
                 valid_cols(ow, g->w, sw, off, &lo, &hi);
                 float       *xr  = xp + (int64_t)(y0 * g->sh + yoff) * g->w;
-                const float *row = in + (int64_t)y0 * ow;
+                const float *row = in + (int64_t)(y0 - r0) * ow;
                 for (int oy = y0; oy < y1; oy++, xr += xs, row += ow)
                     if (sw == 1)
                         add_row(xr + lo + off, row + lo, hi - lo);
@@ -145,4 +161,9 @@ void cnn_col2im_add(const float *dcol, int64_t ld, int c, const cnn_win2d *g, fl
             }
         }
     }
+}
+
+void cnn_col2im_add(const float *dcol, int64_t ld, int c, const cnn_win2d *g, float *dx)
+{
+    cnn_col2im_add_rows(dcol, ld, c, g, 0, g->oh, dx);
 }

@@ -78,6 +78,14 @@ void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col, int64_t l
 /* The adjoint: dx [c, h, w] += col2im(dcol [c*kh*kw, oh*ow], rows ld apart). */
 void cnn_col2im_add(const float *dcol, int64_t ld, int c, const cnn_win2d *g, float *dx);
 
+/* The same for the output rows [r0, r1) only: col column (oy - r0) * ow + ox.
+ * Tiles of rows keep the columns of one large image in cache, and let
+ * threads share an image. */
+void cnn_im2col_rows(const float *x, int c, const cnn_win2d *g, int r0, int r1, float *col,
+                     int64_t ld);
+void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *g, int r0, int r1,
+                         float *dx);
+
 /* ==== @@ELEMENTWISE ==== */
 
 /* y = max(x, 0) (NaN gives 0, as x > 0 ? x : 0). */
@@ -92,6 +100,15 @@ void cnn_leaky_bwd_add(const float *x, const float *dy, float *dx, int64_t n, fl
 /* Sum of x [n] in eight fixed lanes (element i in lane i % 8), combined in
  * a fixed order: fast and the same bits everywhere. */
 float cnn_sum(const float *x, int64_t n);
+
+/* Batch normalization's passes, in the same fixed lanes as cnn_sum:
+ * sum (x - m)^2; sum a * (x - m); y = x * s + t; and
+ * dx += k * (dy - a1 - (x - m) * b). */
+float cnn_sum_sqdev(const float *x, int64_t n, float m);
+float cnn_dot_dev(const float *a, const float *x, int64_t n, float m);
+void  cnn_affine(const float *x, float *y, int64_t n, float s, float t);
+void  cnn_bn_dx_add(const float *x, const float *dy, float *dx, int64_t n, float k, float a1,
+                    float m, float b);
 
 /* Max pooling of one plane x [h, w] into y [oh, ow] with arg [oh, ow] the
  * index in x of each maximum (the first of equal values; the last NaN if

@@ -3,6 +3,7 @@
  * running statistics towards the batch mean and *unbiased* variance; eval
  * (and a frozen node) normalizes with the running statistics. */
 #include "../graph/graph_impl.h"
+#include "../kernels/kernels.h"
 
 #include <math.h>
 
@@ -65,20 +66,14 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
     for (int c = 0; c < C; c++) {
         double mean, var;
         if (batch_stats) {
+            /* Two passes (mean, then squared deviations), each plane in
+             * float lanes and the planes in double. */
             double s = 0.0, ss = 0.0;
-            for (int b = 0; b < e->batch; b++) {
-                const float *xp = x->y + ((int64_t)b * C + c) * hw;
-                for (int64_t i = 0; i < hw; i++)
-                    s += xp[i];
-            }
+            for (int b = 0; b < e->batch; b++)
+                s += cnn_sum(x->y + ((int64_t)b * C + c) * hw, hw);
             mean = s / (double)count;
-            for (int b = 0; b < e->batch; b++) {
-                const float *xp = x->y + ((int64_t)b * C + c) * hw;
-                for (int64_t i = 0; i < hw; i++) {
-                    double d = xp[i] - mean;
-                    ss += d * d;
-                }
-            }
+            for (int b = 0; b < e->batch; b++)
+                ss += cnn_sum_sqdev(x->y + ((int64_t)b * C + c) * hw, hw, (float)mean);
             var      = ss / (double)count;
             rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
             rvar[c]  = (float)((1.0 - mom) * rvar[c] + mom * var * (double)count / (double)(count - 1));
@@ -90,12 +85,9 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
         float scale = gamma[c] * inv, shift = beta[c] - m * scale;
         smean[c] = m;
         sinv[c]  = inv;
-        for (int b = 0; b < e->batch; b++) {
-            const float *xp = x->y + ((int64_t)b * C + c) * hw;
-            float       *yp = n->y + ((int64_t)b * C + c) * hw;
-            for (int64_t i = 0; i < hw; i++)
-                yp[i] = xp[i] * scale + shift;
-        }
+        for (int b = 0; b < e->batch; b++)
+            cnn_affine(x->y + ((int64_t)b * C + c) * hw, n->y + ((int64_t)b * C + c) * hw, hw,
+                       scale, shift);
     }
 }
 
@@ -113,13 +105,11 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
         const float m = smean[c], inv = sinv[c];
         double      sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy * xhat */
         for (int b = 0; b < e->batch; b++) {
-            const float *xp  = x->y + ((int64_t)b * C + c) * hw;
             const float *dyp = n->dy + ((int64_t)b * C + c) * hw;
-            for (int64_t i = 0; i < hw; i++) {
-                sdy += dyp[i];
-                sdyx += dyp[i] * ((xp[i] - m) * inv);
-            }
+            sdy += cnn_sum(dyp, hw);
+            sdyx += cnn_dot_dev(dyp, x->y + ((int64_t)b * C + c) * hw, hw, m);
         }
+        sdyx *= inv;
         if (n->trainable) {
             cnn_pgrad(e, n, 0)[c] += (float)sdyx;
             cnn_pgrad(e, n, 1)[c] += (float)sdy;
@@ -132,11 +122,8 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
         const float a1 = batch_stats ? (float)(sdy / (double)count) : 0.0f;
         const float a2 = batch_stats ? (float)(sdyx / (double)count) : 0.0f;
         for (int b = 0; b < e->batch; b++) {
-            const float *xp  = x->y + ((int64_t)b * C + c) * hw;
-            const float *dyp = n->dy + ((int64_t)b * C + c) * hw;
-            float       *dxp = x->dy + ((int64_t)b * C + c) * hw;
-            for (int64_t i = 0; i < hw; i++)
-                dxp[i] += k * (dyp[i] - a1 - (xp[i] - m) * inv * a2);
+            const int64_t o = ((int64_t)b * C + c) * hw;
+            cnn_bn_dx_add(x->y + o, n->dy + o, x->dy + o, hw, k, a1, m, inv * a2);
         }
     }
 }

@@ -111,16 +111,23 @@ static bool is_pointwise(const cnn_win2d *w)
 
 /* ==== @@PLAN ==== */
 
-/* Images per GEMM. Small outputs (late layers, OH*OW down to 1) are batched
- * until N = images * OH*OW reaches CHUNK_N columns, so the microkernel's
- * panels fill and each packed weight block serves many columns; the col
- * buffer stays under CHUNK_COL floats (or one image, if that is larger). */
-enum { CHUNK_N = 512 };
+/* The unit of work is a block: a group's columns for either a chunk of
+ * whole images or a tile of output rows of one image.
+ *
+ * Small outputs (late layers, OH*OW down to 1) are batched until N =
+ * images * OH*OW reaches chunk_n columns, so the microkernel's panels fill
+ * and each packed weight block serves many columns. Large outputs are cut
+ * into tiles of rows whose columns (Kc x rows*OW) stay under col_tile
+ * floats, so im2col writes into cache what the GEMM reads right after, and
+ * a batch smaller than the thread count still splits over the threads. */
 #define CHUNK_COL ((int64_t)1 << 21)
+
+/* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
+struct cnn_conv_tuning cnn_conv_tuning = {.chunk_n = 512, .col_tile = (int64_t)1 << 18};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch)
 {
-    int64_t nb = (CHUNK_N + ohw - 1) / ohw;
+    int64_t nb = (cnn_conv_tuning.chunk_n + ohw - 1) / ohw;
 
     if (nb * kc * ohw > CHUNK_COL)
         nb = CHUNK_COL / (kc * ohw);
@@ -131,19 +138,21 @@ static int chunk_images(int64_t kc, int64_t ohw, int batch)
 
 static int64_t r16(int64_t n) { return (n + 15) / 16 * 16; } /* keeps buffers 64-byte aligned */
 
-/* One thread's scratch: GEMM workspace; col [Kc, nb*OH*OW] (im2col, then
- * reused for dcol); stage [OC/groups, nb*OH*OW] (forward output or
- * backward dY, side by side for the chunk's images); then the thread's
- * partial dW [OC, Kc] and db [OC]. */
+/* One thread's scratch: GEMM workspace; col [Kc, tn] (im2col, then reused
+ * for dcol); stage [OC/groups, tn] (a chunk's forward output or backward
+ * dY, its images side by side); then the thread's partial dW [OC, Kc] and
+ * db [OC]. tn is the most columns of a block. */
 typedef struct conv_plan {
     cnn_win2d w;
-    int       G, oc, ocg, cg, kc, ohw, nb;
-    bool      pw;
-    int64_t   xs, ys, wn;
+    int       G, oc, ocg, cg, kc, ohw, nb, rows, tiles;
+    bool      pw, small; /* small: batched in chunks of nb images, never tiled */
+    int64_t   xs, ys, wn, tn;
     int64_t   col_off, stage_off, part_off, total;
 } conv_plan;
 
-static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch)
+/* `split`: at least this many row tiles per large image (forward with
+ * fewer images than threads); 1 otherwise. */
+static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int split)
 {
     const cnn_node *x = &g->nodes[n->in[0]];
     conv_plan       p = {.w = win_of(g, n), .G = n->a.conv.groups, .oc = n->a.conv.out_channels};
@@ -154,74 +163,171 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch)
     p.ohw = p.w.oh * p.w.ow;
     p.pw  = is_pointwise(&p.w);
     p.nb  = chunk_images(p.kc, p.ohw, batch);
+    p.small = p.ohw < cnn_conv_tuning.chunk_n;
+    p.rows  = p.w.oh;
+    p.tiles = 1;
+    if (!p.small) {
+        int64_t fit = cnn_conv_tuning.col_tile / ((int64_t)p.kc * p.w.ow);
+        int64_t t   = fit < 1 ? p.w.oh : (p.w.oh + fit - 1) / fit;
+        if (t < split)
+            t = split;
+        if (t > p.w.oh)
+            t = p.w.oh;
+        p.rows  = (int)((p.w.oh + t - 1) / t);
+        p.tiles = (p.w.oh + p.rows - 1) / p.rows;
+    }
+    p.tn  = p.small ? (int64_t)p.nb * p.ohw : (int64_t)p.rows * p.w.ow;
     p.xs  = cnn_node_numel(x);
     p.ys  = cnn_node_numel(n);
     p.wn  = cnn_shape_numel(&n->param_shape[0]);
     p.col_off   = r16(CNN_GEMM_WS_FLOATS);
-    p.stage_off = p.col_off + r16((int64_t)p.kc * p.nb * p.ohw);
-    p.part_off  = p.stage_off + r16((int64_t)p.ocg * p.nb * p.ohw);
+    p.stage_off = p.col_off + r16((int64_t)p.kc * p.tn);
+    p.part_off  = p.stage_off + r16((int64_t)p.ocg * p.tn);
     p.total     = p.part_off + p.wn + p.oc;
     return p;
 }
 
 static int64_t conv_scratch(const cnn_graph *g, const cnn_node *n, int batch)
 {
-    return plan_of(g, n, batch).total;
+    return plan_of(g, n, batch, 1).total; /* split only makes tiles smaller */
 }
 
-/* col [Kc, cnt*OH*OW] of cnt images of group gi (image i in columns
- * i*OH*OW ...), or the input itself when one pointwise image needs none. */
-static const float *columns(const conv_plan *p, const float *x, int cnt, int gi, float *col)
-{
-    const int64_t gx = (int64_t)gi * p->cg * p->w.h * p->w.w, N = (int64_t)cnt * p->ohw;
+/* A block: images [b0, b0+cnt) of group gi, output rows [r0, r1) (all rows
+ * when cnt > 1). Its columns have ld = cnt * OH*OW, or rows*OW for a tile. */
+typedef struct conv_block {
+    int64_t b0;
+    int     cnt, r0, r1, gi;
+} conv_block;
 
-    if (cnt == 1 && p->pw)
-        return x + gx;
-    for (int i = 0; i < cnt; i++)
-        cnn_im2col(x + i * p->xs + gx, p->cg, &p->w, col + (int64_t)i * p->ohw, N);
+static int64_t block_n(const conv_plan *p, const conv_block *k)
+{
+    return k->cnt > 1 ? (int64_t)k->cnt * p->ohw : (int64_t)(k->r1 - k->r0) * p->w.ow;
+}
+
+/* The block's columns [Kc, N] and their row stride: im2col into col, or,
+ * for one image of a pointwise conv, the input rows themselves. */
+static const float *columns(const conv_plan *p, const float *x, const conv_block *k, float *col,
+                            int64_t *ld)
+{
+    const int64_t gx = (int64_t)k->gi * p->cg * p->w.h * p->w.w, N = block_n(p, k);
+    const float  *x0 = x + k->b0 * p->xs + gx;
+
+    if (k->cnt == 1 && p->pw) {
+        *ld = p->ohw;
+        return x0 + (int64_t)k->r0 * p->w.ow;
+    }
+    *ld = N;
+    if (k->cnt == 1)
+        cnn_im2col_rows(x0, p->cg, &p->w, k->r0, k->r1, col, N);
+    else
+        for (int i = 0; i < k->cnt; i++)
+            cnn_im2col(x0 + i * p->xs, p->cg, &p->w, col + (int64_t)i * p->ohw, N);
     return col;
+}
+
+/* Block number i of the forward's list: large images cut into tiles,
+ * images first; chunks of nb small images otherwise. Groups vary
+ * fastest. */
+static conv_block block_at(const conv_plan *p, int batch, int64_t i)
+{
+    conv_block k = {.gi = (int)(i % p->G), .r0 = 0, .r1 = p->w.oh, .cnt = 1};
+
+    i /= p->G;
+    if (!p->small) {
+        k.b0 = i / p->tiles;
+        k.r0 = (int)(i % p->tiles) * p->rows;
+        k.r1 = k.r0 + p->rows < p->w.oh ? k.r0 + p->rows : p->w.oh;
+    } else {
+        k.b0  = i * p->nb;
+        k.cnt = (int)(batch - k.b0 < p->nb ? batch - k.b0 : p->nb);
+    }
+    return k;
 }
 
 /* ==== @@FORWARD ==== */
 
-/* Each thread takes a static slice of the batch, in chunks of nb images:
- * Y[OC/G, nb*OH*OW] = W_g[OC/G, Kc] col[Kc, nb*OH*OW], then Y is spread to
- * the images with the bias. Every output element is one GEMM sum over Kc
- * plus the bias, whatever the chunk, so the bits do not depend on the
- * thread count. */
+/* Y rows [o0, o1) of block k: Y = W_g col, then the bias. One image's
+ * tile goes straight into y; a chunk goes to stage and is spread to its
+ * images. */
+static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const conv_block *k,
+                      const float *cm, int64_t ldc, int o0, int o1, float *stage, float *ws)
+{
+    const float  *W  = cnn_param(e, n, 0) + ((int64_t)k->gi * p->ocg + o0) * p->kc;
+    const float  *B  = n->a.conv.bias ? cnn_param(e, n, 1) + k->gi * p->ocg : NULL;
+    const int64_t N  = block_n(p, k);
+    float        *y0 = n->y + k->b0 * p->ys + (int64_t)k->gi * p->ocg * p->ohw;
+
+    if (o1 <= o0)
+        return;
+    if (k->cnt == 1) {
+        float *y = y0 + (int64_t)o0 * p->ohw + (int64_t)k->r0 * p->w.ow;
+        cnn_gemm_ws(false, false, o1 - o0, (int)N, p->kc, 1.0f, W, p->kc, cm, (int)ldc, 0.0f, y,
+                    p->ohw, ws);
+        for (int o = o0; B && o < o1; o++, y += p->ohw)
+            for (int64_t j = 0; j < N; j++)
+                y[j] += B[o];
+        return;
+    }
+    cnn_gemm_ws(false, false, o1 - o0, (int)N, p->kc, 1.0f, W, p->kc, cm, (int)ldc, 0.0f, stage,
+                (int)N, ws);
+    for (int i = 0; i < k->cnt; i++)
+        for (int o = o0; o < o1; o++) {
+            const float *s  = stage + (o - o0) * N + (int64_t)i * p->ohw;
+            float       *d  = y0 + i * p->ys + (int64_t)o * p->ohw;
+            const float  bo = B ? B[o] : 0.0f;
+            for (int j = 0; j < p->ohw; j++)
+                d[j] = s[j] + bo;
+        }
+}
+
+/* Every output element is one GEMM sum over Kc plus the bias, whatever the
+ * block or the thread, so the bits depend on neither the thread count nor
+ * the split. Threads take static runs of blocks: tiles of single images,
+ * each thread's slice of the batch in chunks, or, when there are fewer
+ * chunks than threads, parts of the output channels of every block. */
 static void conv_forward(const cnn_exec *e, cnn_node *n)
 {
-    const cnn_node *x = cnn_in_node(e, n, 0);
-    const conv_plan p = plan_of(e->g, n, e->batch);
-    const float    *W = cnn_param(e, n, 0);
-    const float    *B = n->a.conv.bias ? cnn_param(e, n, 1) : NULL;
+    const cnn_node *x  = cnn_in_node(e, n, 0);
+    const int       nt = e->nthreads;
+    const conv_plan p  = plan_of(e->g, n, e->batch, e->batch < nt ? (nt + e->batch - 1) / e->batch : 1);
+    const int64_t   chunks = p.small ? (e->batch + p.nb - 1) / p.nb : (int64_t)e->batch * p.tiles;
+    /* Output-channel parts per block, when blocks alone cannot feed the threads. */
+    int ms = 1;
 
-    CNN_OMP(omp parallel num_threads(e->nthreads))
+    if (p.small && e->batch < nt && chunks * p.G < nt) {
+        ms = (int)((nt + chunks * p.G - 1) / (chunks * p.G));
+        if (ms > p.ocg / 16)
+            ms = p.ocg / 16 > 1 ? p.ocg / 16 : 1;
+    }
+
+    CNN_OMP(omp parallel num_threads(nt))
     {
-        float  *base = e->scratch + CNN_TID() * e->scratch_per_thread;
-        float  *col = base + p.col_off, *stage = base + p.stage_off;
-        int64_t lo, hi;
+        float     *base = e->scratch + CNN_TID() * e->scratch_per_thread;
+        float     *col = base + p.col_off, *stage = base + p.stage_off;
+        const int  tid = CNN_TID(), team = CNN_TEAM();
+        int64_t    lo, hi, ld = 0;
+        const float *cm = NULL;
 
-        cnn_slice(e->batch, CNN_TID(), CNN_TEAM(), &lo, &hi);
-        for (int64_t b0 = lo; b0 < hi; b0 += p.nb) {
-            const int     cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb);
-            const int64_t N   = (int64_t)cnt * p.ohw;
-            for (int gi = 0; gi < p.G; gi++) {
-                const float *cm = columns(&p, x->y + b0 * p.xs, cnt, gi, col);
-                float       *y0 = n->y + b0 * p.ys + (int64_t)gi * p.ocg * p.ohw;
-                float       *ym = cnt == 1 ? y0 : stage; /* one image: straight into y */
-                cnn_gemm_ws(false, false, p.ocg, (int)N, p.kc, 1.0f, W + (int64_t)gi * p.ocg * p.kc,
-                            p.kc, cm, (int)N, 0.0f, ym, (int)N, base);
-                if (cnt == 1 && !B)
-                    continue;
-                for (int i = 0; i < cnt; i++)
-                    for (int o = 0; o < p.ocg; o++) {
-                        const float *s  = ym + o * N + (int64_t)i * p.ohw;
-                        float       *d  = y0 + i * p.ys + (int64_t)o * p.ohw;
-                        const float  bo = B ? B[gi * p.ocg + o] : 0.0f;
-                        for (int j = 0; j < p.ohw; j++)
-                            d[j] = s[j] + bo;
-                    }
+        if (p.small && e->batch >= nt) { /* the thread's images, nb at a time */
+            cnn_slice(e->batch, tid, team, &lo, &hi);
+            for (int64_t b0 = lo; b0 < hi; b0 += p.nb)
+                for (int gi = 0; gi < p.G; gi++) {
+                    conv_block k = {.b0 = b0, .cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb),
+                                    .r0 = 0, .r1 = p.w.oh, .gi = gi};
+                    cm = columns(&p, x->y, &k, col, &ld);
+                    fwd_block(&p, e, n, &k, cm, ld, 0, p.ocg, stage, base);
+                }
+        } else {
+            int64_t last = -1;
+            cnn_slice(chunks * p.G * ms, tid, team, &lo, &hi);
+            for (int64_t i = lo; i < hi; i++) {
+                const conv_block k = block_at(&p, e->batch, i / ms);
+                int64_t          o0, o1;
+                if (i / ms != last) /* the parts of one block share its columns */
+                    cm = columns(&p, x->y, &k, col, &ld);
+                last = i / ms;
+                cnn_slice(p.ocg, (int)(i % ms), ms, &o0, &o1);
+                fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, stage, base);
             }
         }
     }
@@ -229,21 +335,61 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
 
 /* ==== @@BACKWARD ==== */
 
-/* Per chunk and group, with dY [OC/G, nb*OH*OW] (gathered when nb > 1):
+/* Per block, with dY [OC/G, N] (gathered into stage for a chunk, read in
+ * place for one image's tile):
  *   dW_g += dY col^T       (the GEMM packs col^T; no dot products)
  *   db   += row sums of dY
  *   dcol  = W_g^T dY, then dx += col2im(dcol)
- * With one thread, weight gradients accumulate in place; with more, each
- * thread sums its own images and the partials are added in thread order,
- * so a given thread count always gives the same bits. dx is always dx +
- * (its dcol sum), the same arithmetic for any chunk: it does not depend on
- * the thread count. */
+ * Threads take static slices of the batch (a tile's col2im reaches into its
+ * neighbours' input rows, so an image stays with one thread). With one
+ * thread, weight gradients accumulate in place; with more, each thread
+ * sums its own images and the partials are added in thread order, so a
+ * given thread count always gives the same bits. dx is always dx + (its
+ * dcol sum), the same arithmetic for any split. */
+static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const conv_block *k,
+                      float *col, float *stage, float *dW, float *dB, float *ws)
+{
+    cnn_node      *x  = cnn_in_node(e, n, 0);
+    const float   *W  = cnn_param(e, n, 0) + (int64_t)k->gi * p->ocg * p->kc;
+    const int64_t  N  = block_n(p, k);
+    const float   *dy = n->dy + k->b0 * p->ys + (int64_t)k->gi * p->ocg * p->ohw;
+    int64_t        ldy = p->ohw, ld;
+
+    if (k->cnt > 1) {
+        for (int i = 0; i < k->cnt; i++)
+            for (int o = 0; o < p->ocg; o++)
+                memcpy(stage + o * N + (int64_t)i * p->ohw, dy + i * p->ys + (int64_t)o * p->ohw,
+                       (size_t)p->ohw * sizeof *stage);
+        dy  = stage;
+        ldy = N;
+    } else {
+        dy += (int64_t)k->r0 * p->w.ow;
+    }
+    if (n->trainable) {
+        const float *cm = columns(p, x->y, k, col, &ld);
+        /* dW[ocg, kc] += dY[ocg, N] * col[kc, N]^T */
+        cnn_gemm_ws(false, true, p->ocg, p->kc, (int)N, 1.0f, dy, (int)ldy, cm, (int)ld, 1.0f,
+                    dW + (int64_t)k->gi * p->ocg * p->kc, p->kc, ws);
+        for (int o = 0; dB && o < p->ocg; o++)
+            dB[k->gi * p->ocg + o] += cnn_sum(dy + o * ldy, N);
+    }
+    if (x->req) {
+        /* dcol[kc, N] = W[ocg, kc]^T * dY[ocg, N] */
+        float *dx = x->dy + k->b0 * p->xs + (int64_t)k->gi * p->cg * p->w.h * p->w.w;
+        cnn_gemm_ws(true, false, p->kc, (int)N, p->ocg, 1.0f, W, p->kc, dy, (int)ldy, 0.0f, col,
+                    (int)N, ws);
+        if (k->cnt == 1)
+            cnn_col2im_add_rows(col, N, p->cg, &p->w, k->r0, k->r1, dx);
+        else
+            for (int i = 0; i < k->cnt; i++)
+                cnn_col2im_add(col + (int64_t)i * p->ohw, N, p->cg, &p->w, dx + i * p->xs);
+    }
+}
+
 static void conv_backward(const cnn_exec *e, cnn_node *n)
 {
-    cnn_node       *x = cnn_in_node(e, n, 0);
-    const conv_plan p = plan_of(e->g, n, e->batch);
-    const float    *W = cnn_param(e, n, 0);
-    const bool      want_dx = x->req, want_dw = n->trainable, has_b = n->a.conv.bias;
+    const conv_plan p = plan_of(e->g, n, e->batch, 1);
+    const bool      want_dw = n->trainable, has_b = n->a.conv.bias;
     int             used = 1; /* threads that ran: partials to add up */
 
     CNN_OMP(omp parallel num_threads(e->nthreads))
@@ -252,7 +398,7 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         float    *base = e->scratch + tid * e->scratch_per_thread;
         float    *col = base + p.col_off, *stage = base + p.stage_off;
         float    *dW = nt > 1 ? base + p.part_off : cnn_pgrad(e, n, 0);
-        float    *dB = nt > 1 ? dW + p.wn : (has_b ? cnn_pgrad(e, n, 1) : NULL);
+        float    *dB = nt > 1 ? (has_b ? dW + p.wn : NULL) : (has_b ? cnn_pgrad(e, n, 1) : NULL);
         int64_t   lo, hi;
 
         if (tid == 0)
@@ -260,40 +406,14 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         if (nt > 1 && want_dw)
             memset(dW, 0, (size_t)(p.wn + p.oc) * sizeof *dW);
         cnn_slice(e->batch, tid, nt, &lo, &hi);
-        for (int64_t b0 = lo; b0 < hi; b0 += p.nb) {
-            const int     cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb);
-            const int64_t N   = (int64_t)cnt * p.ohw;
-            for (int gi = 0; gi < p.G; gi++) {
-                const float *dy0 = n->dy + b0 * p.ys + (int64_t)gi * p.ocg * p.ohw;
-                const float *dym = dy0;
-                if (cnt > 1) {
-                    for (int i = 0; i < cnt; i++)
-                        for (int o = 0; o < p.ocg; o++)
-                            memcpy(stage + o * N + (int64_t)i * p.ohw,
-                                   dy0 + i * p.ys + (int64_t)o * p.ohw,
-                                   (size_t)p.ohw * sizeof *stage);
-                    dym = stage;
+        for (int64_t b0 = lo; b0 < hi; b0 += p.nb)
+            for (int t = 0; t < p.tiles; t++)
+                for (int gi = 0; gi < p.G; gi++) {
+                    conv_block k = {.b0 = b0, .cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb),
+                                    .r0 = t * p.rows, .gi = gi};
+                    k.r1 = k.r0 + p.rows < p.w.oh ? k.r0 + p.rows : p.w.oh;
+                    bwd_block(&p, e, n, &k, col, stage, dW, dB, base);
                 }
-                if (want_dw) {
-                    const float *cm = columns(&p, x->y + b0 * p.xs, cnt, gi, col);
-                    /* dW[ocg, kc] += dY[ocg, N] * col[kc, N]^T */
-                    cnn_gemm_ws(false, true, p.ocg, p.kc, (int)N, 1.0f, dym, (int)N, cm, (int)N,
-                                1.0f, dW + (int64_t)gi * p.ocg * p.kc, p.kc, base);
-                    for (int o = 0; has_b && o < p.ocg; o++)
-                        dB[gi * p.ocg + o] += cnn_sum(dym + o * N, N);
-                }
-                if (want_dx) {
-                    /* dcol[kc, N] = W[ocg, kc]^T * dY[ocg, N] */
-                    cnn_gemm_ws(true, false, p.kc, (int)N, p.ocg, 1.0f,
-                                W + (int64_t)gi * p.ocg * p.kc, p.kc, dym, (int)N, 0.0f, col,
-                                (int)N, base);
-                    for (int i = 0; i < cnt; i++)
-                        cnn_col2im_add(col + (int64_t)i * p.ohw, N, p.cg, &p.w,
-                                       x->dy + (b0 + i) * p.xs +
-                                           (int64_t)gi * p.cg * p.w.h * p.w.w);
-                }
-            }
-        }
     }
     if (used > 1 && want_dw) {
         float *gW = cnn_pgrad(e, n, 0), *gB = has_b ? cnn_pgrad(e, n, 1) : NULL;
