@@ -332,6 +332,14 @@ CNN_API int cnn_graph_set_threads(cnn_graph *g, int nthreads);
  * invalidates the plan. */
 CNN_API int cnn_graph_plan(cnn_graph *g, int batch);
 
+/* A plan for inference only, in far less memory: no gradients, and each
+ * activation's memory is reused as soon as the last node that reads it
+ * has run. After a forward, only inputs and outputs (nodes no other node
+ * reads) hold their values; reading another node's data gives whatever a
+ * later node wrote there (plan with cnn_graph_plan to look inside).
+ * Backward, the loss functions and cnn_graph_grad refuse such a plan. */
+CNN_API int cnn_graph_plan_infer(cnn_graph *g, int batch);
+
 /* The planned batch size, or 0 when there is no plan. */
 CNN_API int cnn_graph_batch(const cnn_graph *g);
 
@@ -474,6 +482,8 @@ CNN_API int cnn_graph_stats_get(const cnn_graph *g, cnn_node_stats *nodes, cnn_g
  * gradient, the saved data of backward and the scratch space; a negative
  * code on overflow. */
 CNN_API int64_t cnn_graph_plan_bytes(const cnn_graph *g, int batch);
+/* The same for cnn_graph_plan_infer(g, batch). */
+CNN_API int64_t cnn_graph_plan_infer_bytes(const cnn_graph *g, int batch);
 
 /* ==== @@MODELS ==== */
 

@@ -221,7 +221,8 @@ static void zoo_text_round_trip(void)
 }
 
 /* Every model runs forward (and LeNet-5 and ResNet-20 backward) at a small
- * input: under the sanitizers this checks every op's memory use. The deeper
+ * input, with a training plan and an inference plan: under the sanitizers
+ * this checks every op's memory use. The deeper
  * VGGs are built by the same code as vgg11 / vgg11_bn with a longer list,
  * and carry 120M+ parameters each, so they are left to the counts above. */
 static void forward_every_model(void)
@@ -239,13 +240,32 @@ static void forward_every_model(void)
 
         if (!g)
             T_FAILED("%s: %s", nm, cnn_last_error());
+        const int     out = cnn_graph_size(g) - 1;
+        const int64_t nx = 2 * (lenet ? 1 : 3) * hw * hw;
+        float         logits[2 * 1000];
+        /* The same logits from an inference plan (shared activation
+         * memory, no gradients), in less memory; it refuses backward. */
+        for (int infer = 0; infer < 2; infer++) {
+            T_OK(infer ? cnn_graph_plan_infer(g, 2) : cnn_graph_plan(g, 2));
+            x = cnn_graph_data(g, 0);
+            for (int64_t j = 0; j < nx; j++)
+                x[j] = (float)((j * 7919) % 255) / 255.0f;
+            T_OK(cnn_graph_forward(g, CNN_EVAL));
+            if (!infer)
+                memcpy(logits, cnn_graph_data(g, out), 2 * 10 * sizeof *logits);
+            else if (memcmp(logits, cnn_graph_data(g, out), 2 * 10 * sizeof *logits) != 0)
+                T_FAILED("%s: inference plan gives other logits", nm);
+        }
+        T_TRUE(cnn_graph_plan_infer_bytes(g, 2) < cnn_graph_plan_bytes(g, 2));
+        T_EQ(cnn_graph_backward(g), CNN_ESTATE);
+        T_TRUE(cnn_graph_grad(g, out) == NULL);
+        T_EQ(cnn_graph_softmax_xent(g, out, labels, 0.0f, &loss, &correct), CNN_ESTATE);
         T_OK(cnn_graph_plan(g, 2));
         x = cnn_graph_data(g, 0);
-        for (int64_t j = 0; j < 2 * (lenet ? 1 : 3) * hw * hw; j++)
+        for (int64_t j = 0; j < nx; j++)
             x[j] = (float)((j * 7919) % 255) / 255.0f;
-        T_OK(cnn_graph_forward(g, CNN_EVAL));
         T_OK(cnn_graph_forward(g, CNN_TRAIN));
-        T_OK(cnn_graph_softmax_xent(g, cnn_graph_size(g) - 1, labels, 0.0f, &loss, &correct));
+        T_OK(cnn_graph_softmax_xent(g, out, labels, 0.0f, &loss, &correct));
         T_TRUE(isfinite(loss));
         if (lenet || strcmp(nm, "resnet20") == 0) {
             T_OK(cnn_graph_zero_param_grads(g));

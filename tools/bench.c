@@ -138,7 +138,10 @@ static int prepare(job *j, int threads)
     cnn_shape s;
     int64_t   n = j->batch;
 
-    if (cnn_graph_set_threads(j->g, threads) < 0 || cnn_graph_plan(j->g, j->batch) < 0)
+    bool infer = !j->train && !j->backward; /* no gradients, shared activations */
+
+    if (cnn_graph_set_threads(j->g, threads) < 0 ||
+        (infer ? cnn_graph_plan_infer(j->g, j->batch) : cnn_graph_plan(j->g, j->batch)) < 0)
         return cli_error("bench", "%s", cnn_last_error());
     cnn_node_info(j->g, 0, NULL, NULL, &s);
     for (int d = 0; d < s.ndim; d++)

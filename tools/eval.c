@@ -136,7 +136,7 @@ int cmd_eval(int argc, char **argv)
                   test->w, cnn_shape_str(&in, s, sizeof s));
         goto out;
     }
-    if (cnn_graph_set_threads(g, threads) < 0 || cnn_graph_plan(g, batch) < 0 ||
+    if (cnn_graph_set_threads(g, threads) < 0 || cnn_graph_plan_infer(g, batch) < 0 ||
         !(conf = calloc((size_t)test->classes * (size_t)test->classes, sizeof *conf))) {
         cli_error("eval", "%s", cnn_last_error());
         goto out;

@@ -100,7 +100,7 @@ int cmd_predict(int argc, char **argv)
     meta_norm(metatext, mean, std);
     cnn_node_info(g, 0, NULL, NULL, &in);
     cnn_node_info(g, cnn_graph_size(g) - 1, NULL, NULL, &out);
-    if (in.ndim != 3 || cnn_graph_plan(g, 1) < 0) {
+    if (in.ndim != 3 || cnn_graph_plan_infer(g, 1) < 0) {
         cli_error("predict", "%s: %s", argv[optind],
                   in.ndim != 3 ? "the model does not take images" : cnn_last_error());
         goto out;

@@ -84,6 +84,12 @@ static int print_summary(const char *model, cnn_graph *g, int batch)
     }
     printf("Training memory at batch %d (activations, their gradients, saved data, scratch): "
            "%.1f MiB\n", batch, bytes / 1048576.0);
+    if ((bytes = cnn_graph_plan_infer_bytes(g, batch)) < 0) {
+        free(st);
+        return cli_error("summary", "%s", cnn_last_error());
+    }
+    printf("Inference memory at batch %d (activations shared once read, saved data, scratch): "
+           "%.1f MiB\n", batch, bytes / 1048576.0);
     printf("Parameter memory (weights + gradients): %.1f MiB\n", t.params * 8.0 / 1048576.0);
     free(st);
     return 0;

@@ -180,7 +180,7 @@ int cmd_viz(int argc, char **argv)
         double loss, acc;
         snprintf(path, sizeof path, "%s/confusion.png", out);
         if (!(conf = calloc((size_t)test->classes * (size_t)test->classes, sizeof *conf)) ||
-            cnn_graph_plan(g, 250) < 0) {
+            cnn_graph_plan_infer(g, 250) < 0) {
             cli_error("viz", "%s", conf ? cnn_last_error() : "out of memory");
             goto done;
         }

@@ -17,6 +17,7 @@ void cnn_graph_drop_plan(cnn_graph *g)
     g->scratch = NULL;
     g->batch   = 0;
     g->forward_done = false;
+    g->infer_plan   = false;
     for (int i = 0; i < g->n_nodes; i++) {
         g->nodes[i].y   = NULL;
         g->nodes[i].dy  = NULL;
@@ -51,11 +52,103 @@ static float *alloc_floats(int64_t n)
     return p;
 }
 
-/* Sizes of a plan, all checked: the arena (activations, gradients, saved
- * data) and the scratch of one thread, in floats. */
-static int plan_sizes(const cnn_graph *g, int batch, int64_t *arena, int64_t *scratch)
+/* Activation offsets of an inference plan: each output takes the best-
+ * fitting free block of the arena, and goes back to the free list once
+ * the last node that reads it has run. Inputs and outputs (nodes no node
+ * reads) are never given back. A node's output is placed before its
+ * inputs are freed, so no op reads and writes the same memory. Fills
+ * off[i] (floats from the start of the activations) and *size. */
+typedef struct block {
+    int64_t at, len;
+} block;
+
+static int infer_layout(const cnn_graph *g, int batch, int64_t *off, int64_t *size)
 {
-    int64_t total = 0, most = 0;
+    int     *last = malloc((size_t)g->n_nodes * sizeof *last);
+    block   *free_ = malloc((size_t)(g->n_nodes + 1) * sizeof *free_);
+    int      nfree = 0;
+    int64_t  top = 0;
+
+    if (!last || !free_) {
+        free(last);
+        free(free_);
+        return cnn_fail(CNN_ENOMEM, "plan: out of memory");
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        last[i] = g->n_nodes; /* kept: read by no node, or an input */
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++) {
+            int src = g->nodes[i].in[k];
+            if (g->nodes[src].op != CNN_OP_INPUT)
+                last[src] = last[src] == g->n_nodes || last[src] < i ? i : last[src];
+        }
+    for (int i = 0; i < g->n_nodes; i++) {
+        int64_t need = round_up(cnn_node_numel(&g->nodes[i]) * batch);
+        int     best = -1;
+        for (int f = 0; f < nfree; f++)
+            if (free_[f].len >= need && (best < 0 || free_[f].len < free_[best].len))
+                best = f;
+        if (best >= 0) {
+            off[i] = free_[best].at;
+            free_[best].at += need;
+            free_[best].len -= need;
+            if (free_[best].len == 0)
+                free_[best] = free_[--nfree];
+        } else if (nfree > 0 && free_[nfree - 1].at + free_[nfree - 1].len == top) {
+            /* Grow the block at the top of the arena rather than start a new one. */
+            off[i] = free_[nfree - 1].at;
+            top    = off[i] + need;
+            nfree--;
+        } else {
+            off[i] = top;
+            top += need;
+        }
+        /* Inputs whose last reader is this node: back to the free list,
+         * merged with free neighbours. */
+        for (int k = 0; k < g->nodes[i].n_in; k++) {
+            int     src = g->nodes[i].in[k];
+            block   b   = {off[src], round_up(cnn_node_numel(&g->nodes[src]) * batch)};
+            bool    dup = false;
+            if (last[src] != i)
+                continue;
+            for (int k2 = 0; k2 < k; k2++)
+                dup |= g->nodes[i].in[k2] == src;
+            if (dup)
+                continue;
+            for (int f = 0; f < nfree;) {
+                if (free_[f].at + free_[f].len == b.at || b.at + b.len == free_[f].at) {
+                    b.at  = free_[f].at < b.at ? free_[f].at : b.at;
+                    b.len += free_[f].len;
+                    free_[f] = free_[--nfree];
+                    f = 0;
+                    continue;
+                }
+                f++;
+            }
+            /* Keep the block that reaches the top last, so it can grow. */
+            free_[nfree++] = b;
+            for (int f = 0; f + 1 < nfree; f++)
+                if (free_[f].at + free_[f].len == top) {
+                    block t = free_[f];
+                    free_[f] = free_[nfree - 1];
+                    free_[nfree - 1] = t;
+                    break;
+                }
+        }
+    }
+    *size = top;
+    free(last);
+    free(free_);
+    return CNN_OK;
+}
+
+/* Sizes of a plan, all checked: the arena (activations, gradients unless
+ * `infer`, saved data) and the scratch of one thread, in floats. With
+ * `off` (inference), the activation offsets too. */
+static int plan_sizes(const cnn_graph *g, int batch, bool infer, int64_t *off, int64_t *arena,
+                      int64_t *scratch)
+{
+    int64_t total = 0, most = 0, acts = 0;
     int     rc;
 
     for (int i = 0; i < g->n_nodes; i++) {
@@ -83,19 +176,34 @@ static int plan_sizes(const cnn_graph *g, int batch, int64_t *arena, int64_t *sc
                 most = s;
         }
     }
+    if (infer) { /* the sums above bound every offset: no overflow below */
+        int64_t *o = off ? off : malloc((size_t)g->n_nodes * sizeof *o);
+        if (!o)
+            return cnn_fail(CNN_ENOMEM, "plan: out of memory");
+        rc = infer_layout(g, batch, o, &acts);
+        if (o != off)
+            free(o);
+        if (rc < 0)
+            return rc;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const cnn_op_def *def = cnn_op_defs[g->nodes[i].op];
+            acts += round_up(def->aux_floats ? def->aux_floats(g, &g->nodes[i], batch) : 0);
+        }
+        total = acts;
+    }
     *arena   = total;
     *scratch = round_up(most);
     return CNN_OK;
 }
 
-int64_t cnn_graph_plan_bytes(const cnn_graph *g, int batch)
+static int64_t plan_bytes(const cnn_graph *g, int batch, bool infer)
 {
     int64_t arena, scratch, t, bytes;
     int     rc;
 
     if (!g || batch < 1)
         return cnn_fail(CNN_EINVAL, "plan bytes: NULL graph or batch %d < 1", batch);
-    if ((rc = plan_sizes(g, batch, &arena, &scratch)) < 0)
+    if ((rc = plan_sizes(g, batch, infer, NULL, &arena, &scratch)) < 0)
         return rc;
     if ((rc = cnn_size_mul(scratch, g->nthreads, &t)) < 0 || (rc = cnn_size_add(arena, t, &t)) < 0 ||
         (rc = cnn_size_mul(t, (int64_t)sizeof(float), &bytes)) < 0)
@@ -103,9 +211,16 @@ int64_t cnn_graph_plan_bytes(const cnn_graph *g, int batch)
     return bytes;
 }
 
-int cnn_graph_plan(cnn_graph *g, int batch)
+int64_t cnn_graph_plan_bytes(const cnn_graph *g, int batch) { return plan_bytes(g, batch, false); }
+
+int64_t cnn_graph_plan_infer_bytes(const cnn_graph *g, int batch)
 {
-    int64_t total, scratch, t;
+    return plan_bytes(g, batch, true);
+}
+
+static int plan(cnn_graph *g, int batch, bool infer)
+{
+    int64_t total, scratch, t, *off = NULL;
     int     rc;
 
     if (!g)
@@ -114,40 +229,60 @@ int cnn_graph_plan(cnn_graph *g, int batch)
         return cnn_fail(CNN_EINVAL, "plan: batch size %d, expected >= 1", batch);
     if (g->n_nodes == 0)
         return cnn_fail(CNN_ESTATE, "plan: the graph has no nodes");
+    if (infer && !(off = malloc((size_t)g->n_nodes * sizeof *off)))
+        return cnn_fail(CNN_ENOMEM, "plan: out of memory");
     /* Sizes are checked before the old plan goes, so a refused plan leaves
      * the previous one usable. */
-    if ((rc = plan_sizes(g, batch, &total, &scratch)) < 0 ||
-        (rc = cnn_graph_ensure_params(g, true)) < 0 || (rc = cnn_graph_ensure_grads(g)) < 0)
-        return rc;
-    if ((rc = cnn_size_mul(scratch, g->nthreads, &t)) < 0)
-        return cnn_fail(rc, "plan: scratch for %d threads overflows", g->nthreads);
+    if ((rc = plan_sizes(g, batch, infer, off, &total, &scratch)) < 0 ||
+        (rc = cnn_graph_ensure_params(g, true)) < 0 ||
+        (!infer && (rc = cnn_graph_ensure_grads(g)) < 0))
+        goto out;
+    if ((rc = cnn_size_mul(scratch, g->nthreads, &t)) < 0) {
+        rc = cnn_fail(rc, "plan: scratch for %d threads overflows", g->nthreads);
+        goto out;
+    }
     cnn_graph_drop_plan(g);
 
     if (!(g->arena = alloc_floats(total)) || !(g->scratch = alloc_floats(t))) {
         free(g->arena);
         g->arena = NULL;
-        return cnn_fail(CNN_ENOMEM, "plan: out of memory for batch %d (%lld MiB)", batch,
-                        (long long)((total + t) * 4 >> 20));
+        rc = cnn_fail(CNN_ENOMEM, "plan: out of memory for batch %d (%lld MiB)", batch,
+                      (long long)((total + t) * 4 >> 20));
+        goto out;
     }
     float *p = g->arena;
     for (int i = 0; i < g->n_nodes; i++) {
         cnn_node         *n   = &g->nodes[i];
         const cnn_op_def *def = cnn_op_defs[n->op];
-        int64_t           act = cnn_node_numel(n) * batch;
+        int64_t           act = round_up(cnn_node_numel(n) * batch);
 
-        n->y  = p;
-        p    += round_up(act);
-        n->dy = p;
-        p    += round_up(act);
         n->aux_floats = def->aux_floats ? def->aux_floats(g, n, batch) : 0;
-        n->aux = p;
-        p    += round_up(n->aux_floats);
+        if (infer) { /* saved data here, the shared activations after it */
+            n->aux = p;
+            p += round_up(n->aux_floats);
+            continue;
+        }
+        n->y   = p;
+        n->dy  = p + act;
+        n->aux = p + 2 * act;
+        p += 2 * act + round_up(n->aux_floats);
+    }
+    for (int i = 0; infer && i < g->n_nodes; i++) {
+        g->nodes[i].y  = p + off[i];
+        g->nodes[i].dy = NULL;
     }
     g->scratch_per_thread = scratch;
     g->plan_threads       = g->nthreads;
     g->batch              = batch;
-    return CNN_OK;
+    g->infer_plan         = infer;
+    rc                    = CNN_OK;
+out:
+    free(off);
+    return rc;
 }
+
+int cnn_graph_plan(cnn_graph *g, int batch) { return plan(g, batch, false); }
+int cnn_graph_plan_infer(cnn_graph *g, int batch) { return plan(g, batch, true); }
 
 int cnn_graph_batch(const cnn_graph *g) { return g ? g->batch : 0; }
 
@@ -169,6 +304,10 @@ float *cnn_graph_grad(cnn_graph *g, int id)
 {
     if (!planned_id(g, id)) {
         cnn_fail(CNN_ESTATE, "graph grad: node %d of a graph that is not planned or has no such node", id);
+        return NULL;
+    }
+    if (g->infer_plan) {
+        cnn_fail(CNN_ESTATE, "graph grad: the graph is planned for inference (no gradients)");
         return NULL;
     }
     return g->nodes[id].dy;
@@ -240,6 +379,9 @@ int cnn_graph_clear_grads(cnn_graph *g)
         return cnn_fail(CNN_EINVAL, "clear grads: NULL graph");
     if (g->batch == 0)
         return cnn_fail(CNN_ESTATE, "clear grads: the graph is not planned");
+    if (g->infer_plan)
+        return cnn_fail(CNN_ESTATE, "clear grads: the graph is planned for inference (no "
+                        "gradients; plan with cnn_graph_plan to train)");
     for (int i = 0; i < g->n_nodes; i++)
         memset(g->nodes[i].dy, 0, (size_t)(cnn_node_numel(&g->nodes[i]) * g->batch) * sizeof(float));
     return CNN_OK;
@@ -276,6 +418,9 @@ int cnn_graph_backward(cnn_graph *g)
 
     if (!g)
         return cnn_fail(CNN_EINVAL, "backward: NULL graph");
+    if (g->infer_plan)
+        return cnn_fail(CNN_ESTATE, "backward: the graph is planned for inference (no "
+                        "gradients; plan with cnn_graph_plan to train)");
     if (!g->forward_done)
         return cnn_fail(CNN_ESTATE, "backward: no forward pass to go back through");
     mark_req(g);

@@ -62,6 +62,7 @@ struct cnn_graph {
     int64_t  scratch_per_thread;
     cnn_mode last_mode;
     bool     forward_done;
+    bool     infer_plan;    /* no dy; activations share memory          */
 };
 
 /* What an op's forward and backward see. */

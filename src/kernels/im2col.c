@@ -9,6 +9,15 @@
 
 #include <string.h>
 
+/* The row copies are the whole cost: built for AVX-512, AVX2 and plain
+ * x86-64, picked by the loader from the CPU (GCC target_clones; the
+ * result is the same bits, copies and adds of single floats). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define CNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CNN_CLONES
+#endif
+
 /* Short rows (OW is often 4 to 32) are the whole cost here, so copies and
  * fills go by 8 floats, the last 8 overlapping the previous ones, with no
  * per-element tail and no library call (constant-size memcpy is inlined). */
@@ -89,7 +98,7 @@ static void clamp_rows(int r0, int r1, int *y0, int *y1)
 
 /* col row r = (ci, ky, kx), column (oy - r0, ox) for oy in [r0, r1):
  *   x[ci, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw], 0 outside. */
-void cnn_im2col_rows(const float *x, int c, const cnn_win2d *g, int r0, int r1, float *col,
+CNN_CLONES void cnn_im2col_rows(const float *x, int c, const cnn_win2d *g, int r0, int r1, float *col,
                      int64_t ld)
 {
     const int sw = g->sw, ow = g->ow;
@@ -134,7 +143,7 @@ void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col, int64_t l
     cnn_im2col_rows(x, c, g, 0, g->oh, col, ld);
 }
 
-void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *g, int r0, int r1,
+CNN_CLONES void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *g, int r0, int r1,
                          float *dx)
 {
     const int sw = g->sw, ow = g->ow;
