@@ -104,9 +104,13 @@ san:
 	$(MAKE) BUILD=build-san CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
+# Speed side by side with PyTorch and ONNX Runtime (bench/README.md).
+bench:
+	sh bench/compare.sh
+
 clean:
 	rm -rf build build-san
 
-.PHONY: all run test san clean
+.PHONY: all run test san bench clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

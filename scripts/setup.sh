@@ -4,12 +4,14 @@
 #
 #   sh scripts/setup.sh          build tools, zlib, stb (images), Fashion-MNIST
 #   sh scripts/setup.sh --ref    also the references used by optional tests
-#                                (python3-torch, python3-torchvision)
+#                                and bench/compare.sh (python3-torch,
+#                                python3-torchvision; python3-venv for the
+#                                venv that holds onnxruntime)
 set -eu
 
 need="gcc make libc6-dev zlib1g-dev libstb-dev dataset-fashion-mnist"
 if [ "${1:-}" = "--ref" ]; then
-    need="$need python3 python3-torch python3-torchvision"
+    need="$need python3 python3-torch python3-torchvision python3-venv"
 fi
 
 missing=""
