@@ -20,7 +20,9 @@
  * (NR values per k) that stays in L1 while the microkernel sweeps the A
  * panels. When the A block is at most two panels high and op(B) is B
  * itself, the microkernel reads B in place: packing would cost as much as
- * the multiply.
+ * the multiply. Likewise, when N is at most two panels wide and op(A) is A
+ * itself, it reads A's rows in place (batch-1 late layers: each weight is
+ * used for only N columns).
  *
  * Order of sums: each element of C is summed over k in order, one FMA
  * chain per KC slice, and the slices are added into C in order. Bottom
@@ -34,17 +36,23 @@
 #define GT_KC     256
 #define GT_MC     (GT_MR * 24)
 #define GT_MC_MAX (GT_MR * 26) /* a last block this close is taken whole, not split */
+#ifndef GT_A_IN_PLACE_N
+#define GT_A_IN_PLACE_N (2 * GT_NR) /* N up to this: op(A) = A read in place, unpacked */
+#endif
 
 _Static_assert(GT_MC_MAX * GT_KC + GT_KC * GT_NR + GT_MR * GT_NR + 32 <= CNN_GEMM_WS_FLOATS,
                "GEMM workspace too small for this blocking");
 
 /* One tile of the first `rows` rows (rows <= MR, a constant after
- * inlining) and NR columns: C = alpha * Ap^T Bp (over) or C += alpha * Ap^T
- * Bp. Ap [kc][MR], Bp [kc][ldbp] (NR used), C rows ldc apart. Every row is
- * the same arithmetic whatever `rows` is. */
+ * inlining) and NR columns: C = alpha * A Bp (over) or C += alpha * A Bp.
+ * Element (r, k) of the A panel is Ap[r*ars + k*aks]: a packed panel
+ * [kc][MR] (ars 1, aks MR) or rows of A itself (ars lda, aks 1). Bp
+ * [kc][ldbp] (NR used), C rows ldc apart. Every row is the same arithmetic
+ * whatever `rows` or the A layout is. */
 static inline __attribute__((always_inline)) void
-gt_kernel_rows(int rows, int kc, const float *restrict Ap, const float *restrict Bp, int64_t ldbp,
-               float *restrict C, int64_t ldc, float alpha, bool over)
+gt_kernel_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
+               const float *restrict Bp, int64_t ldbp, float *restrict C, int64_t ldc, float alpha,
+               bool over)
 {
     gt_vec acc[GT_MR][GT_NV];
 
@@ -60,7 +68,7 @@ gt_kernel_rows(int rows, int kc, const float *restrict Ap, const float *restrict
             b[v] = GT_LOAD(Bp + k * ldbp + v * GT_VL);
 #pragma GCC unroll 8
         for (int r = 0; r < rows; r++) {
-            gt_vec a = GT_SET1(Ap[k * GT_MR + r]);
+            gt_vec a = GT_SET1(Ap[r * ars + k * aks]);
 #pragma GCC unroll 4
             for (int v = 0; v < GT_NV; v++)
                 acc[r][v] = GT_FMA(a, b[v], acc[r][v]);
@@ -79,19 +87,28 @@ gt_kernel_rows(int rows, int kc, const float *restrict Ap, const float *restrict
 static void gt_kernel(int kc, const float *restrict Ap, const float *restrict Bp, int64_t ldbp,
                       float *restrict C, int64_t ldc, float alpha, bool over)
 {
-    gt_kernel_rows(GT_MR, kc, Ap, Bp, ldbp, C, ldc, alpha, over);
+    gt_kernel_rows(GT_MR, kc, Ap, 1, GT_MR, Bp, ldbp, C, ldc, alpha, over);
+}
+
+/* The same reading A in place, rows lda apart (small N: packing A would
+ * cost as much as the multiply). */
+static void gt_kernel_a(int kc, const float *restrict A, int64_t lda, const float *restrict Bp,
+                        int64_t ldbp, float *restrict C, int64_t ldc, float alpha, bool over)
+{
+    gt_kernel_rows(GT_MR, kc, A, lda, 1, Bp, ldbp, C, ldc, alpha, over);
 }
 
 /* The last rows of a block (M not a multiple of MR): only those rows, so
  * M = 16 costs 16 rows of work, not 18. One instance per row count. */
-static void gt_kernel_edge(int rows, int kc, const float *restrict Ap, const float *restrict Bp,
-                           int64_t ldbp, float *restrict C, int64_t ldc, float alpha, bool over)
+static void gt_kernel_edge(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
+                           const float *restrict Bp, int64_t ldbp, float *restrict C, int64_t ldc,
+                           float alpha, bool over)
 {
     _Static_assert(GT_MR <= 8, "add cases for a taller microkernel");
     switch (rows) {
 #define GT_ROWS_CASE(n)                                                                          \
     case n:                                                                                      \
-        gt_kernel_rows(n < GT_MR ? n : GT_MR, kc, Ap, Bp, ldbp, C, ldc, alpha, over);            \
+        gt_kernel_rows(n < GT_MR ? n : GT_MR, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over);  \
         break;
         GT_ROWS_CASE(1)
         GT_ROWS_CASE(2)
@@ -102,7 +119,7 @@ static void gt_kernel_edge(int rows, int kc, const float *restrict Ap, const flo
         GT_ROWS_CASE(7)
 #undef GT_ROWS_CASE
     default:
-        gt_kernel_rows(GT_MR, kc, Ap, Bp, ldbp, C, ldc, alpha, over);
+        gt_kernel_rows(GT_MR, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over);
     }
 }
 
@@ -246,12 +263,16 @@ void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, i
     Bp = Ap + GT_MC_MAX * GT_KC;
     T  = Bp + GT_KC * GT_NR;
 
+    /* A small N (a late layer of one image) uses each element of A only a
+     * few times: the microkernel then reads op(A) = A in place. */
+    const bool a_in_place = !ta && N <= GT_A_IN_PLACE_N;
     for (int p0 = 0; p0 < K; p0 += GT_KC) {
         const int  kc   = K - p0 < GT_KC ? K - p0 : GT_KC;
         const bool over = p0 == 0 && beta == 0.0f;
         for (int i0 = 0, mc; i0 < M; i0 += mc) {
             mc = M - i0 <= GT_MC_MAX ? M - i0 : GT_MC;
-            gt_pack_a(ta, A, lda, i0, mc, p0, kc, Ap);
+            if (!a_in_place)
+                gt_pack_a(ta, A, lda, i0, mc, p0, kc, Ap);
             for (int j0 = 0; j0 < N; j0 += GT_NR) {
                 const int    nr = N - j0 < GT_NR ? N - j0 : GT_NR;
                 const float *Bk = Bp;
@@ -265,21 +286,25 @@ void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, i
                     gt_pack_n(B + (int64_t)p0 * ldb + j0, ldb, nr, kc, GT_NR, Bp);
                 }
                 for (int ir = 0; ir < mc; ir += GT_MR) {
-                    const int    mr = mc - ir < GT_MR ? mc - ir : GT_MR;
-                    const float *a  = Ap + (int64_t)ir * kc;
-                    float       *c  = C + (i0 + ir) * ldc + j0;
+                    const int     mr  = mc - ir < GT_MR ? mc - ir : GT_MR;
+                    const float  *a   = a_in_place ? A + (int64_t)(i0 + ir) * lda + p0
+                                                   : Ap + (int64_t)ir * kc;
+                    const int64_t ars = a_in_place ? lda : 1, aks = a_in_place ? 1 : GT_MR;
+                    float        *c   = C + (i0 + ir) * ldc + j0;
                     if (nr == GT_NR) {
-                        if (mr == GT_MR)
+                        if (mr == GT_MR && a_in_place)
+                            gt_kernel_a(kc, a, lda, Bk, ldbp, c, ldc, alpha, over);
+                        else if (mr == GT_MR)
                             gt_kernel(kc, a, Bk, ldbp, c, ldc, alpha, over);
                         else
-                            gt_kernel_edge(mr, kc, a, Bk, ldbp, c, ldc, alpha, over);
+                            gt_kernel_edge(mr, kc, a, ars, aks, Bk, ldbp, c, ldc, alpha, over);
                         continue;
                     }
                     /* Right edge: the same kernel on a full-width copy. */
                     for (int r = 0; r < mr; r++)
                         for (int j = 0; j < GT_NR; j++)
                             T[r * GT_NR + j] = !over && j < nr ? c[r * ldc + j] : 0.0f;
-                    gt_kernel_edge(mr, kc, a, Bk, ldbp, T, GT_NR, alpha, over);
+                    gt_kernel_edge(mr, kc, a, ars, aks, Bk, ldbp, T, GT_NR, alpha, over);
                     for (int r = 0; r < mr; r++) {
                         int j = 0; /* vectors, then floats: no memcpy call for a few floats */
                         for (; j + GT_VL <= nr; j += GT_VL)
@@ -292,8 +317,8 @@ void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, i
         }
     }
 }
-
 #undef GT_NR
+#undef GT_A_IN_PLACE_N
 #undef GT_KC
 #undef GT_MC
 #undef GT_MC_MAX
