@@ -46,31 +46,33 @@ void cnn_leaky_bwd_add(const float *restrict x, const float *restrict dy, float 
         at       = t_ ? (i) : at;                                                                \
     } while (0)
 
-void cnn_maxpool_fwd(const float *restrict x, const cnn_win2d *g, float *restrict y,
-                     int32_t *restrict arg)
+void cnn_maxpool_fwd_rect(const float *restrict x, const cnn_win2d *g, int oy0, int oy1,
+                          int ox0, int ox1, float *restrict y, int32_t *restrict arg)
 {
-    const int w = g->w, oh = g->oh, ow = g->ow;
+    const int w = g->w, ow = g->ow;
 
     if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2) {
-        for (int oy = 0; oy < oh; oy++) {
-            const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
+        for (int oy = oy0; oy < oy1; oy++) {
+            const int    iy = 2 * oy - g->pt;
+            const float *r0 = x + iy * w, *r1 = r0 + w;
             float       *yr = y + oy * ow;
             int32_t     *ar = arg + oy * ow;
-            for (int ox = 0; ox < ow; ox++) {
-                int32_t i0 = 2 * oy * w + 2 * ox, at = i0;
-                float   best = r0[2 * ox];
-                MAX_STEP(r0[2 * ox + 1], i0 + 1);
-                MAX_STEP(r1[2 * ox], i0 + w);
-                MAX_STEP(r1[2 * ox + 1], i0 + w + 1);
+            for (int ox = ox0; ox < ox1; ox++) {
+                const int ix = 2 * ox - g->pl;
+                int32_t   i0 = iy * w + ix, at = i0;
+                float     best = r0[ix];
+                MAX_STEP(r0[ix + 1], i0 + 1);
+                MAX_STEP(r1[ix], i0 + w);
+                MAX_STEP(r1[ix + 1], i0 + w + 1);
                 yr[ox] = best;
                 ar[ox] = at;
             }
         }
         return;
     }
-    for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++) {
-            int32_t i0 = oy * g->sh * w + ox * g->sw, at = i0;
+    for (int oy = oy0; oy < oy1; oy++)
+        for (int ox = ox0; ox < ox1; ox++) {
+            int32_t i0 = (oy * g->sh - g->pt) * w + ox * g->sw - g->pl, at = i0;
             float   best = x[i0];
             for (int ky = 0; ky < g->kh; ky++)
                 for (int kx = 0; kx < g->kw; kx++)
@@ -78,6 +80,12 @@ void cnn_maxpool_fwd(const float *restrict x, const cnn_win2d *g, float *restric
             y[oy * ow + ox]   = best;
             arg[oy * ow + ox] = at;
         }
+}
+
+void cnn_maxpool_fwd(const float *restrict x, const cnn_win2d *g, float *restrict y,
+                     int32_t *restrict arg)
+{
+    cnn_maxpool_fwd_rect(x, g, 0, g->oh, 0, g->ow, y, arg);
 }
 
 /* Eight fixed lanes (element i into lane i % 8) combined in a fixed tree:

@@ -116,4 +116,10 @@ void  cnn_bn_dx_add(const float *x, const float *dy, float *dx, int64_t n, float
  * clipping (pt = pl = 0, (oh-1)*sh + kh <= h, (ow-1)*sw + kw <= w). */
 void cnn_maxpool_fwd(const float *x, const cnn_win2d *g, float *y, int32_t *arg);
 
+/* The same for the outputs [oy0, oy1) x [ox0, ox1) only, whose windows,
+ * shifted by the leading pads pt and pl, all lie inside the plane (the
+ * interior of a padded pooling; the caller does the border). */
+void cnn_maxpool_fwd_rect(const float *x, const cnn_win2d *g, int oy0, int oy1, int ox0, int ox1,
+                          float *y, int32_t *arg);
+
 #endif

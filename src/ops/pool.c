@@ -86,6 +86,18 @@ static inline win window(const cnn_pool2d_attr *a, int h, int w, int oy, int ox)
 
 /* ==== @@MAXPOOL ==== */
 
+/* The first output whose window starts inside the plane (o*s >= pad), and
+ * one past the last whose window ends inside it (o*s - pad + k <= n),
+ * capped at the output length. */
+static int interior_lo(int pad, int s) { return (pad + s - 1) / s; }
+
+static int interior_hi(int n, int pad, int k, int s, int out)
+{
+    int64_t last = (int64_t)n + pad - k;
+    int64_t hi   = last < 0 ? 0 : last / s + 1;
+    return hi < out ? (int)hi : out;
+}
+
 /* Saved: the arg-max (index in its input plane) of every output. */
 static int64_t max_aux(const cnn_graph *g, const cnn_node *n, int batch)
 {
@@ -102,26 +114,31 @@ static void max_forward(const cnn_exec *e, cnn_node *n)
     int32_t        *arg = (int32_t *)n->aux;
 
     const cnn_pool2d_attr *a = &n->a.pool;
-    /* Windows all inside the plane (no pads, no ceil clipping: LeNet's and
-     * VGG's 2x2/2): a kernel with no clipping and no call per output. */
-    const bool inside = a->pad[0] == 0 && a->pad[1] == 0 &&
-                        (int64_t)(oh - 1) * a->stride[0] + a->kernel[0] <= h &&
-                        (int64_t)(ow - 1) * a->stride[1] + a->kernel[1] <= w;
     const cnn_win2d g = {.h = h, .w = w, .kh = a->kernel[0], .kw = a->kernel[1],
-                         .sh = a->stride[0], .sw = a->stride[1], .dh = 1, .dw = 1,
-                         .oh = oh, .ow = ow};
+                         .sh = a->stride[0], .sw = a->stride[1], .pt = a->pad[0],
+                         .pl = a->pad[1], .dh = 1, .dw = 1, .oh = oh, .ow = ow};
+    /* The interior: outputs whose windows lie wholly inside the plane
+     * (all of them without pads or ceil clipping, as LeNet's and VGG's
+     * 2x2/2) go to a kernel with no clipping; the border is done here. */
+    const int iy0 = interior_lo(a->pad[0], a->stride[0]);
+    const int iy1 = interior_hi(h, a->pad[0], a->kernel[0], a->stride[0], oh);
+    const int ix0 = interior_lo(a->pad[1], a->stride[1]);
+    const int ix1 = interior_hi(w, a->pad[1], a->kernel[1], a->stride[1], ow);
+    const bool any = iy0 < iy1 && ix0 < ix1;
 
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x->y + p * h * w;
         float       *yp = n->y + p * oh * ow;
         int32_t     *ap = arg + p * oh * ow;
-        if (inside) {
-            cnn_maxpool_fwd(xp, &g, yp, ap);
-            continue;
-        }
+        if (any)
+            cnn_maxpool_fwd_rect(xp, &g, iy0, iy1, ix0, ix1, yp, ap);
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
+                if (any && oy >= iy0 && oy < iy1 && ox == ix0) {
+                    ox = ix1 - 1; /* the interior of this row is done */
+                    continue;
+                }
                 win   r    = window(&n->a.pool, h, w, oy, ox);
                 float best = -INFINITY;
                 int   at   = -1;
