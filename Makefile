@@ -36,10 +36,30 @@ ifeq ($(HAVE_STB),1)
 CPPFLAGS += -DCNN_HAVE_STB=1
 LDLIBS   += -lstb
 endif
+# ONNX import: protobuf-c (libprotobuf-c-dev, protobuf-c-compiler) and
+# onnx.proto (libonnx-dev), from which protoc-c generates the parser into
+# $(BUILD)/gen at build time.
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+HAVE_ONNX  ?= $(shell command -v protoc-c >/dev/null 2>&1 && test -f $(ONNX_PROTO) && \
+                printf '\043include <protobuf-c/protobuf-c.h>\n' | $(CC) -E - >/dev/null 2>&1 && \
+                echo 1 || echo 0)
+ifeq ($(HAVE_ONNX),1)
+CPPFLAGS += -DCNN_HAVE_ONNX=1 -I$(BUILD)/gen
+LDLIBS   += -lprotobuf-c
+GEN_OBJ  := $(BUILD)/gen/onnx.pb-c.o
+endif
+# Multi-process training (docs/distributed.md): MPI through its compiler
+# wrapper (Debian's libopenmpi-dev). Only tools/dist.c sees mpi.h and only
+# the cnn binary links MPI; the library never does.
+HAVE_MPI ?= $(shell mpicc --showme:compile >/dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(HAVE_MPI),1)
+$(BUILD)/tools/dist.o: CPPFLAGS += -DCNN_HAVE_MPI=1 $(shell mpicc --showme:compile)
+MPI_LIBS := $(shell mpicc --showme:link)
+endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/kernels/*.c src/ops/*.c src/graph/*.c src/train/*.c \
                       src/models/*.c src/io/*.c src/data/*.c src/viz/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_OBJ)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 EX_SRC   := $(wildcard examples/*.c)
@@ -66,6 +86,17 @@ endif
 # exception flags are not kept.
 $(BUILD)/src/kernels/eltwise.o: ALL_CFLAGS += -fno-trapping-math
 
+ifeq ($(HAVE_ONNX),1)
+$(BUILD)/gen/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(dir $@) $(notdir $(ONNX_PROTO))
+$(BUILD)/gen/onnx.pb-c.h: $(BUILD)/gen/onnx.pb-c.c ;
+$(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+# The importer includes the generated header.
+$(filter $(BUILD)/src/io/onnx%.o,$(LIB_OBJ)): $(BUILD)/gen/onnx.pb-c.h
+endif
+
 $(BUILD)/libcnn.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -74,7 +105,7 @@ $(BUILD)/libcnn.so: $(LIB_OBJ)
 	$(CC) -shared $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/cnn: $(TOOL_OBJ) $(BUILD)/libcnn.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)

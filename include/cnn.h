@@ -50,6 +50,9 @@ enum {
     CNN_EFORMAT   = -5, /* a file is malformed                            */
     CNN_EOVERFLOW = -6, /* a size does not fit in the types used          */
     CNN_ESTATE    = -7, /* the call does not fit the object's state       */
+    CNN_EUNSUPPORTED = -8, /* valid input this build or library cannot do
+                            * (an ONNX op it does not map, ONNX support
+                            * not built in)                              */
 };
 
 /* The reason for the last failure on this thread ("" if none yet). The
@@ -123,6 +126,13 @@ typedef enum cnn_op {
     CNN_OP_CONCAT,
     CNN_OP_SOFTMAX,
     CNN_OP_ADAPTIVE_AVGPOOL,
+    CNN_OP_CONSTANT,
+    CNN_OP_RESHAPE,
+    CNN_OP_MUL,
+    CNN_OP_CLIP,
+    CNN_OP_LOG_SOFTMAX,
+    CNN_OP_PAD,
+    CNN_OP_LRN,
     CNN_OP_COUNT_
 } cnn_op;
 
@@ -241,8 +251,30 @@ CNN_API int cnn_flatten(cnn_graph *g, int x, const char *name);
  * and the survivors scaled by 1/(1-p); in eval, the identity. 0 <= p < 1. */
 CNN_API int cnn_dropout(cnn_graph *g, int x, float p, const char *name);
 
-/* Elementwise a + b; shapes must be equal (residual connections). */
+/* Elementwise a + b (residual connections). b is broadcast to a's shape as
+ * in NumPy: its per-sample dims, aligned to the right, each equal a's or
+ * are 1 (a bias [C, 1, 1] for a C x H x W input); the output has a's
+ * shape. */
 CNN_API int cnn_add(cnn_graph *g, int a, int b, const char *name);
+
+/* Elementwise a * b, b broadcast to a's shape as in cnn_add (a gate
+ * [C, 1, 1] scaling the channels of C x H x W). */
+CNN_API int cnn_mul(cnn_graph *g, int a, int b, const char *name);
+
+/* A node without inputs whose output is its one parameter, "value", of
+ * per-sample shape *s, the same for every sample of the batch: a learned
+ * bias or scale for cnn_add / cnn_mul, or a constant of an imported model
+ * (freeze it with cnn_node_set_trainable). Initialized to zeros. */
+CNN_API int cnn_constant(cnn_graph *g, const cnn_shape *s, const char *name);
+
+/* The same elements under another per-sample shape *s (the element counts
+ * must agree; the order is row-major, so nothing moves). */
+CNN_API int cnn_reshape(cnn_graph *g, int x, const cnn_shape *s, const char *name);
+
+/* y = min(max(x, lo), hi), elementwise (ReLU6: lo 0, hi 6). Either bound may
+ * be infinite; lo > hi gives hi everywhere (ONNX Runtime's order). NaN
+ * passes through. The gradient flows where lo <= x <= hi. */
+CNN_API int cnn_clip(cnn_graph *g, int x, float lo, float hi, const char *name);
 
 /* Concatenation along channels (the first per-sample dim) of n >= 1 nodes
  * whose other dims agree. */
@@ -251,6 +283,29 @@ CNN_API int cnn_concat(cnn_graph *g, const int *xs, int n, const char *name);
 /* Softmax over the channels (the first per-sample dim), independently at
  * each spatial position. */
 CNN_API int cnn_softmax(cnn_graph *g, int x, const char *name);
+
+/* Softmax over per-sample dim `axis` (0 .. ndim-1; 0 is cnn_softmax),
+ * independently for every index of the other dims. */
+CNN_API int cnn_softmax_axis(cnn_graph *g, int x, int axis, const char *name);
+
+/* log(softmax(x)) over per-sample dim `axis`, computed as
+ * x - max - log(sum(exp(x - max))) so it neither overflows nor takes the
+ * log of 0. */
+CNN_API int cnn_log_softmax(cnn_graph *g, int x, int axis, const char *name);
+
+/* Constant padding: per-sample dim d gets begin[d] elements of `value`
+ * before and end[d] after (d < ndim of x; the arrays hold that many). A
+ * negative count removes elements instead (a crop), as ONNX's Pad. */
+CNN_API int cnn_pad(cnn_graph *g, int x, const int *begin, const int *end, float value,
+                    const char *name);
+
+/* Local response normalization across channels (AlexNet), ONNX's LRN: over
+ * a C x ... input,
+ *   y[c] = x[c] / (k + alpha / size * sum_{c' in window(c)} x[c']^2)^beta
+ * with window(c) = [c - floor((size-1)/2), c + ceil((size-1)/2)] clipped to
+ * the channels (for odd sizes the same as PyTorch's LocalResponseNorm). */
+CNN_API int cnn_lrn(cnn_graph *g, int x, int size, float alpha, float beta, float k,
+                    const char *name);
 
 /* The attributes node `id` was built with; only the fields of its op are
  * meaningful, the others are zero. */
@@ -263,7 +318,12 @@ typedef struct cnn_node_attr {
     float           slope;    /* leaky_relu                               */
     float           p;        /* dropout                                  */
     float           eps, momentum; /* batchnorm2d                         */
+    int             axis;     /* softmax, log_softmax                     */
+    struct { float lo, hi; } clip;
+    struct { int begin[4], end[4]; float value; } pad;
+    struct { int size; float alpha, beta, k; } lrn;
 } cnn_node_attr;
+/* (constant, reshape: the shape is the node's own, from cnn_node_info.) */
 
 CNN_API int cnn_node_attrs(const cnn_graph *g, int id, cnn_node_attr *a);
 
@@ -317,6 +377,23 @@ CNN_API int cnn_graph_init(cnn_graph *g, cnn_init scheme, uint64_t seed);
 
 /* Initializes only node `id` (conv2d or linear), from its own stream. */
 CNN_API int cnn_node_init(cnn_graph *g, int id, cnn_init scheme, uint64_t seed);
+
+/* ==== @@TRANSFER ==== */
+
+/* Transfer learning: a new graph holding every node of g before its
+ * classifier head, with their names, parameters, batch-norm buffers and
+ * frozen flags, g's thread count and RNG state; g is not changed. The head
+ * is the linear node named `head`, or (NULL) the last linear node, which
+ * may then be followed only by softmax, log_softmax, dropout, flatten or
+ * reshape nodes reading it. The head and every node after it are left out
+ * (so the head's id in g is the size of the result). Node ids, parameter
+ * and buffer offsets of the nodes kept are unchanged.
+ * *features gets the id of the node the head read: attach a new head there
+ * with cnn_linear and initialize it with cnn_node_init (He for a ReLU
+ * network). NULL on failure, with the reason in cnn_last_error(): no
+ * linear layer to replace, no linear node named `head`, a last linear
+ * layer followed by other ops (name the head then), or no memory. */
+CNN_API cnn_graph *cnn_graph_drop_head(const cnn_graph *g, const char *head, int *features);
 
 /* ==== @@EXECUTION ==== */
 
@@ -374,6 +451,41 @@ CNN_API int cnn_graph_zero_param_grads(cnn_graph *g);
  * parameter gradient and into the gradients of wanted inputs. */
 CNN_API int cnn_graph_backward(cnn_graph *g);
 
+/* ==== @@DATA-PARALLEL ==== */
+
+/* Data-parallel training (docs/distributed.md) runs one copy of the graph
+ * per process, a replica, each on its share of the batch. These two hooks
+ * let the code that connects the replicas (the CLI's MPI layer) in; the
+ * library itself knows nothing of processes. */
+
+/* Called by cnn_graph_backward after node `id`'s backward, for every node
+ * from the last to the first (those with nothing to do too). Node `id`'s
+ * parameter gradients are final then, so a trainer can start reducing them
+ * while backward goes on. A negative return stops backward, which returns
+ * it. */
+typedef int (*cnn_backward_hook)(cnn_graph *g, int id, void *user);
+
+/* Sets the hook (NULL removes it); CNN_EINVAL for a NULL graph. */
+CNN_API int cnn_graph_set_backward_hook(cnn_graph *g, cnn_backward_hook fn, void *user);
+
+/* Sums v[0 .. n-1] in place over every replica (an allreduce); returns 0 or
+ * a negative code with the reason recorded. */
+typedef int (*cnn_reduce_fn)(double *v, int n, void *user);
+
+/* Synchronized batch normalization. With `fn` set, training-mode batch
+ * norm takes its batch statistics over the samples of every replica: its
+ * forward sums the per-channel sums of x and the count, then the sums of
+ * squared deviations from that global mean, through `fn`; its backward the
+ * two sums its input gradient needs (sum dy, sum dy * xhat). Parameter
+ * gradients stay this replica's own share, to be averaged with the others.
+ * Every replica must run the same training passes over the same graph, so
+ * that the calls of `fn` meet (batch sizes may differ). Set it
+ * before cnn_graph_plan: the plan holds the reduction's buffers (a training
+ * forward of a graph planned before is CNN_ESTATE until it is planned
+ * again). A failure of `fn` makes the forward or backward return it. NULL
+ * (the default): each replica normalizes by its own batch. */
+CNN_API int cnn_graph_set_stat_reduce(cnn_graph *g, cnn_reduce_fn fn, void *user);
+
 /* ==== @@LOSS ==== */
 
 /* Softmax cross-entropy on the logits of node `logits` (flat K classes per
@@ -416,6 +528,18 @@ CNN_API void cnn_optim_free(cnn_optim *o);
  * learning rate `lr` (pass cfg.lr or a schedule's value), exactly as
  * PyTorch's SGD / Adam / AdamW step. Does not zero the gradients. */
 CNN_API int cnn_optim_step(cnn_optim *o, float lr);
+
+/* Parameter groups, as PyTorch's: the parameters of node `node` are
+ * updated with lr * scale (default 1), weight decay and Adam's step size
+ * included, so a new head can learn faster than a pretrained backbone
+ * while one schedule drives both. scale >= 0 (0 leaves the node's
+ * parameters in place while its momentum still accumulates; freeze a node
+ * with cnn_node_set_trainable to skip it). Saved in checkpoints. Returns 0
+ * or CNN_EINVAL (bad node id or scale). */
+CNN_API int cnn_optim_set_lr_scale(cnn_optim *o, int node, float scale);
+
+/* The scale of node `node` into *scale; 0 or CNN_EINVAL. */
+CNN_API int cnn_optim_lr_scale(const cnn_optim *o, int node, float *scale);
 
 /* Optimizer state for checkpoints: the step count and the state floats
  * (momentum buffers, or Adam's m then v). */
@@ -515,6 +639,92 @@ CNN_API cnn_graph *cnn_netdesc_load(const char *path);
  * attributes, so that parsing it back gives the same graph. Returns a
  * malloc'd string the caller frees with free(), or NULL. */
 CNN_API char *cnn_netdesc_emit(const cnn_graph *g);
+
+/* ==== @@ONNX ==== */
+
+/* ONNX import (docs/onnx.md): a model's nodes mapped onto this library's
+ * ops, its initializers copied into the parameters. An optional part of the
+ * build (protobuf-c and onnx.proto, make HAVE_ONNX=1); without it every
+ * function here fails with CNN_EUNSUPPORTED, "built without ONNX support".
+ *
+ * Files are untrusted: every count, size and dimension is checked against
+ * the bytes present before use. Errors name the file and, for a node, its
+ * name (or its first output's) and what was expected; a node this library
+ * cannot compute exactly is CNN_EUNSUPPORTED, "unsupported ONNX op 'X'
+ * (node 'Y')" or a narrower reason, never a graph that computes something
+ * else. */
+
+/* Whether this build reads ONNX files. */
+CNN_API bool cnn_onnx_available(void);
+
+#define CNN_ONNX_MAX_DIMS 8
+#define CNN_ONNX_MAX_IO   64
+
+/* A tensor of an ONNX TensorProto (a backend test's input_K.pb): float32
+ * data in `data`; integer and boolean types widened to int64 in `ints`. */
+typedef struct cnn_onnx_tensor {
+    char    *name;                   /* "" when the file gives none       */
+    int      ndim;                   /* 0 (a scalar) .. CNN_ONNX_MAX_DIMS */
+    int64_t  dim[CNN_ONNX_MAX_DIMS];
+    int64_t  numel;
+    float   *data;                   /* [numel] float32 tensors, or NULL  */
+    int64_t *ints;                   /* [numel] integer tensors, or NULL  */
+} cnn_onnx_tensor;
+
+/* Reads a serialized TensorProto file into *t (whose old contents are not
+ * freed). Other element types (double, float16, strings) are
+ * CNN_EUNSUPPORTED. On failure *t is empty. */
+CNN_API int cnn_onnx_tensor_load(const char *path, cnn_onnx_tensor *t);
+
+/* Frees what *t holds and empties it. NULL is a no-op. */
+CNN_API void cnn_onnx_tensor_free(cnn_onnx_tensor *t);
+
+/* A graph input or output of an imported model. */
+typedef struct cnn_onnx_value {
+    int     node;                    /* its node id; -1 for an input that
+                                      * only gave constants, or is unused  */
+    int     ndim;                    /* ONNX rank, the batch included      */
+    int64_t dim[CNN_ONNX_MAX_DIMS];  /* dim[0] is the batch; -1 when the
+                                      * file leaves it open                */
+} cnn_onnx_value;
+
+/* Options and results of an import; zero-initialize, then set the inputs. */
+typedef struct cnn_onnx_opts {
+    /* In: the values of the model's graph inputs (those without an
+     * initializer), by position; a non-empty name must match the input's.
+     * A feed fixes the input's shape (one without data or ints gives only
+     * that: for files with symbolic sizes); where an op needs a constant
+     * (a Conv weight, a Reshape shape) and reads a fed input, its data is
+     * that constant, as the ONNX backend tests feed weights. The first
+     * input is always a data input. May be NULL. */
+    const cnn_onnx_tensor *feeds;
+    int                    n_feeds;
+    /* Out: the graph inputs and outputs, in the file's order, and the
+     * opset of the default domain. */
+    int            n_inputs, n_outputs;
+    cnn_onnx_value inputs[CNN_ONNX_MAX_IO], outputs[CNN_ONNX_MAX_IO];
+    int            opset;
+    int            error; /* the CNN_E* code of a failed import, else 0
+                           * (CNN_EUNSUPPORTED: valid ONNX this library
+                           * does not map)                             */
+} cnn_onnx_opts;
+
+/* Imports an ONNX model (opsets 6 to 17 of the default domain). The batch
+ * is dim 0 of every data tensor: an input [N, C, H, W] becomes
+ * cnn_input(C, H, W) and N is chosen by cnn_graph_plan; an op that mixes
+ * samples (Flatten at axis 0, a Reshape of the batch dim, Softmax over it)
+ * is CNN_EUNSUPPORTED. Nodes are named after the ONNX values they compute
+ * (where a value needs a reshape after its op, as a 1-D convolution run as
+ * C x 1 x L, the op's node has the name; reshapes and constants added on the
+ * way get automatic names): opts->outputs gives the exact nodes. Parameters
+ * are the model's; batch-norm buffers its running statistics. `opts` may be
+ * NULL. NULL on failure, with the reason in cnn_last_error(). */
+CNN_API cnn_graph *cnn_onnx_load(const char *path, cnn_onnx_opts *opts);
+
+/* The same from a serialized ModelProto in memory; `name` is used in
+ * messages. */
+CNN_API cnn_graph *cnn_onnx_load_mem(const void *buf, size_t size, const char *name,
+                                     cnn_onnx_opts *opts);
 
 /* ==== @@CHECKPOINTS ==== */
 
@@ -621,6 +831,12 @@ CNN_API int cnn_image_load(const char *path, int c, int h, int w, float *out);
  * order, with the class names of [lo, hi]. For transfer-learning
  * experiments on a subset of the classes. No such image is an error. */
 CNN_API cnn_dataset *cnn_dataset_subset(const cnn_dataset *d, int lo, int hi, int64_t max);
+
+/* A new dataset of n images of d drawn at random without replacement, each
+ * subset of n equally likely, kept in file order, with d's classes and
+ * class names: a small labelled set for few-shot experiments. The same seed
+ * gives the same images. 1 <= n <= d->n. */
+CNN_API cnn_dataset *cnn_dataset_sample(const cnn_dataset *d, int64_t n, uint64_t seed);
 
 /* Per-channel mean and standard deviation of the pixels scaled to [0, 1]
  * (population std), into mean[c] and std[c]. */

@@ -2,14 +2,16 @@
 # Installs the Debian packages the project needs, only those missing.
 # Safe to run again; needs root (or sudo) only when something is missing.
 #
-#   sh scripts/setup.sh          build tools, zlib, stb (images), Fashion-MNIST
+#   sh scripts/setup.sh          build tools, zlib, stb (images), Fashion-MNIST,
+#                                protobuf-c + onnx.proto (ONNX import) and ONNX's test data,
+#                                Open MPI (multi-process training)
 #   sh scripts/setup.sh --ref    also the references used by optional tests
 #                                and bench/compare.sh (python3-torch,
 #                                python3-torchvision; python3-venv for the
 #                                venv that holds onnxruntime)
 set -eu
 
-need="gcc make libc6-dev zlib1g-dev libstb-dev dataset-fashion-mnist"
+need="gcc make libc6-dev zlib1g-dev libstb-dev dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata libopenmpi-dev openmpi-bin"
 if [ "${1:-}" = "--ref" ]; then
     need="$need python3 python3-torch python3-torchvision python3-venv"
 fi

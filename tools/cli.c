@@ -1,5 +1,6 @@
 /* cli.c - helpers shared by the subcommands. */
 #include "cli.h"
+#include "dist.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,7 +13,10 @@
 int cli_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "cnn %s: ", cmd);
+    if (dist_size() > 1) /* which of the job's processes says it */
+        fprintf(stderr, "cnn %s: rank %d of %d: ", cmd, dist_rank(), dist_size());
+    else
+        fprintf(stderr, "cnn %s: ", cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -79,7 +83,12 @@ cnn_graph *cli_load_model(const char *cmd, const char *model, int classes, int c
         cli_error(cmd, "--input and --classes apply to zoo models; '%s' sets its own", model);
         return NULL;
     }
-    if (!(g = cnn_netdesc_load(model)))
+    /* An ONNX model by its name, else a network description. */
+    if (strlen(model) > 5 && strcmp(model + strlen(model) - 5, ".onnx") == 0)
+        g = cnn_onnx_load(model, NULL);
+    else
+        g = cnn_netdesc_load(model);
+    if (!g)
         cli_error(cmd, "%s", cnn_last_error());
     return g;
 }
@@ -118,7 +127,7 @@ int cli_parse_float(const char *s, float lo, float hi, float *out)
 
 int cli_cpus(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = sysconf(_SC_NPROCESSORS_ONLN) / dist_local_size(); /* shared by the ranks here */
     return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
 

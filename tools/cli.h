@@ -18,9 +18,12 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_viz(int argc, char **argv);
+int cmd_onnx_test(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 
-/* Prints "cnn CMD: message" on stderr; returns 1. */
+/* Prints "cnn CMD: message" on stderr ("cnn CMD: rank R of N: message" in an
+ * MPI job); returns 1. */
 int cli_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 
 /* Parses "CxHxW" (three positive numbers). Returns 0 or -1. */
@@ -40,7 +43,8 @@ cnn_graph *cli_load_model(const char *cmd, const char *model, int classes, int c
 /* 25557032 -> "25,557,032" in buf. */
 const char *cli_commas(long long v, char *buf, size_t size);
 
-/* Number of CPUs online (the default thread count). */
+/* Number of CPUs online, divided among the MPI ranks on this machine (the
+ * default thread count). */
 int cli_cpus(void);
 
 /* mkdir -p: 0, or -1 with errno set. */
@@ -71,6 +75,21 @@ void meta_norm(const char *text, float *mean, float *std);
  * failure. */
 int cli_load_data(const char *cmd, const char *spec, int c, int h, int w, cnn_dataset **train,
                   cnn_dataset **test);
+
+/* "LO-HI" (or one label "K") into 0 <= lo <= hi < 65536; 0 or -1. */
+int cli_parse_classes(const char *s, int *lo, int *hi);
+
+/* Keeps the labels lo..hi of both splits, relabelled from 0 (lo < 0: all
+ * classes), then `sample` training images drawn at random from `seed`
+ * (0: all). Either split may be NULL. Prints the reason and returns -1 on
+ * failure; the caller frees both splits either way. */
+int cli_select_data(const char *cmd, int lo, int hi, int sample, uint64_t seed,
+                    cnn_dataset **train, cnn_dataset **test);
+
+/* The same for a checkpoint's own classes: its "data_classes" metadata
+ * line, if any (eval, predict, viz). */
+int cli_meta_classes(const char *cmd, const char *metatext, cnn_dataset **train,
+                     cnn_dataset **test);
 
 /* Per-channel floats as "a,b,c" and back (returns the count or -1). */
 void cli_floats_str(const float *v, int n, char *buf, size_t size);

@@ -69,6 +69,81 @@ int cli_load_data(const char *cmd, const char *spec, int c, int h, int w, cnn_da
     return 0;
 }
 
+int cli_parse_classes(const char *s, int *lo, int *hi)
+{
+    char        buf[64];
+    const char *dash = strchr(s, '-');
+
+    if (!dash)
+        return cli_parse_int(s, 0, 65535, lo) ? -1 : (*hi = *lo, 0);
+    if ((size_t)(dash - s) >= sizeof buf)
+        return -1;
+    memcpy(buf, s, (size_t)(dash - s));
+    buf[dash - s] = '\0';
+    if (cli_parse_int(buf, 0, 65535, lo) || cli_parse_int(dash + 1, 0, 65535, hi) || *hi < *lo)
+        return -1;
+    return 0;
+}
+
+/* Replaces *d by its classes lo..hi. */
+static int keep_classes(const char *cmd, int lo, int hi, cnn_dataset **d)
+{
+    cnn_dataset *s;
+
+    if (!*d)
+        return 0;
+    if (hi >= (*d)->classes) {
+        cli_error(cmd, "data classes %d-%d: the data has classes 0 to %d", lo, hi,
+                  (*d)->classes - 1);
+        return -1;
+    }
+    if (!(s = cnn_dataset_subset(*d, lo, hi, 0))) {
+        cli_error(cmd, "%s", cnn_last_error());
+        return -1;
+    }
+    cnn_dataset_free(*d);
+    *d = s;
+    return 0;
+}
+
+int cli_select_data(const char *cmd, int lo, int hi, int sample, uint64_t seed,
+                    cnn_dataset **train, cnn_dataset **test)
+{
+    cnn_dataset *s;
+
+    if (lo >= 0 && (keep_classes(cmd, lo, hi, train) || keep_classes(cmd, lo, hi, test)))
+        return -1;
+    if (sample <= 0 || !*train)
+        return 0;
+    if (sample > (*train)->n) {
+        cli_error(cmd, "--train-sample %d: the training set has %lld images%s", sample,
+                  (long long)(*train)->n, lo >= 0 ? " in those classes" : "");
+        return -1;
+    }
+    if (!(s = cnn_dataset_sample(*train, sample, seed))) {
+        cli_error(cmd, "%s", cnn_last_error());
+        return -1;
+    }
+    cnn_dataset_free(*train);
+    *train = s;
+    return 0;
+}
+
+int cli_meta_classes(const char *cmd, const char *metatext, cnn_dataset **train,
+                     cnn_dataset **test)
+{
+    char buf[64];
+    int  lo, hi;
+
+    if (!meta_get(metatext, "data_classes", buf, sizeof buf))
+        return 0;
+    if (cli_parse_classes(buf, &lo, &hi)) {
+        cli_error(cmd, "the checkpoint's data_classes=%s is not LO-HI", buf);
+        return -1;
+    }
+    return cli_select_data(cmd, lo, hi, 0, 0, train, test);
+}
+
 void cli_floats_str(const float *v, int n, char *buf, size_t size)
 {
     size_t used = 0;

@@ -128,7 +128,8 @@ int cmd_eval(int argc, char **argv)
     }
     meta_norm(metatext, mean, std);
     cnn_node_info(g, 0, NULL, NULL, &in);
-    if (cli_load_data("eval", data, (int)in.dim[0], (int)in.dim[1], (int)in.dim[2], &train, &test))
+    if (cli_load_data("eval", data, (int)in.dim[0], (int)in.dim[1], (int)in.dim[2], &train, &test) ||
+        cli_meta_classes("eval", metatext, &train, &test))
         goto out;
     if (test->c != in.dim[0] || test->h != in.dim[1] || test->w != in.dim[2]) {
         char s[64];

@@ -1,5 +1,6 @@
 /* main.c - the `cnn` command line: one binary, one subcommand per file. */
 #include "cli.h"
+#include "dist.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -11,9 +12,11 @@ static const struct command {
 } commands[] = {
     {"summary", cmd_summary, "shapes, parameters, MACs and receptive fields of a model"},
     {"train", cmd_train, "train a model on a dataset, with checkpoints and metrics"},
+    {"finetune", cmd_finetune, "transfer learning: a trained model with a new head, part frozen"},
     {"eval", cmd_eval, "accuracy of a checkpoint, per class, and its confusion matrix"},
     {"predict", cmd_predict, "top classes of images with their probabilities"},
     {"viz", cmd_viz, "pictures: filters, feature maps, training curves, confusion matrix"},
+    {"onnx-test", cmd_onnx_test, "run ONNX backend tests (model.onnx + test_data_set_N)"},
     {"bench", cmd_bench, "time a model or one conv layer (median ms, images/s, GFLOP/s)"},
 };
 
@@ -42,8 +45,12 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            /* Under mpirun, every rank runs the command (docs/distributed.md). */
+            if (dist_init(&argc, &argv))
+                return 1;
+            return dist_finish(commands[i].run(argc - 1, argv + 1));
+        }
     fprintf(stderr, "cnn: unknown command '%s' (see cnn --help)\n", argv[1]);
     return 2;
 }

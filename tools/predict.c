@@ -114,7 +114,8 @@ int cmd_predict(int argc, char **argv)
             goto out;
         }
         if (cli_load_data("predict", data, (int)in.dim[0], (int)in.dim[1], (int)in.dim[2], &train,
-                          &test))
+                          &test) ||
+            cli_meta_classes("predict", metatext, &train, &test))
             goto out;
         if (index >= test->n) {
             cli_error("predict", "--index %d: the test set of %s has %lld images", index, data,

@@ -2,6 +2,7 @@
  * every epoch, a metrics CSV, and `last` / `best` checkpoints to resume
  * from. */
 #include "cli.h"
+#include "dist.h"
 #include "fit.h"
 
 #include <errno.h>
@@ -108,16 +109,37 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
     int64_t      steps;
     cnn_sched    sched = c->sched;
     struct stat  sb;
+    /* An MPI job (dist.h): each rank takes every ranks-th image of the
+     * epoch's order, so a step's batches on all ranks together are the one
+     * batch a single process would take; rank 0 alone prints and writes. */
+    dist          *d     = NULL;
+    cnn_loader_cfg lc    = c->loader;
+    const int      ranks = dist_size(), pb = c->batch / ranks;
+    const bool     lead  = dist_rank() == 0;
+    char           report[256];
 
     snprintf(csv, sizeof csv, "%s/metrics.csv", c->out_dir);
     snprintf(ckpt, sizeof ckpt, "%s/last", c->out_dir);
     snprintf(best, sizeof best, "%s/best", c->out_dir);
-    if (!(l = cnn_loader_new(train, &c->loader)) || !(y = calloc((size_t)c->batch, sizeof *y)) ||
-        cnn_graph_set_threads(g, c->threads) < 0 || cnn_graph_plan(g, c->batch) < 0) {
+    if (c->batch % ranks != 0) {
+        cli_error(c->cmd, "a batch of %d does not split over %d ranks; give a multiple of %d",
+                  c->batch, ranks, ranks);
+        goto out;
+    }
+    lc.batch  = pb;
+    lc.shard  = dist_rank();
+    lc.shards = ranks;
+    if (!(d = dist_new(g, opt, st, c->sync_bn)) || !(l = cnn_loader_new(train, &lc)) ||
+        !(y = calloc((size_t)pb, sizeof *y)) || cnn_graph_set_threads(g, c->threads) < 0 ||
+        cnn_graph_plan(g, pb) < 0) {
         cli_error(c->cmd, "%s", cnn_last_error());
         goto out;
     }
-    steps              = cnn_loader_batches(l);
+    steps = cnn_loader_batches(l);
+    if (dist_min(d, &steps) < 0) {
+        cli_error(c->cmd, "%s", cnn_last_error());
+        goto out;
+    }
     sched.total_steps  = steps * c->epochs;
     sched.warmup_steps = steps * c->warmup_epochs;
     sched.step_size    = steps * c->step_epochs;
@@ -126,14 +148,14 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
                   (long long)train->n, c->batch);
         goto out;
     }
-    if (st->epoch == 0 || stat(csv, &sb) != 0) {
+    if (lead && (st->epoch == 0 || stat(csv, &sb) != 0)) {
         if (!(f = fopen(csv, "w")) || fputs(CSV_HEADER, f) < 0 || fclose(f) != 0) {
             f = NULL;
             cli_error(c->cmd, "%s: %s", csv, strerror(errno));
             goto out;
         }
         f = NULL;
-    } else if (csv_trim(csv, st->epoch) < 0) {
+    } else if (lead && csv_trim(csv, st->epoch) < 0) {
         cli_error(c->cmd, "%s: %s", csv, strerror(errno));
         goto out;
     }
@@ -145,11 +167,11 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
         float   lr = 0;
         int     n;
 
-        if (cnn_loader_start(l, epoch, 0) < 0) {
+        if (cnn_loader_start(l, epoch, 0) < 0 || dist_epoch_begin(d) < 0) {
             cli_error(c->cmd, "%s", cnn_last_error());
             goto out;
         }
-        while ((n = cnn_loader_next(l, cnn_graph_data(g, 0), y)) > 0) {
+        while (step < steps && (n = cnn_loader_next(l, cnn_graph_data(g, 0), y)) > 0) {
             float loss;
             int   correct;
             lr = cnn_sched_lr(&sched, st->step);
@@ -159,14 +181,18 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
                 goto out;
             }
             if (!isfinite(loss)) {
-                if (c->tty)
+                if (c->tty && lead)
                     fputc('\n', stderr);
                 cli_error(c->cmd, "the loss became %g at epoch %lld, step %lld; stopping (the last "
                           "good checkpoint, %s, is kept)", (double)loss, (long long)epoch + 1,
                           (long long)step + 1, ckpt);
                 goto out;
             }
-            if (cnn_graph_zero_param_grads(g) < 0 || cnn_graph_backward(g) < 0 ||
+            /* With several ranks, gradients are summed while backward
+             * runs and averaged before the update; loss and correct
+             * become the whole batch's. */
+            if (dist_step_begin(d, loss, correct) < 0 || cnn_graph_zero_param_grads(g) < 0 ||
+                cnn_graph_backward(g) < 0 || dist_step_end(d, &loss, &correct) < 0 ||
                 cnn_optim_step(opt, lr) < 0) {
                 cli_error(c->cmd, "%s", cnn_last_error());
                 goto out;
@@ -175,21 +201,26 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
             step++;
             sum_loss += loss;
             hits += correct;
-            seen += n;
+            seen += (int64_t)n * ranks;
             double el = now() - t0;
-            progress(c, epoch, step, steps, sum_loss / step, (double)hits / seen, seen / el,
-                     el / step * (steps - step));
+            if (lead)
+                progress(c, epoch, step, steps, sum_loss / step, (double)hits / seen, seen / el,
+                         el / step * (steps - step));
         }
         if (n < 0) {
             cli_error(c->cmd, "%s", cnn_last_error());
             goto out;
         }
         double train_s = now() - t0;
-        if (c->tty)
+        if (c->tty && lead)
             fputc('\n', stderr);
-        if (cli_evaluate(c->cmd, g, test, c->loader.mean, c->loader.std, &test_loss, &test_acc,
-                         NULL))
+        if (dist_evaluate(d, c->cmd, test, c->loader.mean, c->loader.std, &test_loss,
+                          &test_acc))
             goto out;
+        if (dist_epoch_end(d, train_s, report, sizeof report) < 0) {
+            cli_error(c->cmd, "%s", cnn_last_error());
+            goto out;
+        }
 
         st->epoch = epoch + 1;
         cnn_graph_rng_get(g, st->rng);
@@ -199,18 +230,20 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
         printf("epoch %lld/%d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | lr %.5f | "
                "%.1f s, %.0f img/s\n", (long long)epoch + 1, c->epochs, sum_loss / step,
                (double)hits / seen, test_loss, test_acc, (double)lr, train_s, seen / train_s);
+        if (report[0])
+            printf("  allreduce: %s\n", report);
         fflush(stdout);
-        if (!(f = fopen(csv, "a")) ||
-            fprintf(f, "%lld,%.6f,%.6f,%.6f,%.6f,%.8f,%.3f,%.1f\n", (long long)epoch + 1,
-                    sum_loss / step, (double)hits / seen, test_loss, test_acc, (double)lr, train_s,
-                    seen / train_s) < 0 || fclose(f) != 0) {
+        if (lead && (!(f = fopen(csv, "a")) ||
+                     fprintf(f, "%lld,%.6f,%.6f,%.6f,%.6f,%.8f,%.3f,%.1f\n", (long long)epoch + 1,
+                             sum_loss / step, (double)hits / seen, test_loss, test_acc, (double)lr,
+                             train_s, seen / train_s) < 0 || fclose(f) != 0)) {
             f = NULL;
             cli_error(c->cmd, "%s: %s", csv, strerror(errno));
             goto out;
         }
         f = NULL;
-        if (cnn_checkpoint_save(ckpt, g, opt, st, c->meta_text) < 0 ||
-            (improved && cnn_checkpoint_save(best, g, opt, st, c->meta_text) < 0)) {
+        if (lead && (cnn_checkpoint_save(ckpt, g, opt, st, c->meta_text) < 0 ||
+                     (improved && cnn_checkpoint_save(best, g, opt, st, c->meta_text) < 0))) {
             cli_error(c->cmd, "%s", cnn_last_error());
             goto out;
         }
@@ -225,6 +258,7 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
 out:
     if (f)
         fclose(f);
+    dist_free(d);
     cnn_loader_free(l);
     free(y);
     return rc;
@@ -243,6 +277,8 @@ static void usage(FILE *f)
             "batches, or train/ and test/ image folders), evaluates on the test split after\n"
             "every epoch, appends to DIR/metrics.csv and writes the checkpoints DIR/last and\n"
             "DIR/best. The last line printed is 'test accuracy: 0.XXXX'.\n"
+            "Under `mpirun -np N`, N processes share every batch of B (each takes B/N)\n"
+            "and average their gradients; rank 0 prints and writes (docs/distributed.md).\n"
             "\n"
             "  --model M          zoo name or description file (default lenet5)\n"
             "  --data SPEC        dataset (default fashion-mnist)\n"
@@ -263,30 +299,23 @@ static void usage(FILE *f)
             "  --augment LIST     crop,flip (random crop after 4-pixel padding, mirror)\n"
             "  --init I           pytorch, he or xavier (default pytorch)\n"
             "  --seed S           (default 1)\n"
-            "  --threads T        (default: every CPU)\n"
+            "  --threads T        (default: every CPU; under mpirun, the CPUs divided among\n"
+            "                     the ranks on each machine)\n"
+            "  --sync-bn          under mpirun: batch-norm statistics over the whole batch of\n"
+            "                     all ranks (default: each rank's share; docs/distributed.md)\n"
             "  --limit N          train on the first N training images only\n"
             "  --test-limit N     test on the first N test images only\n"
+            "  --data-classes LO-HI  keep only labels LO..HI (train and test), as 0..HI-LO\n"
+            "  --train-sample N   train on N training images drawn at random (from --seed)\n"
             "  --stop-after E     stop after epoch E as if interrupted (resume later)\n"
             "  --out DIR          where checkpoints and metrics go (created)\n"
             "  --resume           continue the run in DIR from DIR/last with its own settings\n"
             "                     (only --epochs, --threads and --stop-after may be given)\n");
 }
 
-/* Settings that describe a run, all recorded in the checkpoint. */
-typedef struct run {
-    char  model[1024], data[1024];
-    int   c, h, w, epochs, batch, warmup, crop_pad, threads;
-    bool  flip, nesterov;
-    char  optimizer[16], schedule[16], init[16];
-    float lr, momentum, wd, gamma, smoothing;
-    int   step_size;
-    int   limit, test_limit; /* use only the first N images (0: all)     */
-    long long seed;
-} run;
-
 static bool starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
-static void run_defaults(run *r)
+void run_defaults(run *r)
 {
     bool lenet = strcmp(r->model, "lenet5") == 0, res = starts(r->model, "resnet");
     /* LeNet-5's recipe (bench/README.md): 20 epochs, weight decay 1e-3,
@@ -305,7 +334,7 @@ static void run_defaults(run *r)
         r->step_size = r->epochs / 3 > 0 ? r->epochs / 3 : 1;
 }
 
-static void run_to_meta(const run *r, meta *m)
+void run_to_meta(const run *r, meta *m)
 {
     meta_set(m, "model", "%s", r->model);
     meta_set(m, "data", "%s", r->data);
@@ -328,9 +357,13 @@ static void run_to_meta(const run *r, meta *m)
     meta_set(m, "seed", "%lld", r->seed);
     meta_set(m, "limit", "%d", r->limit);
     meta_set(m, "test_limit", "%d", r->test_limit);
+    if (r->class_lo >= 0)
+        meta_set(m, "data_classes", "%d-%d", r->class_lo, r->class_hi);
+    meta_set(m, "train_sample", "%d", r->sample);
+    meta_set(m, "sync_bn", "%d", r->sync_bn);
 }
 
-static int run_from_meta(const char *t, run *r)
+int run_from_meta(const char *t, run *r)
 {
     char b[1024];
     int  ok = 1;
@@ -358,11 +391,17 @@ static int run_from_meta(const char *t, run *r)
     r->limit      = atoi(GET("limit"));
     r->test_limit = atoi(GET("test_limit"));
 #undef GET
+    /* Keys added later: older checkpoints lack them. */
+    r->sample   = meta_get(t, "train_sample", b, sizeof b) ? atoi(b) : 0;
+    r->sync_bn  = meta_get(t, "sync_bn", b, sizeof b) && atoi(b);
+    r->class_lo = r->class_hi = -1;
+    if (meta_get(t, "data_classes", b, sizeof b) &&
+        cli_parse_classes(b, &r->class_lo, &r->class_hi))
+        ok = 0;
     return ok ? 0 : -1;
 }
 
-/* Class names and normalization, for eval, predict and viz. */
-static void data_to_meta(const cnn_dataset *d, const float *mean, const float *std, meta *m)
+void data_to_meta(const cnn_dataset *d, const float *mean, const float *std, meta *m)
 {
     char buf[256], key[32];
     meta_set(m, "classes", "%d", d->classes);
@@ -406,7 +445,7 @@ static cnn_graph *build_model(const run *r, const cnn_dataset *d)
     return g;
 }
 
-static cnn_optim *make_optim(const run *r, cnn_graph *g)
+cnn_optim *make_optim(const run *r, cnn_graph *g)
 {
     cnn_optim_kind k = strcmp(r->optimizer, "adam") == 0    ? CNN_ADAM
                        : strcmp(r->optimizer, "adamw") == 0 ? CNN_ADAMW
@@ -421,8 +460,8 @@ static cnn_optim *make_optim(const run *r, cnn_graph *g)
     return cnn_optim_new(g, &c);
 }
 
-static int fill_fit(const run *r, const cnn_dataset *train, const float *mean, const float *std,
-                    fit_cfg *c)
+int fill_fit(const run *r, const cnn_dataset *train, const float *mean, const float *std,
+             fit_cfg *c)
 {
     c->cmd    = "train";
     c->epochs = r->epochs;
@@ -439,6 +478,7 @@ static int fill_fit(const run *r, const cnn_dataset *train, const float *mean, c
     c->warmup_epochs   = r->warmup;
     c->step_epochs     = r->step_size;
     c->label_smoothing = r->smoothing;
+    c->sync_bn         = r->sync_bn;
     c->loader          = cnn_loader_defaults(r->batch);
     c->loader.shuffle   = true;
     c->loader.drop_last = true; /* batch statistics need whole batches */
@@ -454,17 +494,30 @@ static int fill_fit(const run *r, const cnn_dataset *train, const float *mean, c
 }
 
 /* Keeps the first n images of *d (all classes), for quick runs. */
-static int limit_data(cnn_dataset **d, int n)
+static int limit_data(const char *cmd, cnn_dataset **d, int n)
 {
     cnn_dataset *s;
     if (n <= 0 || n >= (*d)->n)
         return 0;
     if (!(s = cnn_dataset_subset(*d, 0, (*d)->classes - 1, n)))
-        return cli_error("train", "%s", cnn_last_error()) ? -1 : -1;
+        return cli_error(cmd, "%s", cnn_last_error()) ? -1 : -1;
     s->classes = (*d)->classes; /* a small subset may miss the last classes */
     cnn_dataset_free(*d);
     *d = s;
     return 0;
+}
+
+int run_load_data(const char *cmd, const run *r, cnn_dataset **train, cnn_dataset **test)
+{
+    if (cli_load_data(cmd, r->data, r->c, r->h, r->w, train, test) == 0 &&
+        cli_select_data(cmd, r->class_lo, r->class_hi, r->sample, (uint64_t)r->seed, train,
+                        test) == 0 &&
+        limit_data(cmd, train, r->limit) == 0 && limit_data(cmd, test, r->test_limit) == 0)
+        return 0;
+    cnn_dataset_free(*train);
+    cnn_dataset_free(*test);
+    *train = *test = NULL;
+    return -1;
 }
 
 static bool one_of(const char *s, const char *a, const char *b, const char *c)
@@ -488,11 +541,14 @@ int cmd_train(int argc, char **argv)
         {"out", required_argument, NULL, 'O'},       {"resume", no_argument, NULL, 'R'},
         {"limit", required_argument, NULL, 'x'},     {"test-limit", required_argument, NULL, 'X'},
         {"stop-after", required_argument, NULL, 'A'},
+        {"data-classes", required_argument, NULL, 'C'},
+        {"train-sample", required_argument, NULL, 'T'},
+        {"sync-bn", no_argument, NULL, 'Y'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     run             r = {.model = "lenet5", .data = "fashion-mnist", .optimizer = "sgd",
                          .schedule = "cosine", .init = "pytorch", .momentum = 0.9f, .wd = -1,
-                         .smoothing = -1,
+                         .smoothing = -1, .class_lo = -1, .class_hi = -1,
                          .gamma = 0.1f, .seed = 1, .threads = cli_cpus()};
     const char     *out_dir = NULL;
     bool            resume = false, other = false;
@@ -603,6 +659,16 @@ int cmd_train(int argc, char **argv)
             if (cli_parse_int(optarg, 1, 1000000, &stop_after))
                 return cli_error("train", "--stop-after %s: expected a positive epoch", optarg);
             break;
+        case 'Y': r.sync_bn = true; break;
+        case 'C':
+            if (cli_parse_classes(optarg, &r.class_lo, &r.class_hi))
+                return cli_error("train", "--data-classes %s: expected LO-HI, such as 5-9", optarg);
+            break;
+        case 'T':
+            if (cli_parse_int(optarg, 1, 2147483647, &r.sample))
+                return cli_error("train", "--train-sample %s: expected a positive number of images",
+                                 optarg);
+            break;
         case 'O': out_dir = optarg; break;
         case 'R': resume = true; break;
         case 'h': usage(stdout); return 0;
@@ -631,16 +697,14 @@ int cmd_train(int argc, char **argv)
         if (epochs_flag)
             r.epochs = epochs_flag;
         meta_norm(saved, mean, std);
-        if (cli_load_data("train", r.data, r.c, r.h, r.w, &train, &test) ||
-            limit_data(&train, r.limit) || limit_data(&test, r.test_limit))
+        if (run_load_data("train", &r, &train, &test))
             goto out;
         printf("resuming %s at epoch %lld of %d (step %lld)\n", path, (long long)st.epoch,
                r.epochs, (long long)st.step);
     } else {
         r.epochs = epochs_flag;
         run_defaults(&r);
-        if (cli_load_data("train", r.data, r.c, r.h, r.w, &train, &test) ||
-            limit_data(&train, r.limit) || limit_data(&test, r.test_limit))
+        if (run_load_data("train", &r, &train, &test))
             goto out;
         r.c = train->c, r.h = train->h, r.w = train->w;
         if (!(g = build_model(&r, train)))

@@ -107,8 +107,9 @@ int cmd_viz(int argc, char **argv)
     }
     if (!data)
         data = meta_get(metatext, "data", spec, sizeof spec);
-    if (data && cli_load_data("viz", data, (int)in.dim[0], (int)in.dim[1], (int)in.dim[2], &train,
-                              &test))
+    if (data && (cli_load_data("viz", data, (int)in.dim[0], (int)in.dim[1], (int)in.dim[2], &train,
+                               &test) ||
+                 cli_meta_classes("viz", metatext, &train, &test)))
         goto done;
     if (!image && !test) {
         cli_error("viz", "%s names no data; give --data or --image", argv[optind]);

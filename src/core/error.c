@@ -11,10 +11,12 @@ static void      *log_user;
 
 int cnn_fail(int code, const char *fmt, ...)
 {
+    char    msg[sizeof last_msg]; /* the arguments may hold the last message */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_msg, msg, sizeof msg);
     return code;
 }
 
@@ -31,6 +33,7 @@ const char *cnn_strerror(int code)
     case CNN_EFORMAT:   return "CNN_EFORMAT";
     case CNN_EOVERFLOW: return "CNN_EOVERFLOW";
     case CNN_ESTATE:    return "CNN_ESTATE";
+    case CNN_EUNSUPPORTED: return "CNN_EUNSUPPORTED";
     default:            return "CNN_E?";
     }
 }

@@ -126,6 +126,39 @@ cnn_dataset *cnn_dataset_subset(const cnn_dataset *d, int lo, int hi, int64_t ma
     return s;
 }
 
+/* Knuth's selection sampling (TAOCP 3.4.2, Algorithm S): image i is taken
+ * with probability (still needed) / (still left), which gives exactly n
+ * images, every subset of n equally likely, in file order. */
+cnn_dataset *cnn_dataset_sample(const cnn_dataset *d, int64_t n, uint64_t seed)
+{
+    cnn_dataset *s = NULL;
+    cnn_rng      r;
+    int64_t      sample, j = 0;
+
+    if (check_dataset(d, "dataset sample", &sample) < 0)
+        return NULL;
+    if (n < 1 || n > d->n) {
+        cnn_fail(CNN_EINVAL, "dataset sample: %lld images asked of %lld, expected 1 to %lld",
+                 (long long)n, (long long)d->n, (long long)d->n);
+        return NULL;
+    }
+    if (cnn_data_new(n, d->c, d->h, d->w, "dataset sample", &s) < 0)
+        return NULL;
+    cnn_rng_seed(&r, seed ^ 0x8e5a3c1b2d4f6071ull);
+    for (int64_t i = 0; i < d->n && j < n; i++)
+        if ((double)(d->n - i) * cnn_rng_uniform(&r) < (double)(n - j)) {
+            memcpy(s->pixels + j * sample, d->pixels + i * sample, (size_t)sample);
+            s->labels[j++] = d->labels[i];
+        }
+    s->classes = d->classes;
+    if (d->class_names &&
+        cnn_data_set_names(s, (const char *const *)d->class_names, d->classes) < 0) {
+        cnn_dataset_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 int cnn_dataset_stats(const cnn_dataset *d, float *mean, float *std)
 {
     int64_t sample, plane, (*hist)[256];

@@ -363,10 +363,13 @@ int cnn_graph_forward(cnn_graph *g, cnn_mode mode)
             return rc;
     }
     g->forward_done = false;
+    g->hook_rc      = CNN_OK;
     for (int i = 0; i < g->n_nodes; i++) {
         cnn_node *n = &g->nodes[i];
         if (n->op != CNN_OP_INPUT)
             cnn_op_defs[n->op]->forward(&e, n);
+        if (g->hook_rc < 0) /* a synchronized batch norm could not reduce */
+            return g->hook_rc;
     }
     g->last_mode    = mode;
     g->forward_done = true;
@@ -425,10 +428,34 @@ int cnn_graph_backward(cnn_graph *g)
         return cnn_fail(CNN_ESTATE, "backward: no forward pass to go back through");
     mark_req(g);
     e = make_exec(g, g->last_mode);
+    g->hook_rc = CNN_OK;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         cnn_node *n = &g->nodes[i];
+        int       rc;
         if (n->req && n->op != CNN_OP_INPUT)
             cnn_op_defs[n->op]->backward(&e, n);
+        if (g->hook_rc < 0)
+            return g->hook_rc;
+        if (g->bwd_hook && (rc = g->bwd_hook(g, i, g->bwd_user)) < 0)
+            return rc;
     }
+    return CNN_OK;
+}
+
+int cnn_graph_set_backward_hook(cnn_graph *g, cnn_backward_hook fn, void *user)
+{
+    if (!g)
+        return cnn_fail(CNN_EINVAL, "set backward hook: NULL graph");
+    g->bwd_hook = fn;
+    g->bwd_user = fn ? user : NULL;
+    return CNN_OK;
+}
+
+int cnn_graph_set_stat_reduce(cnn_graph *g, cnn_reduce_fn fn, void *user)
+{
+    if (!g)
+        return cnn_fail(CNN_EINVAL, "set stat reduce: NULL graph");
+    g->reduce      = fn;
+    g->reduce_user = fn ? user : NULL;
     return CNN_OK;
 }

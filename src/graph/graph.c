@@ -269,6 +269,18 @@ int cnn_node_attrs(const cnn_graph *g, int id, cnn_node_attr *a)
     case CNN_OP_LEAKY_RELU:       a->slope = n->a.leaky.slope; break;
     case CNN_OP_DROPOUT:          a->p = n->a.dropout.p; break;
     case CNN_OP_BATCHNORM2D:      a->eps = n->a.bn.eps; a->momentum = n->a.bn.momentum; break;
+    case CNN_OP_SOFTMAX:
+    case CNN_OP_LOG_SOFTMAX:      a->axis = n->a.softmax.axis; break;
+    case CNN_OP_CLIP:             a->clip.lo = n->a.clip.lo; a->clip.hi = n->a.clip.hi; break;
+    case CNN_OP_PAD:
+        memcpy(a->pad.begin, n->a.pad.begin, sizeof a->pad.begin);
+        memcpy(a->pad.end, n->a.pad.end, sizeof a->pad.end);
+        a->pad.value = n->a.pad.value;
+        break;
+    case CNN_OP_LRN:
+        a->lrn.size = n->a.lrn.size, a->lrn.alpha = n->a.lrn.alpha;
+        a->lrn.beta = n->a.lrn.beta, a->lrn.k = n->a.lrn.k;
+        break;
     default: break;
     }
     return CNN_OK;

@@ -23,6 +23,10 @@ typedef struct cnn_node {
         struct { float eps, momentum; } bn;
         struct { int out; bool bias; } linear;
         struct { int out[2]; } adaptive;
+        struct { int axis; } softmax;     /* softmax, log_softmax   */
+        struct { float lo, hi; } clip;
+        struct { int begin[4], end[4]; float value; } pad;
+        struct { int size; float alpha, beta, k; } lrn;
     } a;
 
     int       n_param;
@@ -63,6 +67,13 @@ struct cnn_graph {
     cnn_mode last_mode;
     bool     forward_done;
     bool     infer_plan;    /* no dy; activations share memory          */
+
+    /* data parallelism: cnn_graph_set_backward_hook, _set_stat_reduce */
+    cnn_backward_hook bwd_hook;
+    void             *bwd_user;
+    cnn_reduce_fn     reduce;
+    void             *reduce_user;
+    int               hook_rc; /* the first failure of `reduce` in a pass */
 };
 
 /* What an op's forward and backward see. */

@@ -17,6 +17,7 @@ enum {
     T_PARAMS = TAG('P', 'A', 'R', 'M'), /* float32[n_params]                  */
     T_BUFS   = TAG('B', 'U', 'F', 'F'), /* float32[n_buffers]                 */
     T_OPTIM  = TAG('O', 'P', 'T', 'M'), /* optimizer configuration and state  */
+    T_LRSC   = TAG('L', 'R', 'S', 'C'), /* optimizer: per-node lr scales      */
     T_STATE  = TAG('T', 'R', 'S', 'T'), /* epoch, step, RNG, best metric      */
     T_META   = TAG('M', 'E', 'T', 'A'), /* key=value text                     */
 };
@@ -115,10 +116,22 @@ static void w_section(writer *w, uint32_t tag, uint64_t len)
     w_u64(w, len);
 }
 
+/* Whether any node of g has an lr scale other than 1 in opt (the section
+ * is written only then, so plain runs' files stay as they were). */
+static bool has_lr_scales(const cnn_graph *g, const cnn_optim *opt)
+{
+    float s;
+    for (int i = 0; opt && i < g->n_nodes; i++)
+        if (cnn_optim_lr_scale(opt, i, &s) == CNN_OK && s != 1.0f)
+            return true;
+    return false;
+}
+
 static int write_all(writer *w, cnn_graph *g, const cnn_optim *opt, const cnn_train_state *st,
                      const char *meta, const char *text)
 {
-    uint32_t n_sections = 3 + (opt != NULL) + (st != NULL) + (meta != NULL);
+    bool     scales     = has_lr_scales(g, opt);
+    uint32_t n_sections = 3 + (opt != NULL) + scales + (st != NULL) + (meta != NULL);
 
     w_bytes(w, MAGIC, 8);
     w_u32(w, VERSION);
@@ -147,6 +160,15 @@ static int write_all(writer *w, cnn_graph *g, const cnn_optim *opt, const cnn_tr
         w_u64(w, (uint64_t)cnn_optim_steps(opt));
         w_u64(w, (uint64_t)ns);
         w_floats(w, cnn_optim_state((cnn_optim *)opt), ns);
+    }
+    if (scales) {
+        w_section(w, T_LRSC, 8 + (uint64_t)g->n_nodes * 4);
+        w_u64(w, (uint64_t)g->n_nodes);
+        for (int i = 0; i < g->n_nodes; i++) {
+            float s = 1.0f;
+            cnn_optim_lr_scale(opt, i, &s);
+            w_f32(w, s);
+        }
     }
     if (st) {
         w_section(w, T_STATE, 8 + 8 + 32 + 8);
@@ -322,6 +344,7 @@ cnn_graph *cnn_checkpoint_load(const char *path, cnn_optim **opt, cnn_train_stat
     bool       have_params = false, have_bufs = false;
     int        rc = CNN_OK;
     uint32_t   n_sections;
+    uint64_t   lrsc_at = 0; /* where the lr scales start; 0: none saved   */
 
     if (opt)
         *opt = NULL;
@@ -399,6 +422,16 @@ cnn_graph *cnn_checkpoint_load(const char *path, cnn_optim **opt, cnn_train_stat
         } else if (tag == T_OPTIM) {
             if (opt && !o && (rc = load_optim(path, &r, slen, g, &o)) < 0)
                 goto out;
+        } else if (tag == T_LRSC) {
+            /* Applied once the optimizer is read, whatever the order. */
+            if (slen < 8 || r_u64(&r) != (uint64_t)g->n_nodes ||
+                slen != 8 + (uint64_t)g->n_nodes * 4) {
+                rc = cnn_fail(CNN_EFORMAT, "%s: lr-scale section of %llu bytes, expected one "
+                              "scale for each of the graph's %d nodes", path,
+                              (unsigned long long)slen, g->n_nodes);
+                goto out;
+            }
+            lrsc_at = r.at;
         } else if (tag == T_STATE) {
             if (slen != 56) {
                 rc = cnn_fail(CNN_EFORMAT, "%s: training-state section of %llu bytes, expected 56",
@@ -435,6 +468,16 @@ cnn_graph *cnn_checkpoint_load(const char *path, cnn_optim **opt, cnn_train_stat
         rc = cnn_fail(CNN_EFORMAT, "%s: missing the %s section", path,
                       !g ? "graph" : !have_params ? "parameter" : "buffer");
         goto out;
+    }
+    for (int i = 0; o && lrsc_at && i < g->n_nodes; i++) {
+        float s;
+        r.at = lrsc_at + (uint64_t)i * 4;
+        s    = r_f32(&r);
+        if (s != 1.0f && cnn_optim_set_lr_scale(o, i, s) < 0) {
+            rc = cnn_fail(CNN_EFORMAT, "%s: lr scale %g of node '%s', expected >= 0", path,
+                          (double)s, g->nodes[i].name);
+            goto out;
+        }
     }
 out:
     free(buf);

@@ -132,6 +132,35 @@ static int parse_float(line *l, const char *key, float def, float *out)
     return CNN_OK;
 }
 
+/* A clip bound: a number, or inf / -inf; def when absent. */
+static int parse_bound(line *l, const char *key, float def, float *out)
+{
+    const char *s = get(l, key);
+    char       *end;
+
+    *out = def;
+    if (!s)
+        return CNN_OK;
+    errno = 0;
+    *out  = strtof(s, &end);
+    if (end == s || *end || isnan(*out) || (errno && !isinf(*out)))
+        return line_fail(l, "%s=%s: expected a number, inf or -inf", key, s);
+    return CNN_OK;
+}
+
+/* shape=AxBxCxD: 1 to 4 dims of 1 to 2^31-1. */
+static int parse_shape(line *l, cnn_shape *s)
+{
+    int dims[4], n, rc;
+
+    if ((rc = parse_ints(l, "shape", get(l, "shape"), 1, INT32_MAX, dims, 4, &n)) < 0)
+        return rc;
+    s->ndim = n;
+    for (int d = 0; d < n; d++)
+        s->dim[d] = dims[d];
+    return CNN_OK;
+}
+
 static int require(line *l, const char *key)
 {
     for (int i = 0; i < l->n_kv; i++)
@@ -275,6 +304,13 @@ static int add_layer(line *l, cnn_graph *g, int prev, const names *all)
                      : cnn_input_flat(g, dims[0], name);
         goto done;
     }
+    if (strcmp(op, "constant") == 0) {
+        cnn_shape s;
+        if ((rc = require(l, "shape")) < 0 || (rc = parse_shape(l, &s)) < 0)
+            return rc;
+        id = cnn_constant(g, &s, name);
+        goto done;
+    }
     if ((rc = inputs(l, g, prev, all, in, 64, &n)) < 0)
         return rc;
 
@@ -356,27 +392,70 @@ static int add_layer(line *l, cnn_graph *g, int prev, const names *all)
         if ((rc = one_input(l, n)) < 0 || (rc = parse_float(l, "p", 0.5f, &p)) < 0)
             return rc;
         id = cnn_dropout(g, in[0], p, name);
-    } else if (strcmp(op, "add") == 0) {
+    } else if (strcmp(op, "add") == 0 || strcmp(op, "mul") == 0) {
         if (n != 2)
-            return line_fail(l, "add: reads exactly two layers (in=a,b), got %d", n);
-        id = cnn_add(g, in[0], in[1], name);
+            return line_fail(l, "%s: reads exactly two layers (in=a,b), got %d", op, n);
+        id = op[0] == 'a' ? cnn_add(g, in[0], in[1], name) : cnn_mul(g, in[0], in[1], name);
+    } else if (strcmp(op, "reshape") == 0) {
+        cnn_shape s;
+        if ((rc = one_input(l, n)) < 0 || (rc = require(l, "shape")) < 0 ||
+            (rc = parse_shape(l, &s)) < 0)
+            return rc;
+        id = cnn_reshape(g, in[0], &s, name);
+    } else if (strcmp(op, "softmax") == 0 || strcmp(op, "log_softmax") == 0) {
+        int axis = 0;
+        if ((rc = one_input(l, n)) < 0 ||
+            (get(l, "axis") && (rc = parse_int(l, "axis", get(l, "axis"), 0, 3, &axis)) < 0))
+            return rc;
+        id = op[0] == 's' ? cnn_softmax_axis(g, in[0], axis, name)
+                          : cnn_log_softmax(g, in[0], axis, name);
+    } else if (strcmp(op, "clip") == 0) {
+        float lo, hi;
+        if ((rc = one_input(l, n)) < 0 || (rc = parse_bound(l, "min", -INFINITY, &lo)) < 0 ||
+            (rc = parse_bound(l, "max", INFINITY, &hi)) < 0)
+            return rc;
+        id = cnn_clip(g, in[0], lo, hi, name);
+    } else if (strcmp(op, "pad") == 0) {
+        int       b[4] = {0}, e[4] = {0}, nb = 0, ne = 0;
+        float     value;
+        cnn_shape s;
+        if ((rc = one_input(l, n)) < 0 || (rc = require(l, "begin")) < 0 ||
+            (rc = require(l, "end")) < 0 ||
+            (rc = parse_ints(l, "begin", get(l, "begin"), -(1 << 24), 1 << 24, b, 4, &nb)) < 0 ||
+            (rc = parse_ints(l, "end", get(l, "end"), -(1 << 24), 1 << 24, e, 4, &ne)) < 0 ||
+            (rc = parse_float(l, "value", 0.0f, &value)) < 0)
+            return rc;
+        cnn_node_info(g, in[0], NULL, NULL, &s);
+        if (nb != s.ndim || ne != s.ndim)
+            return line_fail(l, "pad: begin and end need %d values each (the input's dims), got "
+                             "%d and %d", s.ndim, nb, ne);
+        id = cnn_pad(g, in[0], b, e, value, name);
+    } else if (strcmp(op, "lrn") == 0) {
+        int   size;
+        float alpha, beta, k;
+        if ((rc = one_input(l, n)) < 0 || (rc = require(l, "size")) < 0 ||
+            (rc = parse_int(l, "size", get(l, "size"), 1, 1 << 16, &size)) < 0 ||
+            (rc = parse_float(l, "alpha", 1e-4f, &alpha)) < 0 ||
+            (rc = parse_float(l, "beta", 0.75f, &beta)) < 0 ||
+            (rc = parse_float(l, "k", 1.0f, &k)) < 0)
+            return rc;
+        id = cnn_lrn(g, in[0], size, alpha, beta, k, name);
     } else if (strcmp(op, "concat") == 0) {
         id = cnn_concat(g, in, n, name);
     } else if (strcmp(op, "relu") == 0 || strcmp(op, "sigmoid") == 0 || strcmp(op, "tanh") == 0 ||
-               strcmp(op, "flatten") == 0 || strcmp(op, "softmax") == 0 ||
-               strcmp(op, "global_avgpool") == 0) {
+               strcmp(op, "flatten") == 0 || strcmp(op, "global_avgpool") == 0) {
         if ((rc = one_input(l, n)) < 0)
             return rc;
         id = op[0] == 'r'   ? cnn_relu(g, in[0], name)
-             : op[0] == 's' && op[1] == 'i' ? cnn_sigmoid(g, in[0], name)
+             : op[0] == 's' ? cnn_sigmoid(g, in[0], name)
              : op[0] == 't' ? cnn_tanh(g, in[0], name)
              : op[0] == 'f' ? cnn_flatten(g, in[0], name)
-             : op[0] == 's' ? cnn_softmax(g, in[0], name)
                             : cnn_global_avgpool(g, in[0], name);
     } else {
         return line_fail(l, "unknown op '%s' (known: input, conv2d, relu, leaky_relu, sigmoid, "
                          "tanh, maxpool2d, avgpool2d, global_avgpool, adaptive_avgpool, "
-                         "batchnorm2d, linear, flatten, dropout, add, concat, softmax)", op);
+                         "batchnorm2d, linear, flatten, dropout, add, mul, concat, softmax, "
+                         "log_softmax, constant, reshape, clip, pad, lrn)", op);
     }
 done:
     if (id < 0) {
@@ -606,6 +685,30 @@ char *cnn_netdesc_emit(const cnn_graph *g)
         case CNN_OP_BATCHNORM2D: put(&b, " eps=%.9g momentum=%.9g", (double)a.eps, (double)a.momentum); break;
         case CNN_OP_LEAKY_RELU:  put(&b, " slope=%.9g", (double)a.slope); break;
         case CNN_OP_DROPOUT:     put(&b, " p=%.9g", (double)a.p); break;
+        case CNN_OP_CONSTANT:
+        case CNN_OP_RESHAPE:
+            for (int d = 0; d < s.ndim; d++)
+                put(&b, "%s%lld", d ? "x" : " shape=", (long long)s.dim[d]);
+            break;
+        case CNN_OP_SOFTMAX:
+            if (a.axis != 0) /* the channels, as before axes existed */
+                put(&b, " axis=%d", a.axis);
+            break;
+        case CNN_OP_LOG_SOFTMAX: put(&b, " axis=%d", a.axis); break;
+        case CNN_OP_CLIP:
+            put(&b, " min=%.9g max=%.9g", (double)a.clip.lo, (double)a.clip.hi);
+            break;
+        case CNN_OP_PAD:
+            for (int d = 0; d < s.ndim; d++)
+                put(&b, "%s%d", d ? "," : " begin=", a.pad.begin[d]);
+            for (int d = 0; d < s.ndim; d++)
+                put(&b, "%s%d", d ? "," : " end=", a.pad.end[d]);
+            put(&b, " value=%.9g", (double)a.pad.value);
+            break;
+        case CNN_OP_LRN:
+            put(&b, " size=%d alpha=%.9g beta=%.9g k=%.9g", a.lrn.size, (double)a.lrn.alpha,
+                (double)a.lrn.beta, (double)a.lrn.k);
+            break;
         default: break;
         }
         if (cnn_node_param_count(g, id) > 0 && !cnn_node_trainable(g, id))

@@ -23,12 +23,15 @@ static int bn_infer(cnn_graph *g, cnn_node *n)
     return CNN_OK;
 }
 
-/* Saved: the mean and 1/sqrt(var + eps) used by the last forward. */
+/* Saved: the mean and 1/sqrt(var + eps) used by the last forward; with
+ * synchronized statistics (cnn_graph_set_stat_reduce) then 2C + 1 doubles
+ * that go through the reduction: the global count, then two C-vectors. */
+static int64_t sync_floats(const cnn_node *n) { return 2 * (2 * n->shape.dim[0] + 1); }
+
 static int64_t bn_aux(const cnn_graph *g, const cnn_node *n, int batch)
 {
-    (void)g;
     (void)batch;
-    return 2 * n->shape.dim[0];
+    return 2 * n->shape.dim[0] + (g->reduce ? sync_floats(n) : 0);
 }
 
 static int64_t spatial(const cnn_node *n)
@@ -48,7 +51,76 @@ static int bn_check(const cnn_exec *e, const cnn_node *n)
                         "batchnorm2d '%s': training needs more than 1 value per channel (batch %d "
                         "x %lld positions)",
                         n->name, e->batch, (long long)spatial(n));
+    if (uses_batch_stats(e, n) && e->g->reduce &&
+        n->aux_floats < 2 * n->shape.dim[0] + sync_floats(n))
+        return cnn_fail(CNN_ESTATE, "batchnorm2d '%s': synchronized statistics were asked for "
+                        "after the graph was planned; plan it again", n->name);
     return CNN_OK;
+}
+
+/* The reduction buffer of a synchronized node (2C floats in: doubles are
+ * 8-byte aligned there, as aux starts 64-byte aligned). */
+static double *sync_buf(const cnn_node *n)
+{
+    return (double *)(void *)(n->aux + 2 * n->shape.dim[0]);
+}
+
+/* Sums v over the replicas; a failure is kept for forward/backward to return. */
+static bool reduce(const cnn_exec *e, double *v, int count)
+{
+    cnn_graph *g = e->g;
+    int        rc;
+    if (g->hook_rc == CNN_OK && (rc = g->reduce(v, count, g->reduce_user)) < 0)
+        g->hook_rc = rc;
+    return g->hook_rc == CNN_OK;
+}
+
+/* Training forward with synchronized statistics: the same two passes as
+ * below, each summed over the replicas before it is used. */
+static void bn_forward_sync(const cnn_exec *e, cnn_node *n)
+{
+    const cnn_node *x     = cnn_in_node(e, n, 0);
+    const int       C     = (int)n->shape.dim[0];
+    const int64_t   hw    = spatial(n);
+    const float    *gamma = cnn_param(e, n, 0), *beta = cnn_param(e, n, 1);
+    float          *rmean = cnn_buffer(e, n, 0), *rvar = cnn_buffer(e, n, 1);
+    float          *smean = n->aux, *sinv = n->aux + C;
+    double         *d = sync_buf(n), *sum = d + 1, *ssd = d + 1 + C; /* count, [C], [C] */
+    const float     eps = n->a.bn.eps, mom = n->a.bn.momentum;
+
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int c = 0; c < C; c++) {
+        double s = 0.0;
+        for (int b = 0; b < e->batch; b++)
+            s += cnn_sum(x->y + ((int64_t)b * C + c) * hw, hw);
+        sum[c] = s;
+    }
+    d[0] = (double)hw * e->batch;
+    if (!reduce(e, d, C + 1))
+        return;
+    const double count = d[0];
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int c = 0; c < C; c++) {
+        double ss = 0.0;
+        for (int b = 0; b < e->batch; b++)
+            ss += cnn_sum_sqdev(x->y + ((int64_t)b * C + c) * hw, hw, (float)(sum[c] / count));
+        ssd[c] = ss;
+    }
+    if (!reduce(e, ssd, C))
+        return;
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int c = 0; c < C; c++) {
+        double mean = sum[c] / count, var = ssd[c] / count;
+        rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
+        rvar[c]  = (float)((1.0 - mom) * rvar[c] + mom * var * count / (count - 1.0));
+        float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)eps));
+        float scale = gamma[c] * inv, shift = beta[c] - m * scale;
+        smean[c] = m;
+        sinv[c]  = inv;
+        for (int b = 0; b < e->batch; b++)
+            cnn_affine(x->y + ((int64_t)b * C + c) * hw, n->y + ((int64_t)b * C + c) * hw, hw,
+                       scale, shift);
+    }
 }
 
 static void bn_forward(const cnn_exec *e, cnn_node *n)
@@ -62,6 +134,10 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
     const bool      batch_stats = uses_batch_stats(e, n);
     const float     eps = n->a.bn.eps, mom = n->a.bn.momentum;
 
+    if (batch_stats && e->g->reduce) {
+        bn_forward_sync(e, n);
+        return;
+    }
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
     for (int c = 0; c < C; c++) {
         double mean, var;
@@ -91,6 +167,48 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
     }
 }
 
+/* Training backward with synchronized statistics: the sums over this
+ * replica's samples go into the parameter gradients (averaged with the
+ * other replicas' later, as every gradient is), the sums over all replicas
+ * into the input gradient, with the global count. */
+static void bn_backward_sync(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node     *x     = cnn_in_node(e, n, 0);
+    const int     C     = (int)n->shape.dim[0];
+    const int64_t hw    = spatial(n);
+    const float  *gamma = cnn_param(e, n, 0);
+    const float  *smean = n->aux, *sinv = n->aux + C;
+    double       *d = sync_buf(n), *sdy = d + 1, *sdyx = d + 1 + C; /* count, [C], [C] */
+
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int c = 0; c < C; c++) {
+        double s = 0.0, sx = 0.0;
+        for (int b = 0; b < e->batch; b++) {
+            const float *dyp = n->dy + ((int64_t)b * C + c) * hw;
+            s += cnn_sum(dyp, hw);
+            sx += cnn_dot_dev(dyp, x->y + ((int64_t)b * C + c) * hw, hw, smean[c]);
+        }
+        sdy[c]  = s;
+        sdyx[c] = sx * sinv[c];
+        if (n->trainable) {
+            cnn_pgrad(e, n, 0)[c] += (float)sdyx[c];
+            cnn_pgrad(e, n, 1)[c] += (float)sdy[c];
+        }
+    }
+    if (!x->req || !reduce(e, sdy, 2 * C))
+        return;
+    const double count = d[0]; /* from the forward */
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int c = 0; c < C; c++) {
+        const float m = smean[c], inv = sinv[c], k = gamma[c] * inv;
+        const float a1 = (float)(sdy[c] / count), a2 = (float)(sdyx[c] / count);
+        for (int b = 0; b < e->batch; b++) {
+            const int64_t o = ((int64_t)b * C + c) * hw;
+            cnn_bn_dx_add(x->y + o, n->dy + o, x->dy + o, hw, k, a1, m, inv * a2);
+        }
+    }
+}
+
 static void bn_backward(const cnn_exec *e, cnn_node *n)
 {
     cnn_node     *x     = cnn_in_node(e, n, 0);
@@ -100,6 +218,10 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
     const float  *smean = n->aux, *sinv = n->aux + C;
     const bool    batch_stats = uses_batch_stats(e, n);
 
+    if (batch_stats && e->g->reduce) {
+        bn_backward_sync(e, n);
+        return;
+    }
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
     for (int c = 0; c < C; c++) {
         const float m = smean[c], inv = sinv[c];

@@ -1,25 +1,44 @@
-/* softmax.c - softmax over the channels (first per-sample dim), at each
- * spatial position; max-subtracted so exp never overflows. */
+/* softmax.c - softmax over one per-sample dim (the channels unless told
+ * otherwise), independently at every index of the other dims;
+ * max-subtracted so exp never overflows. */
 #include "../graph/graph_impl.h"
 
 #include <math.h>
 
 static int softmax_infer(cnn_graph *g, cnn_node *n)
 {
-    n->shape = g->nodes[n->in[0]].shape;
+    const cnn_node *x = &g->nodes[n->in[0]];
+    char            xs[64];
+
+    if (n->a.softmax.axis >= x->shape.ndim)
+        return cnn_fail(CNN_ESHAPE, "softmax '%s': axis %d, but input '%s' has shape %s",
+                        n->name, n->a.softmax.axis, x->name,
+                        cnn_shape_str(&x->shape, xs, sizeof xs));
+    n->shape = x->shape;
     return CNN_OK;
 }
 
-static int64_t inner(const cnn_node *n) { return cnn_node_numel(n) / n->shape.dim[0]; }
+/* Per sample [outer, C, inner] around the axis; the batch folds into outer,
+ * so row r (of batch * outer * inner) starts at (r / S) * C * S + r % S and
+ * steps by S. */
+static void geometry(const cnn_node *n, int64_t *C, int64_t *S)
+{
+    *C = n->shape.dim[n->a.softmax.axis];
+    *S = 1;
+    for (int d = n->a.softmax.axis + 1; d < n->shape.ndim; d++)
+        *S *= n->shape.dim[d];
+}
 
 static void softmax_forward(const cnn_exec *e, cnn_node *n)
 {
     const float  *x = cnn_in_node(e, n, 0)->y;
-    const int64_t C = n->shape.dim[0], S = inner(n), rows = (int64_t)e->batch * S;
+    int64_t       C, S;
+    geometry(n, &C, &S);
+    const int64_t rows = cnn_node_numel(n) * e->batch / C;
 
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
     for (int64_t r = 0; r < rows; r++) {
-        const int64_t base = (r / S) * C * S + r % S; /* element (b, 0, s) */
+        const int64_t base = (r / S) * C * S + r % S; /* element (row, 0) */
         float         mx = -INFINITY;
         double        sum = 0.0;
         for (int64_t c = 0; c < C; c++)
@@ -38,7 +57,9 @@ static void softmax_forward(const cnn_exec *e, cnn_node *n)
 static void softmax_backward(const cnn_exec *e, cnn_node *n)
 {
     cnn_node     *x = cnn_in_node(e, n, 0);
-    const int64_t C = n->shape.dim[0], S = inner(n), rows = (int64_t)e->batch * S;
+    int64_t       C, S;
+    geometry(n, &C, &S);
+    const int64_t rows = cnn_node_numel(n) * e->batch / C;
 
     if (!x->req)
         return;
@@ -58,8 +79,15 @@ const cnn_op_def cnn_op_softmax = {
     .backward = softmax_backward,
 };
 
-int cnn_softmax(cnn_graph *g, int x, const char *name)
+int cnn_softmax_axis(cnn_graph *g, int x, int axis, const char *name)
 {
     cnn_node n = {.op = CNN_OP_SOFTMAX};
+
+    if (axis < 0 || axis > 3)
+        return cnn_fail(CNN_EINVAL, "softmax '%s': axis %d, expected 0 to 3", name ? name : "",
+                        axis);
+    n.a.softmax.axis = axis;
     return cnn_graph_add(g, &n, &x, 1, name);
 }
+
+int cnn_softmax(cnn_graph *g, int x, const char *name) { return cnn_softmax_axis(g, x, 0, name); }

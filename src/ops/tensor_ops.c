@@ -1,6 +1,8 @@
 /* tensor_ops.c - ops that move data without arithmetic of their own:
- * input, flatten, add (residual), concat along channels. */
+ * input, flatten, add (residual, or a broadcast bias), concat along
+ * channels. */
 #include "../graph/graph_impl.h"
+#include "bcast.h"
 
 #include <string.h>
 
@@ -89,33 +91,58 @@ int cnn_flatten(cnn_graph *g, int x, const char *name)
 
 static int add_infer(cnn_graph *g, cnn_node *n)
 {
-    const cnn_node *a = &g->nodes[n->in[0]], *b = &g->nodes[n->in[1]];
-    char            as[64], bs[64];
-    bool            same = a->shape.ndim == b->shape.ndim;
-
-    for (int d = 0; same && d < a->shape.ndim; d++)
-        same = a->shape.dim[d] == b->shape.dim[d];
-    if (!same)
-        return cnn_fail(CNN_ESHAPE, "add '%s': '%s' has shape %s but '%s' has shape %s", n->name,
-                        a->name, cnn_shape_str(&a->shape, as, sizeof as), b->name,
-                        cnn_shape_str(&b->shape, bs, sizeof bs));
-    n->shape = a->shape;
-    return CNN_OK;
+    return cnn_bcast_infer(n, &g->nodes[n->in[0]], &g->nodes[n->in[1]]);
 }
 
 static void add_forward(const cnn_exec *e, cnn_node *n)
 {
-    const float  *a = cnn_in_node(e, n, 0)->y, *b = cnn_in_node(e, n, 1)->y;
-    float        *y = n->y;
-    const int64_t count = cnn_node_numel(n) * e->batch;
+    const cnn_node *A = cnn_in_node(e, n, 0), *B = cnn_in_node(e, n, 1);
+    const float    *a = A->y, *b = B->y;
+    float          *y = n->y;
+    const int64_t   count = cnn_node_numel(n) * e->batch;
+    const cnn_bcast bc = cnn_bcast_of(A, B);
+    const int64_t   as = cnn_node_numel(A), bs = cnn_node_numel(B);
 
+    if (bc.same) {
+        CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+        for (int64_t i = 0; i < count; i++)
+            y[i] = a[i] + b[i];
+        return;
+    }
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
-    for (int64_t i = 0; i < count; i++)
-        y[i] = a[i] + b[i];
+    for (int s = 0; s < e->batch; s++) {
+        const float *as_ = a + s * as, *bs_ = b + s * bs;
+        float       *ys_ = y + s * as;
+        CNN_BCAST_FOR(bc, i, j, ys_[i] = as_[i] + bs_[j]);
+    }
+}
+
+/* a gets the gradient as it is; a broadcast b the sum over the positions
+ * it was repeated at, per sample (so the threads' slices never meet). */
+static void add_backward(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node       *A = cnn_in_node(e, n, 0), *B = cnn_in_node(e, n, 1);
+    const cnn_bcast bc = cnn_bcast_of(A, B);
+    const int64_t   as = cnn_node_numel(A), bs = cnn_node_numel(B);
+
+    if (bc.same) {
+        pass_backward(e, n);
+        return;
+    }
+    if (A->req)
+        accumulate(A->dy, n->dy, as * e->batch, e->nthreads);
+    if (!B->req)
+        return;
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int s = 0; s < e->batch; s++) {
+        const float *dy = n->dy + s * as;
+        float       *db = B->dy + s * bs;
+        CNN_BCAST_FOR(bc, i, j, db[j] += dy[i]);
+    }
 }
 
 const cnn_op_def cnn_op_add = {
-    .name = "add", .infer = add_infer, .forward = add_forward, .backward = pass_backward,
+    .name = "add", .infer = add_infer, .forward = add_forward, .backward = add_backward,
 };
 
 int cnn_add(cnn_graph *g, int a, int b, const char *name)

@@ -72,6 +72,9 @@ void cnn_node_init_params(cnn_graph *g, int id, cnn_init scheme, uint64_t seed)
         fill(g->buffers + n->buf_off[1], c, 1.0f);
         break;
     }
+    case CNN_OP_CONSTANT:
+        fill(g->params + n->param_off[0], cnn_shape_numel(&n->param_shape[0]), 0.0f);
+        break;
     default:
         break;
     }

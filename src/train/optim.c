@@ -14,6 +14,8 @@ struct cnn_optim {
     int64_t       steps; /* updates done                                */
     float        *state; /* SGD: [n] momentum; Adam(W): [n] m, [n] v     */
     int64_t       state_n;
+    float        *lr_scale; /* [n_scale] per node, NULL while all are 1 */
+    int           n_scale;
 };
 
 cnn_optim_cfg cnn_optim_defaults(cnn_optim_kind kind)
@@ -76,6 +78,7 @@ void cnn_optim_free(cnn_optim *o)
     if (!o)
         return;
     free(o->state);
+    free(o->lr_scale);
     free(o);
 }
 
@@ -137,15 +140,49 @@ int cnn_optim_step(cnn_optim *o, float lr)
         const cnn_node *n = &g->nodes[i];
         if (!n->trainable)
             continue;
+        const float node_lr = i < o->n_scale ? lr * o->lr_scale[i] : lr;
         for (int k = 0; k < n->n_param; k++) {
             int64_t len = cnn_shape_numel(&n->param_shape[k]);
             if (o->cfg.kind == CNN_SGD)
-                sgd_range(o, lr, n->param_off[k], len);
+                sgd_range(o, node_lr, n->param_off[k], len);
             else
-                adam_range(o, lr, n->param_off[k], len);
+                adam_range(o, node_lr, n->param_off[k], len);
         }
     }
     o->steps++;
+    return CNN_OK;
+}
+
+int cnn_optim_set_lr_scale(cnn_optim *o, int node, float scale)
+{
+    if (!o)
+        return cnn_fail(CNN_EINVAL, "optimizer lr scale: NULL optimizer");
+    if (node < 0 || node >= o->g->n_nodes)
+        return cnn_fail(CNN_EINVAL, "optimizer lr scale: node id %d out of range (graph has %d "
+                        "nodes)", node, o->g->n_nodes);
+    if (!(scale >= 0.0f) || !isfinite(scale))
+        return cnn_fail(CNN_EINVAL, "optimizer lr scale: %g for node '%s', expected >= 0",
+                        (double)scale, o->g->nodes[node].name);
+    if (node >= o->n_scale) {
+        int    n = o->g->n_nodes;
+        float *p = realloc(o->lr_scale, (size_t)n * sizeof *p);
+        if (!p)
+            return cnn_fail(CNN_ENOMEM, "optimizer: out of memory");
+        for (int i = o->n_scale; i < n; i++)
+            p[i] = 1.0f;
+        o->lr_scale = p;
+        o->n_scale  = n;
+    }
+    o->lr_scale[node] = scale;
+    return CNN_OK;
+}
+
+int cnn_optim_lr_scale(const cnn_optim *o, int node, float *scale)
+{
+    if (!o || !scale || node < 0 || node >= o->g->n_nodes)
+        return cnn_fail(CNN_EINVAL, "optimizer lr scale: NULL argument or node id %d out of range",
+                        node);
+    *scale = node < o->n_scale ? o->lr_scale[node] : 1.0f;
     return CNN_OK;
 }
 
