@@ -409,6 +409,15 @@ CNN_API int cnn_graph_set_threads(cnn_graph *g, int nthreads);
  * invalidates the plan. */
 CNN_API int cnn_graph_plan(cnn_graph *g, int batch);
 
+/* Whether the next training plan (cnn_graph_plan) lets the gradients of
+ * nodes other than inputs and outputs (nodes no node reads) share memory,
+ * as the activations of an inference plan do: a node's gradient lives
+ * only from its first consumer's backward to its own. Training then needs
+ * about half the activation memory; the gradients of those nodes are not
+ * kept (cnn_graph_grad refuses them, and a loss must be taken on an
+ * output). Default false; cnn train, cnn finetune and cnn bench set it. */
+CNN_API int cnn_graph_share_grads(cnn_graph *g, bool share);
+
 /* A plan for inference only, in far less memory: no gradients, and each
  * activation's memory is reused as soon as the last node that reads it
  * has run. After a forward, only inputs and outputs (nodes no other node

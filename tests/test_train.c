@@ -942,6 +942,82 @@ static void residual_block(void)
     cnn_graph_free(b.g);
 }
 
+/* Shared gradient memory (cnn_graph_share_grads) changes where gradients
+ * live, not their values: the loss, every parameter gradient and the
+ * input gradient are the same bits as with every gradient kept, for
+ * LeNet-5, ResNet-20 (residual adds) and a net whose input feeds two
+ * branches joined by concat; the plan is smaller; an intermediate
+ * gradient and a loss on a node others read are refused. */
+static void shared_gradients_match(void)
+{
+    static const char *const names[] = {"lenet5", "resnet20", "branches"};
+
+    for (int m = 0; m < 3; m++) {
+        float  loss[2], *pg[2] = {NULL, NULL}, *dx[2] = {NULL, NULL};
+        int64_t np = 0, nx = 0;
+        int     out = 0, mid = 0;
+        for (int share = 0; share < 2; share++) {
+            cnn_graph *g;
+            int        labels[3] = {1, 7, 3}, x = 0;
+            if (m < 2) {
+                T_TRUE((g = cnn_model_new(names[m], 10, 1, 28, 28)) != NULL);
+            } else {
+                cnn_conv2d_attr a = cnn_conv2d_defaults(4, 3, 3), b = cnn_conv2d_defaults(3, 1, 1);
+                cnn_conv2d_attr c = cnn_conv2d_defaults(3, 3, 3);
+                int             br[2], cat;
+                T_TRUE((g = cnn_graph_new()) != NULL);
+                T_OK(x = cnn_input(g, 2, 8, 8, "x"));
+                T_OK(br[0] = cnn_conv2d(g, x, &a, "c1"));
+                T_OK(br[1] = cnn_conv2d(g, x, &b, "c2"));
+                T_OK(br[1] = cnn_conv2d(g, br[1], &c, "c3"));
+                T_OK(cat = cnn_concat(g, br, 2, "cat"));
+                T_OK(cat = cnn_relu(g, cat, "relu"));
+                T_OK(cat = cnn_flatten(g, cat, "flat"));
+                T_OK(cnn_linear(g, cat, 10, true, "fc"));
+            }
+            out = cnn_graph_size(g) - 1;
+            mid = out - 1;
+            T_OK(cnn_graph_want_input_grad(g, x, true));
+            T_OK(cnn_graph_share_grads(g, share));
+            T_OK(cnn_graph_plan(g, 3));
+            cnn_shape s;
+            cnn_node_info(g, 0, NULL, NULL, &s);
+            nx = 3 * cnn_shape_numel(&s);
+            float *xd = cnn_graph_data(g, x);
+            for (int64_t i = 0; i < nx; i++)
+                xd[i] = (float)((i * 7919) % 255) / 255.0f - 0.5f;
+            T_OK(cnn_graph_forward(g, CNN_TRAIN));
+            T_OK(cnn_graph_softmax_xent(g, out, labels, 0.1f, &loss[share], NULL));
+            T_OK(cnn_graph_zero_param_grads(g));
+            T_OK(cnn_graph_backward(g));
+            np = cnn_graph_param_count(g);
+            pg[share] = malloc((size_t)np * sizeof(float));
+            dx[share] = malloc((size_t)nx * sizeof(float));
+            memcpy(pg[share], cnn_graph_param_grads(g), (size_t)np * sizeof(float));
+            memcpy(dx[share], cnn_graph_grad(g, x), (size_t)nx * sizeof(float));
+            if (share) {
+                T_TRUE(cnn_graph_grad(g, mid) == NULL);
+                T_EQ(cnn_graph_softmax_xent(g, mid, labels, 0.0f, &loss[0], NULL), CNN_ESTATE);
+                cnn_graph_share_grads(g, false);
+                int64_t whole = cnn_graph_plan_bytes(g, 3);
+                cnn_graph_share_grads(g, true);
+                T_TRUE(cnn_graph_plan_bytes(g, 3) < whole);
+            } else {
+                T_TRUE(cnn_graph_grad(g, mid) != NULL);
+            }
+            cnn_graph_free(g);
+        }
+        if (memcmp(&loss[0], &loss[1], sizeof loss[0]) != 0 ||
+            memcmp(pg[0], pg[1], (size_t)np * sizeof(float)) != 0 ||
+            memcmp(dx[0], dx[1], (size_t)nx * sizeof(float)) != 0)
+            T_FAILED("%s: shared gradient memory changes the gradients", names[m]);
+        for (int k = 0; k < 2; k++) {
+            free(pg[k]);
+            free(dx[k]);
+        }
+    }
+}
+
 int main(void)
 {
     T_RUN(sgd_plain);
@@ -970,5 +1046,6 @@ int main(void)
     T_RUN(overfit_small_cnn);
     T_RUN(determinism);
     T_RUN(residual_block);
+    T_RUN(shared_gradients_match);
     return t_done("train");
 }

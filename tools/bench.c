@@ -140,7 +140,8 @@ static int prepare(job *j, int threads)
 
     bool infer = !j->train && !j->backward; /* no gradients, shared activations */
 
-    if (cnn_graph_set_threads(j->g, threads) < 0 ||
+    /* Training keeps only the gradients it needs, as cnn train does. */
+    if (cnn_graph_set_threads(j->g, threads) < 0 || cnn_graph_share_grads(j->g, true) < 0 ||
         (infer ? cnn_graph_plan_infer(j->g, j->batch) : cnn_graph_plan(j->g, j->batch)) < 0)
         return cli_error("bench", "%s", cnn_last_error());
     cnn_node_info(j->g, 0, NULL, NULL, &s);

@@ -78,11 +78,12 @@ static int print_summary(const char *model, cnn_graph *g, int batch)
     printf("Total MACs per image: %s (%s; conv and linear only)\n", cli_commas(t.macs, a, sizeof a),
            gmacs(t.macs, b, sizeof b));
     printf("Depth (conv + linear layers on the longest path): %d\n", t.depth);
+    cnn_graph_share_grads(g, true); /* as cnn train plans it */
     if ((bytes = cnn_graph_plan_bytes(g, batch)) < 0) {
         free(st);
         return cli_error("summary", "%s", cnn_last_error());
     }
-    printf("Training memory at batch %d (activations, their gradients, saved data, scratch): "
+    printf("Training memory at batch %d (activations, live gradients, saved data, scratch): "
            "%.1f MiB\n", batch, bytes / 1048576.0);
     if ((bytes = cnn_graph_plan_infer_bytes(g, batch)) < 0) {
         free(st);

@@ -131,7 +131,7 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
     lc.shards = ranks;
     if (!(d = dist_new(g, opt, st, c->sync_bn)) || !(l = cnn_loader_new(train, &lc)) ||
         !(y = calloc((size_t)pb, sizeof *y)) || cnn_graph_set_threads(g, c->threads) < 0 ||
-        cnn_graph_plan(g, pb) < 0) {
+        cnn_graph_share_grads(g, true) < 0 || cnn_graph_plan(g, pb) < 0) {
         cli_error(c->cmd, "%s", cnn_last_error());
         goto out;
     }

@@ -18,6 +18,7 @@ void cnn_graph_drop_plan(cnn_graph *g)
     g->batch   = 0;
     g->forward_done = false;
     g->infer_plan   = false;
+    g->shared_dy    = false;
     for (int i = 0; i < g->n_nodes; i++) {
         g->nodes[i].y   = NULL;
         g->nodes[i].dy  = NULL;
@@ -62,7 +63,7 @@ typedef struct block {
     int64_t at, len;
 } block;
 
-static int infer_layout(const cnn_graph *g, int batch, int64_t *off, int64_t *size)
+static int infer_layout(const cnn_graph *g, int batch, int64_t *off, int64_t *size, int *last_out)
 {
     int     *last = malloc((size_t)g->n_nodes * sizeof *last);
     block   *free_ = malloc((size_t)(g->n_nodes + 1) * sizeof *free_);
@@ -137,18 +138,26 @@ static int infer_layout(const cnn_graph *g, int batch, int64_t *off, int64_t *si
         }
     }
     *size = top;
+    if (last_out)
+        memcpy(last_out, last, (size_t)g->n_nodes * sizeof *last);
     free(last);
     free(free_);
     return CNN_OK;
 }
 
-/* Sizes of a plan, all checked: the arena (activations, gradients unless
- * `infer`, saved data) and the scratch of one thread, in floats. With
- * `off` (inference), the activation offsets too. */
-static int plan_sizes(const cnn_graph *g, int batch, bool infer, int64_t *off, int64_t *arena,
-                      int64_t *scratch)
+/* What a plan holds: every y, dy and saved data (TRAIN); the same with
+ * the dy of nodes other than inputs and outputs sharing memory by
+ * liveness (SHARED: backward zeroes each one just before its first
+ * writer); or no dy and the y sharing memory (INFER). */
+typedef enum plan_kind { PLAN_TRAIN, PLAN_SHARED, PLAN_INFER } plan_kind;
+
+/* Sizes of a plan, all checked: the arena and the scratch of one thread,
+ * in floats; for SHARED and INFER also the offsets in the shared region
+ * (off, may be NULL) and each node's last reader (last, may be NULL). */
+static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *off, int *last,
+                      int64_t *arena, int64_t *scratch)
 {
-    int64_t total = 0, most = 0, acts = 0;
+    int64_t total = 0, most = 0, shared = 0;
     int     rc;
 
     for (int i = 0; i < g->n_nodes; i++) {
@@ -164,6 +173,8 @@ static int plan_sizes(const cnn_graph *g, int batch, bool infer, int64_t *off, i
         if (aux < 0)
             return cnn_fail(CNN_EOVERFLOW, "plan: node '%s' at batch %d: saved data too large",
                             n->name, batch);
+        /* Every kind fits in this (y, dy and aux of every node): the sums
+         * below cannot overflow once it is checked. */
         if ((rc = cnn_size_add(total, round_up(act), &total)) < 0 ||
             (rc = cnn_size_add(total, round_up(act), &total)) < 0 ||
             (rc = cnn_size_add(total, round_up(aux), &total)) < 0)
@@ -176,34 +187,36 @@ static int plan_sizes(const cnn_graph *g, int batch, bool infer, int64_t *off, i
                 most = s;
         }
     }
-    if (infer) { /* the sums above bound every offset: no overflow below */
+    if (kind != PLAN_TRAIN) {
         int64_t *o = off ? off : malloc((size_t)g->n_nodes * sizeof *o);
         if (!o)
             return cnn_fail(CNN_ENOMEM, "plan: out of memory");
-        rc = infer_layout(g, batch, o, &acts);
+        rc = infer_layout(g, batch, o, &shared, last);
         if (o != off)
             free(o);
         if (rc < 0)
             return rc;
+        total = shared;
         for (int i = 0; i < g->n_nodes; i++) {
             const cnn_op_def *def = cnn_op_defs[g->nodes[i].op];
-            acts += round_up(def->aux_floats ? def->aux_floats(g, &g->nodes[i], batch) : 0);
+            total += round_up(def->aux_floats ? def->aux_floats(g, &g->nodes[i], batch) : 0);
+            if (kind == PLAN_SHARED)
+                total += round_up(cnn_node_numel(&g->nodes[i]) * batch);
         }
-        total = acts;
     }
     *arena   = total;
     *scratch = round_up(most);
     return CNN_OK;
 }
 
-static int64_t plan_bytes(const cnn_graph *g, int batch, bool infer)
+static int64_t plan_bytes(const cnn_graph *g, int batch, plan_kind kind)
 {
     int64_t arena, scratch, t, bytes;
     int     rc;
 
     if (!g || batch < 1)
         return cnn_fail(CNN_EINVAL, "plan bytes: NULL graph or batch %d < 1", batch);
-    if ((rc = plan_sizes(g, batch, infer, NULL, &arena, &scratch)) < 0)
+    if ((rc = plan_sizes(g, batch, kind, NULL, NULL, &arena, &scratch)) < 0)
         return rc;
     if ((rc = cnn_size_mul(scratch, g->nthreads, &t)) < 0 || (rc = cnn_size_add(arena, t, &t)) < 0 ||
         (rc = cnn_size_mul(t, (int64_t)sizeof(float), &bytes)) < 0)
@@ -211,17 +224,22 @@ static int64_t plan_bytes(const cnn_graph *g, int batch, bool infer)
     return bytes;
 }
 
-int64_t cnn_graph_plan_bytes(const cnn_graph *g, int batch) { return plan_bytes(g, batch, false); }
+int64_t cnn_graph_plan_bytes(const cnn_graph *g, int batch)
+{
+    return plan_bytes(g, batch, g && g->share_grads ? PLAN_SHARED : PLAN_TRAIN);
+}
 
 int64_t cnn_graph_plan_infer_bytes(const cnn_graph *g, int batch)
 {
-    return plan_bytes(g, batch, true);
+    return plan_bytes(g, batch, PLAN_INFER);
 }
 
 static int plan(cnn_graph *g, int batch, bool infer)
 {
-    int64_t total, scratch, t, *off = NULL;
-    int     rc;
+    int64_t   total, scratch, t, *off = NULL;
+    int      *last = NULL;
+    plan_kind kind;
+    int       rc;
 
     if (!g)
         return cnn_fail(CNN_EINVAL, "plan: NULL graph");
@@ -229,11 +247,15 @@ static int plan(cnn_graph *g, int batch, bool infer)
         return cnn_fail(CNN_EINVAL, "plan: batch size %d, expected >= 1", batch);
     if (g->n_nodes == 0)
         return cnn_fail(CNN_ESTATE, "plan: the graph has no nodes");
-    if (infer && !(off = malloc((size_t)g->n_nodes * sizeof *off)))
-        return cnn_fail(CNN_ENOMEM, "plan: out of memory");
+    kind = infer ? PLAN_INFER : g->share_grads ? PLAN_SHARED : PLAN_TRAIN;
+    if (kind != PLAN_TRAIN && (!(off = malloc((size_t)g->n_nodes * sizeof *off)) ||
+                               !(last = malloc((size_t)g->n_nodes * sizeof *last)))) {
+        rc = cnn_fail(CNN_ENOMEM, "plan: out of memory");
+        goto out;
+    }
     /* Sizes are checked before the old plan goes, so a refused plan leaves
      * the previous one usable. */
-    if ((rc = plan_sizes(g, batch, infer, off, &total, &scratch)) < 0 ||
+    if ((rc = plan_sizes(g, batch, kind, off, last, &total, &scratch)) < 0 ||
         (rc = cnn_graph_ensure_params(g, true)) < 0 ||
         (!infer && (rc = cnn_graph_ensure_grads(g)) < 0))
         goto out;
@@ -257,27 +279,31 @@ static int plan(cnn_graph *g, int batch, bool infer)
         int64_t           act = round_up(cnn_node_numel(n) * batch);
 
         n->aux_floats = def->aux_floats ? def->aux_floats(g, n, batch) : 0;
-        if (infer) { /* saved data here, the shared activations after it */
-            n->aux = p;
-            p += round_up(n->aux_floats);
-            continue;
+        n->last       = last ? last[i] : g->n_nodes;
+        n->aux = p;
+        p += round_up(n->aux_floats);
+        if (kind != PLAN_INFER) {
+            n->y = p;
+            p += act;
         }
-        n->y   = p;
-        n->dy  = p + act;
-        n->aux = p + 2 * act;
-        p += 2 * act + round_up(n->aux_floats);
+        if (kind == PLAN_TRAIN) {
+            n->dy = p;
+            p += act;
+        }
     }
-    for (int i = 0; infer && i < g->n_nodes; i++) {
-        g->nodes[i].y  = p + off[i];
-        g->nodes[i].dy = NULL;
+    for (int i = 0; kind != PLAN_TRAIN && i < g->n_nodes; i++) {
+        g->nodes[i].y  = kind == PLAN_INFER ? p + off[i] : g->nodes[i].y;
+        g->nodes[i].dy = kind == PLAN_SHARED ? p + off[i] : NULL;
     }
     g->scratch_per_thread = scratch;
     g->plan_threads       = g->nthreads;
     g->batch              = batch;
     g->infer_plan         = infer;
+    g->shared_dy          = kind == PLAN_SHARED;
     rc                    = CNN_OK;
 out:
     free(off);
+    free(last);
     return rc;
 }
 
@@ -308,6 +334,11 @@ float *cnn_graph_grad(cnn_graph *g, int id)
     }
     if (g->infer_plan) {
         cnn_fail(CNN_ESTATE, "graph grad: the graph is planned for inference (no gradients)");
+        return NULL;
+    }
+    if (g->shared_dy && g->nodes[id].last != g->n_nodes) {
+        cnn_fail(CNN_ESTATE, "graph grad: the gradient of '%s' is not kept (the graph shares "
+                 "gradient memory: only inputs and outputs keep theirs)", g->nodes[id].name);
         return NULL;
     }
     return g->nodes[id].dy;
@@ -386,7 +417,9 @@ int cnn_graph_clear_grads(cnn_graph *g)
         return cnn_fail(CNN_ESTATE, "clear grads: the graph is planned for inference (no "
                         "gradients; plan with cnn_graph_plan to train)");
     for (int i = 0; i < g->n_nodes; i++)
-        memset(g->nodes[i].dy, 0, (size_t)(cnn_node_numel(&g->nodes[i]) * g->batch) * sizeof(float));
+        if (!g->shared_dy || g->nodes[i].last == g->n_nodes) /* shared ones: by backward */
+            memset(g->nodes[i].dy, 0,
+                   (size_t)(cnn_node_numel(&g->nodes[i]) * g->batch) * sizeof(float));
     return CNN_OK;
 }
 
@@ -432,6 +465,12 @@ int cnn_graph_backward(cnn_graph *g)
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         cnn_node *n = &g->nodes[i];
         int       rc;
+        if (g->shared_dy)
+            for (int k = 0; k < n->n_in; k++) { /* first writer of a shared dy: zero it */
+                cnn_node *src = &g->nodes[n->in[k]];
+                if (src->last == i && src->req)
+                    memset(src->dy, 0, (size_t)(cnn_node_numel(src) * g->batch) * sizeof(float));
+            }
         if (n->req && n->op != CNN_OP_INPUT)
             cnn_op_defs[n->op]->backward(&e, n);
         if (g->hook_rc < 0)
@@ -439,6 +478,14 @@ int cnn_graph_backward(cnn_graph *g)
         if (g->bwd_hook && (rc = g->bwd_hook(g, i, g->bwd_user)) < 0)
             return rc;
     }
+    return CNN_OK;
+}
+
+int cnn_graph_share_grads(cnn_graph *g, bool share)
+{
+    if (!g)
+        return cnn_fail(CNN_EINVAL, "share grads: NULL graph");
+    g->share_grads = share;
     return CNN_OK;
 }
 

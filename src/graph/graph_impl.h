@@ -40,6 +40,8 @@ typedef struct cnn_node {
     /* set by the plan */
     bool     req;   /* the output depends on something that wants a grad */
     bool     want_grad; /* input nodes: the user asked for d loss / d x  */
+    int      last;  /* the last node reading this one (n_nodes: none, or an
+                     * input); set by the plan                           */
     float   *y;     /* [batch x numel] output                           */
     float   *dy;    /* [batch x numel] d loss / d output                */
     float   *aux;   /* op's saved data for backward (argmax, mask, ...) */
@@ -67,6 +69,9 @@ struct cnn_graph {
     cnn_mode last_mode;
     bool     forward_done;
     bool     infer_plan;    /* no dy; activations share memory          */
+    bool     share_grads;   /* cnn_graph_share_grads: for the next plan  */
+    bool     shared_dy;     /* this plan's dy (but inputs' and outputs')
+                             * share memory, zeroed lazily by backward   */
 
     /* data parallelism: cnn_graph_set_backward_hook, _set_stat_reduce */
     cnn_backward_hook bwd_hook;

@@ -30,6 +30,9 @@ int cnn_graph_softmax_xent(cnn_graph *g, int logits, const int *labels, float sm
         if (labels[b] < 0 || labels[b] >= K)
             return cnn_fail(CNN_EINVAL, "softmax_xent: label %d of sample %d is outside [0, %lld)",
                             labels[b], b, (long long)K);
+    if (g->shared_dy && n->last != g->n_nodes)
+        return cnn_fail(CNN_ESTATE, "softmax_xent: '%s' is read by other nodes and the graph "
+                        "shares gradient memory: take the loss on an output node", n->name);
     if ((rc = cnn_graph_clear_grads(g)) < 0)
         return rc;
 
