@@ -10,6 +10,7 @@
  * Inputs of max pooling and ReLU are drawn away from ties and kinks. */
 #include "t.h"
 #include "graph/graph_impl.h" /* the conv blocking, to reach every path */
+#include "kernels/kernels.h"    /* every GEMM variant this CPU runs       */
 
 #include <stdlib.h>
 
@@ -405,7 +406,8 @@ static void conv_large_planes(void)
  * planes are cut into row tiles of one or two rows (im2col and col2im of
  * partial planes, tiles shared between threads when the batch is smaller
  * than the thread count), and small planes batched with the output
- * channels split between threads. Thread counts 1 to 3, batches 1 to 3. */
+ * channels split between threads. Thread counts 1 to 3, batches 1 to 3,
+ * every GEMM variant. */
 static void conv_tiles_and_splits(void)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
@@ -415,7 +417,14 @@ static void conv_tiles_and_splits(void)
         {1, 7, 9, 2, 5, 1, 2}, {4, 6, 6, 32, 3, 1, 0},
     };
 
+    const cnn_isa isa0 = cnn_gemm_isa();
+    /* Every GEMM variant the CPU runs (portable, AVX2, AVX-512), each
+     * against the double reference: results do not depend on which one
+     * the dispatch picks beyond the tolerance of check_case. */
+    for (int isa = 0; isa < CNN_ISA_COUNT_; isa++)
     for (int tune = 0; tune < 2; tune++) {
+        if (!cnn_gemm_set_isa((cnn_isa)isa))
+            break;
         /* tune 0: tiles of about 2 rows; tune 1: every plane batched. */
         cnn_conv_tuning.chunk_n  = tune == 0 ? 1 : 4096;
         cnn_conv_tuning.col_tile = 40;
@@ -432,6 +441,7 @@ static void conv_tiles_and_splits(void)
                 }
     }
     cnn_conv_tuning = keep;
+    T_TRUE(cnn_gemm_set_isa(isa0));
 }
 
 /* ==== @@ACTIVATIONS ==== */
