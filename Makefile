@@ -3,6 +3,7 @@
 #   make            build/libcnn.a, build/libcnn.so, build/cnn, examples
 #   make test       build and run every test; the last line is "N passed, N failed"
 #   make san        the same tests built with ASan + UBSan (and LSan) in build-san/
+#   make fuzz       the file readers under libFuzzer for a few seconds each (build-fuzz/)
 #   make OPENMP=0   build without OpenMP (one thread, portable core only)
 
 CC      ?= cc
@@ -135,13 +136,36 @@ san:
 	$(MAKE) BUILD=build-san CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
+# Fuzzing (docs/onnx.md): the libFuzzer targets of tests/fuzz/ (ONNX import,
+# network descriptions, checkpoints) built with clang, ASan and UBSan in
+# build-fuzz/ (the library instrumented for coverage; no OpenMP, whose clang
+# runtime may be missing), each run FUZZ_TIME seconds from a seed corpus of
+# the test files. Without clang's libFuzzer it prints a skip line.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 10
+FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz:
+	@if printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1; then \
+	  $(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPENMP=0 CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+	    fuzz-bin && sh tests/fuzz/run.sh build-fuzz $(FUZZ_TIME); \
+	else echo "fuzz: skipped ($(FUZZ_CC) with libFuzzer not found: sh scripts/setup.sh --ref)"; fi
+
+# The targets link libFuzzer, which brings main().
+fuzz-bin: $(FUZZ_BIN)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libcnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libcnn.a $(LDLIBS)
+
 # Speed side by side with PyTorch and ONNX Runtime (bench/README.md).
 bench:
 	sh bench/compare.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
-.PHONY: all run test san bench clean
+.PHONY: all run test san fuzz fuzz-bin bench clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

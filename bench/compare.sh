@@ -73,20 +73,7 @@ $py -c 'import torch, torchvision' 2>/dev/null || { say "PyTorch is not importab
 
 have_ort=0
 if [ "$have_torch" -eq 1 ]; then  # the ONNX files are exported by PyTorch
-    if [ ! -x $venv/bin/python ]; then
-        say "creating $venv (python3 -m venv --system-site-packages)"
-        $py -m venv --system-site-packages $venv || say "could not create $venv (Debian package python3-venv?)"
-    fi
-    if [ -x $venv/bin/python ] && ! $venv/bin/python -c 'import onnxruntime' 2>/dev/null; then
-        # Debian's torch is built against Debian's numpy: keep that one, and
-        # let pip pick the newest onnxruntime that accepts it.
-        nv=$($py -c 'import numpy; print(numpy.__version__)')
-        say "installing onnxruntime into $venv (numpy stays $nv)"
-        $venv/bin/pip install -q --disable-pip-version-check onnxruntime "numpy==$nv" >&2 ||
-            say "pip install onnxruntime failed"
-        $venv/bin/python -c 'import onnxruntime' 2>/dev/null ||
-            $venv/bin/pip install -q --disable-pip-version-check "onnxruntime<1.20" "numpy==$nv" >&2 || true
-    fi
+    sh scripts/ort_venv.sh >/dev/null || true
     if [ -x $venv/bin/python ] && $venv/bin/python -c 'import onnxruntime, torch' 2>/dev/null; then
         have_ort=1
     else

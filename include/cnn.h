@@ -735,6 +735,27 @@ CNN_API cnn_graph *cnn_onnx_load(const char *path, cnn_onnx_opts *opts);
 CNN_API cnn_graph *cnn_onnx_load_mem(const void *buf, size_t size, const char *name,
                                      cnn_onnx_opts *opts);
 
+/* Writes g as an ONNX model of opset 13 (docs/onnx.md, "Export"): every
+ * node as ONNX nodes, parameters and batch-norm buffers as float
+ * initializers, inputs of shape [N, C, H, W] (or [N, F]) and as outputs the
+ * nodes no other node reads. The batch dim N is `batch` where it is > 0
+ * (for runtimes that need fixed shapes), else symbolic, "N". Value names
+ * are the node names (bytes other than letters, digits and _ . / : - made
+ * '_', then made unique). Batch norm is written for inference (its running
+ * statistics), dropout as Dropout. cnn_onnx_load reads the file back into a
+ * graph that computes the same bits. The file is written beside `path`
+ * under a temporary name and renamed over it. A graph that ONNX (or the
+ * importer) cannot express exactly is CNN_EUNSUPPORTED naming the node:
+ * adaptive pooling whose output does not divide its input, a constant read
+ * by another op than add or mul, a pooling ceil mode that ONNX rounds
+ * otherwise. Not const: parameters not yet allocated are allocated (to
+ * their default initialization, as cnn_graph_params does). */
+CNN_API int cnn_onnx_save(cnn_graph *g, const char *path, int batch);
+
+/* The same into memory: *buf gets a malloc'd serialized ModelProto of
+ * *size bytes (free() it); NULL and 0 on failure. */
+CNN_API int cnn_onnx_save_mem(cnn_graph *g, int batch, void **buf, size_t *size);
+
 /* ==== @@CHECKPOINTS ==== */
 
 /* Where a training run stands, saved with its weights so that a resumed run

@@ -7,13 +7,17 @@
 #                                Open MPI (multi-process training)
 #   sh scripts/setup.sh --ref    also the references used by optional tests
 #                                and bench/compare.sh (python3-torch,
-#                                python3-torchvision; python3-venv for the
-#                                venv that holds onnxruntime)
+#                                python3-torchvision; python3-onnx and
+#                                python3-opencv for the ONNX export check;
+#                                python3-venv for bench/.venv, which gets
+#                                onnxruntime from PyPI: scripts/ort_venv.sh)
+#                                and clang with libFuzzer for make fuzz
 set -eu
 
 need="gcc make libc6-dev zlib1g-dev libstb-dev dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata libopenmpi-dev openmpi-bin"
 if [ "${1:-}" = "--ref" ]; then
-    need="$need python3 python3-torch python3-torchvision python3-venv"
+    need="$need python3 python3-torch python3-torchvision python3-venv python3-onnx python3-opencv"
+    need="$need clang libclang-rt-dev"
 fi
 
 missing=""
@@ -22,12 +26,18 @@ for p in $need; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
-
-echo "setup: installing$missing" >&2
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-# shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+    echo "setup: installing$missing" >&2
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# The references also include ONNX Runtime (PyPI), in bench/.venv; without
+# it the comparisons with it are skipped, not failed.
+if [ "${1:-}" = "--ref" ]; then
+    sh "$(dirname "$0")/ort_venv.sh" >/dev/null ||
+        echo "setup: onnxruntime is not available: the ONNX Runtime comparisons will be skipped" >&2
+fi

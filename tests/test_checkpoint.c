@@ -244,6 +244,21 @@ static void corrupt_files(void)
     expect_refused(at("bad"), "a parameter count mismatch");
     T_TRUE(strstr(cnn_last_error(), "parameter") != NULL);
 
+    /* An optimizer section of another kind than its state was saved for
+     * (Adam's m and v read as SGD's): the state count no longer matches.
+     * Found by fuzzing: the message read the freed optimizer. */
+    memcpy(c, b, (size_t)len);
+    p = NULL;
+    for (long i = 0; i + 4 <= len && !p; i++)
+        if (memcmp(c + i, "OPTM", 4) == 0)
+            p = c + i;
+    T_TRUE(p != NULL);
+    p[12] = CNN_SGD; /* the kind, after the tag and the section length */
+    reseal(c, len);
+    spill(at("bad"), c, len);
+    expect_refused(at("bad"), "an optimizer state of another kind");
+    T_TRUE(strstr(cnn_last_error(), "optimizer state holds") != NULL);
+
     /* An empty file, a directory, a missing file. */
     spill(at("bad"), b, 0);
     expect_refused(at("bad"), "an empty file");

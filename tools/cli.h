@@ -19,6 +19,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_viz(int argc, char **argv);
 int cmd_onnx_test(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 

@@ -17,6 +17,7 @@ static const struct command {
     {"predict", cmd_predict, "top classes of images with their probabilities"},
     {"viz", cmd_viz, "pictures: filters, feature maps, training curves, confusion matrix"},
     {"onnx-test", cmd_onnx_test, "run ONNX backend tests (model.onnx + test_data_set_N)"},
+    {"export", cmd_export, "write a checkpoint or model as an ONNX file (opset 13)"},
     {"bench", cmd_bench, "time a model or one conv layer (median ms, images/s, GFLOP/s)"},
 };
 

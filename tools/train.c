@@ -165,7 +165,7 @@ int cli_fit(const fit_cfg *c, cnn_graph *g, cnn_optim *opt, cnn_train_state *st,
         double  t0 = now(), sum_loss = 0;
         int64_t hits = 0, seen = 0, step = 0;
         float   lr = 0;
-        int     n;
+        int     n = 0; /* no step at all (steps == 0) is not an error */
 
         if (cnn_loader_start(l, epoch, 0) < 0 || dist_epoch_begin(d) < 0) {
             cli_error(c->cmd, "%s", cnn_last_error());

@@ -323,9 +323,10 @@ static int load_optim(const char *path, reader *r, uint64_t len, cnn_graph *g, c
     if (!(o = cnn_optim_new(g, &c)))
         return cnn_fail(CNN_EFORMAT, "%s: optimizer: %s", path, cnn_last_error());
     if ((uint64_t)cnn_optim_state_size(o) != ns) {
+        const long long need = (long long)cnn_optim_state_size(o);
         cnn_optim_free(o);
         return cnn_fail(CNN_EFORMAT, "%s: optimizer state holds %llu values, the graph needs %lld",
-                        path, (unsigned long long)ns, (long long)cnn_optim_state_size(o));
+                        path, (unsigned long long)ns, need);
     }
     r_floats(r, cnn_optim_state(o), (int64_t)ns);
     cnn_optim_set_steps(o, (int64_t)steps);

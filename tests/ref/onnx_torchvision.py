@@ -2,7 +2,9 @@
 """Exports torchvision models (random weights, random batch-norm statistics,
 eval mode) and a small net of the other mapped ops with torch.onnx.export,
 writes each as an ONNX backend test (model.onnx, test_data_set_0/input_0.pb,
-output_0.pb with PyTorch's output), and runs `cnn onnx-test` on them.
+output_0.pb with PyTorch's output, and test_data_set_1 with ONNX Runtime's
+output when bench/.venv holds onnxruntime: scripts/ort_venv.sh), and runs
+`cnn onnx-test` on them, so cnn must match both.
 
 Usage: tests/ref/onnx_torchvision.py BUILD/cnn
 Prints "onnx-torchvision: N passed, N failed"; exits 0 with a skip line when
@@ -17,7 +19,18 @@ import sys
 import tempfile
 import warnings
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ORT_RUN = """
+import sys, numpy as np, onnxruntime as ort
+for d in sys.argv[1:]:
+    s = ort.InferenceSession(d + "/model.onnx", providers=["CPUExecutionProvider"])
+    x = np.load(d + "/ort/input.npy")
+    np.save(d + "/ort/output.npy", s.run(None, {s.get_inputs()[0].name: x})[0])
+print(ort.__version__)
+"""
+
 try:
+    import numpy as np
     import torch
     import torchvision
 except ImportError:
@@ -115,10 +128,38 @@ def write_test(root, name, model, x, opset=13):
         f.write(tensor_proto(x, "input"))
     with open(os.path.join(d, "test_data_set_0", "output_0.pb"), "wb") as f:
         f.write(tensor_proto(y, "output"))
+    np_dir = os.path.join(d, "ort")
+    os.makedirs(np_dir)
+    with open(os.path.join(np_dir, "input.npy"), "wb") as f:
+        np.save(f, x.numpy())
     if name in RELAXED:
         with open(os.path.join(d, "data.json"), "w") as f:
             f.write('{"rtol": %g, "atol": %g}\n' % RELAXED[name])
     return d
+
+
+def add_ort_outputs(dirs):
+    """ONNX Runtime's outputs as test_data_set_1, when it is installed."""
+    py = os.environ.get("CNN_ORT_PYTHON", os.path.join(ROOT, "bench", ".venv", "bin", "python"))
+    if not os.access(py, os.X_OK):
+        print("onnx-torchvision: note: no ONNX Runtime (sh scripts/ort_venv.sh): "
+              "compared with PyTorch only")
+        return
+    r = subprocess.run([py, "-c", ORT_RUN, *dirs], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("onnx-torchvision: note: ONNX Runtime did not run (%s): compared with PyTorch only"
+              % (r.stderr.strip().splitlines() or ["?"])[-1])
+        return
+    print(f"onnx-torchvision: also compared with ONNX Runtime {r.stdout.strip()}")
+    for d in dirs:
+        ds = os.path.join(d, "test_data_set_1")
+        os.makedirs(ds)
+        x = torch.from_numpy(np.load(os.path.join(d, "ort", "input.npy")))
+        y = torch.from_numpy(np.load(os.path.join(d, "ort", "output.npy")))
+        with open(os.path.join(ds, "input_0.pb"), "wb") as f:
+            f.write(tensor_proto(x, "input"))
+        with open(os.path.join(ds, "output_0.pb"), "wb") as f:
+            f.write(tensor_proto(y, "output"))
 
 
 def main():
@@ -141,6 +182,7 @@ def main():
         # 11's Pad through shape ops it does not fold), Softmax's 2-D rule.
         dirs.append(write_test(root, "mixed", randomize(Mixed(), gen),
                                torch.randn(2, 3, 32, 32, generator=gen), opset=10))
+        add_ort_outputs(dirs)
         out = subprocess.run([cnn, "onnx-test", "--threads", "2", *dirs], capture_output=True,
                              text=True)
         for line in out.stdout.splitlines():
