@@ -6,6 +6,7 @@
 #include "cnn.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 
 #if defined(__GNUC__)
 #define CNN_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -27,6 +28,23 @@ int cnn_size_add(int64_t a, int64_t b, int64_t *out);
  * byte more than *len), malloc'd; NULL with the reason (naming the file) on
  * failure. */
 uint8_t *cnn_read_file(const char *path, uint64_t max, uint64_t *len);
+
+/* Writing a file so that a crash leaves either the old file or the new one
+ * whole (checkpoints, ONNX export): the bytes go to PATH.tmp.PID beside it,
+ * which cnn_atomic_end flushes to the disk and renames over PATH. */
+typedef struct cnn_atomic {
+    FILE       *f; /* write here between begin and end */
+    char       *tmp;
+    const char *path;
+} cnn_atomic;
+
+/* Opens the temporary file: CNN_OK, or an error naming it. */
+int cnn_atomic_begin(cnn_atomic *a, const char *path);
+
+/* With `ok`, flushes, fsyncs, closes and renames the temporary file over
+ * the path (CNN_OK, or an error naming it); otherwise, or on failure,
+ * closes and removes it. Frees what begin took either way. */
+int cnn_atomic_end(cnn_atomic *a, bool ok);
 
 /* Internal invariants; compiled out unless CNN_DEBUG is defined. */
 #ifdef CNN_DEBUG

@@ -1,4 +1,5 @@
-/* file.c - reading a whole file, with the checks every reader needs. */
+/* file.c - reading a whole file, with the checks every reader needs, and
+ * writing one atomically. */
 #include "core.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 uint8_t *cnn_read_file(const char *path, uint64_t max, uint64_t *len)
 {
@@ -50,4 +52,41 @@ uint8_t *cnn_read_file(const char *path, uint64_t max, uint64_t *len)
     buf[size] = '\0';
     *len      = (uint64_t)size;
     return buf;
+}
+
+int cnn_atomic_begin(cnn_atomic *a, const char *path)
+{
+    size_t n = strlen(path) + 32;
+
+    *a = (cnn_atomic){.path = path};
+    if (!(a->tmp = malloc(n)))
+        return cnn_fail(CNN_ENOMEM, "%s: out of memory", path);
+    snprintf(a->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    if (!(a->f = fopen(a->tmp, "wb"))) {
+        int rc = cnn_fail(CNN_EIO, "%s: %s", a->tmp, strerror(errno));
+        free(a->tmp);
+        a->tmp = NULL;
+        return rc;
+    }
+    return CNN_OK;
+}
+
+int cnn_atomic_end(cnn_atomic *a, bool ok)
+{
+    int rc = CNN_OK;
+
+    if (!a->tmp)
+        return CNN_OK;
+    /* Flushed to the disk before the rename makes it the file. */
+    if (ok && (fflush(a->f) != 0 || fsync(fileno(a->f)) != 0))
+        rc = cnn_fail(CNN_EIO, "%s: write failed: %s", a->tmp, strerror(errno));
+    if (fclose(a->f) != 0 && ok && rc == CNN_OK)
+        rc = cnn_fail(CNN_EIO, "%s: write failed: %s", a->tmp, strerror(errno));
+    if (ok && rc == CNN_OK && rename(a->tmp, a->path) != 0)
+        rc = cnn_fail(CNN_EIO, "%s: cannot rename to %s: %s", a->tmp, a->path, strerror(errno));
+    if (!ok || rc < 0)
+        remove(a->tmp);
+    free(a->tmp);
+    *a = (cnn_atomic){0};
+    return rc;
 }

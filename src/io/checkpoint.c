@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define MAGIC   "CNNCKPT\n"
 #define VERSION 1u
@@ -190,10 +189,10 @@ static int write_all(writer *w, cnn_graph *g, const cnn_optim *opt, const cnn_tr
 int cnn_checkpoint_save(const char *path, cnn_graph *g, const cnn_optim *opt,
                         const cnn_train_state *st, const char *meta)
 {
-    writer w    = {0};
-    char  *tmp  = NULL, *text = NULL;
-    int    rc   = CNN_OK;
-    size_t plen;
+    writer     w    = {0};
+    cnn_atomic out  = {0};
+    char      *text = NULL;
+    int        rc   = CNN_OK;
 
     if (!path || !g)
         return cnn_fail(CNN_EINVAL, "checkpoint save: NULL argument");
@@ -202,39 +201,13 @@ int cnn_checkpoint_save(const char *path, cnn_graph *g, const cnn_optim *opt,
     if (!(text = cnn_netdesc_emit(g)))
         return cnn_fail(CNN_EINVAL, "checkpoint %s: %s", path, cnn_last_error());
     crc_init();
-    plen = strlen(path);
-    if (!(tmp = malloc(plen + 32))) {
-        rc = cnn_fail(CNN_ENOMEM, "checkpoint %s: out of memory", path);
-        goto out;
+    if ((rc = cnn_atomic_begin(&out, path)) == CNN_OK) {
+        w.f = out.f;
+        if ((rc = write_all(&w, g, opt, st, meta, text)) < 0)
+            rc = cnn_fail(CNN_EIO, "%s: write failed: %s", out.tmp, strerror(errno));
+        int end = cnn_atomic_end(&out, rc == CNN_OK);
+        rc      = rc < 0 ? rc : end;
     }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    if (!(w.f = fopen(tmp, "wb"))) {
-        rc = cnn_fail(CNN_EIO, "%s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if ((rc = write_all(&w, g, opt, st, meta, text)) < 0) {
-        rc = cnn_fail(CNN_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    /* Flush to the disk before the rename makes it the checkpoint. */
-    if (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) {
-        rc = cnn_fail(CNN_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (fclose(w.f) != 0) {
-        w.f = NULL;
-        rc  = cnn_fail(CNN_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    w.f = NULL;
-    if (rename(tmp, path) != 0)
-        rc = cnn_fail(CNN_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-out:
-    if (w.f)
-        fclose(w.f);
-    if (rc < 0 && tmp)
-        remove(tmp);
-    free(tmp);
     free(text);
     return rc;
 }

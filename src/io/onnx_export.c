@@ -48,7 +48,6 @@ int cnn_onnx_save_mem(cnn_graph *g, int batch, void **buf, size_t *size)
 
 #include <errno.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #define OPSET      13
 #define IR_VERSION 7 /* the IR of ONNX 1.8, which brought opset 13 */
@@ -826,10 +825,9 @@ int cnn_onnx_save(cnn_graph *g, const char *path, int batch)
 {
     ex        e    = {.g = g, .what = path, .batch = batch};
     file_sink sink = {.base = {sink_append}};
-    model     m;
-    char     *tmp = NULL;
-    size_t    plen;
-    int       rc;
+    model      m;
+    cnn_atomic out = {0};
+    int        rc;
 
     if (!g || !path)
         return cnn_fail(CNN_EINVAL, "onnx save: NULL argument");
@@ -837,35 +835,15 @@ int cnn_onnx_save(cnn_graph *g, const char *path, int batch)
         goto out;
     /* Written beside `path` and renamed over it, as checkpoints are: a
      * crash leaves the previous file whole. */
-    plen = strlen(path);
-    if (!(tmp = malloc(plen + 32))) {
-        rc = cnn_fail(CNN_ENOMEM, "%s: out of memory", path);
-        goto out;
+    if ((rc = cnn_atomic_begin(&out, path)) == CNN_OK) {
+        sink.f = out.f;
+        onnx__model_proto__pack_to_buffer(&m.mp, &sink.base);
+        if (sink.failed)
+            rc = cnn_fail(CNN_EIO, "%s: write failed: %s", out.tmp, strerror(errno));
+        int end = cnn_atomic_end(&out, rc == CNN_OK);
+        rc      = rc < 0 ? rc : end;
     }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    if (!(sink.f = fopen(tmp, "wb"))) {
-        rc = cnn_fail(CNN_EIO, "%s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    onnx__model_proto__pack_to_buffer(&m.mp, &sink.base);
-    if (sink.failed || fflush(sink.f) != 0 || fsync(fileno(sink.f)) != 0) {
-        rc = cnn_fail(CNN_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (fclose(sink.f) != 0) {
-        sink.f = NULL;
-        rc     = cnn_fail(CNN_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    sink.f = NULL;
-    if (rename(tmp, path) != 0)
-        rc = cnn_fail(CNN_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
 out:
-    if (sink.f)
-        fclose(sink.f);
-    if (rc < 0 && tmp)
-        remove(tmp);
-    free(tmp);
     ex_free(&e);
     return rc;
 }

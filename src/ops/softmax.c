@@ -1,18 +1,21 @@
-/* softmax.c - softmax over one per-sample dim (the channels unless told
- * otherwise), independently at every index of the other dims;
- * max-subtracted so exp never overflows. */
+/* softmax.c - softmax and log-softmax over one per-sample dim (the
+ * channels unless told otherwise), independently at every index of the
+ * other dims; max-subtracted so exp never overflows. Log-softmax is
+ * x - max - log(sum(exp(x - max))): no log of 0 (the classifier head of
+ * ONNX models exported from PyTorch's log_softmax). */
 #include "../graph/graph_impl.h"
 
 #include <math.h>
 
+/* Both ops. */
 static int softmax_infer(cnn_graph *g, cnn_node *n)
 {
     const cnn_node *x = &g->nodes[n->in[0]];
     char            xs[64];
 
     if (n->a.softmax.axis >= x->shape.ndim)
-        return cnn_fail(CNN_ESHAPE, "softmax '%s': axis %d, but input '%s' has shape %s",
-                        n->name, n->a.softmax.axis, x->name,
+        return cnn_fail(CNN_ESHAPE, "%s '%s': axis %d, but input '%s' has shape %s",
+                        cnn_op_name(n->op), n->name, n->a.softmax.axis, x->name,
                         cnn_shape_str(&x->shape, xs, sizeof xs));
     n->shape = x->shape;
     return CNN_OK;
@@ -91,3 +94,64 @@ int cnn_softmax_axis(cnn_graph *g, int x, int axis, const char *name)
 }
 
 int cnn_softmax(cnn_graph *g, int x, const char *name) { return cnn_softmax_axis(g, x, 0, name); }
+
+/* ==== @@LOG_SOFTMAX ==== */
+
+static void log_softmax_forward(const cnn_exec *e, cnn_node *n)
+{
+    const float  *x = cnn_in_node(e, n, 0)->y;
+    int64_t       C, S;
+    geometry(n, &C, &S);
+    const int64_t rows = cnn_node_numel(n) * e->batch / C;
+
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t base = (r / S) * C * S + r % S;
+        float         mx = -INFINITY;
+        double        sum = 0.0;
+        for (int64_t c = 0; c < C; c++)
+            mx = fmaxf(mx, x[base + c * S]);
+        for (int64_t c = 0; c < C; c++)
+            sum += exp((double)x[base + c * S] - mx);
+        const float lse = mx + (float)log(sum); /* sum >= 1: the max term is exp(0) */
+        for (int64_t c = 0; c < C; c++)
+            n->y[base + c * S] = x[base + c * S] - lse;
+    }
+}
+
+/* dx = dy - softmax(x) * sum_c dy, with softmax(x) = exp(y). */
+static void log_softmax_backward(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node     *x = cnn_in_node(e, n, 0);
+    int64_t       C, S;
+    geometry(n, &C, &S);
+    const int64_t rows = cnn_node_numel(n) * e->batch / C;
+
+    if (!x->req)
+        return;
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t base = (r / S) * C * S + r % S;
+        double        sum  = 0.0;
+        for (int64_t c = 0; c < C; c++)
+            sum += n->dy[base + c * S];
+        for (int64_t c = 0; c < C; c++)
+            x->dy[base + c * S] += n->dy[base + c * S] - expf(n->y[base + c * S]) * (float)sum;
+    }
+}
+
+const cnn_op_def cnn_op_log_softmax = {
+    .name = "log_softmax", .infer = softmax_infer, .forward = log_softmax_forward,
+    .backward = log_softmax_backward,
+};
+
+int cnn_log_softmax(cnn_graph *g, int x, int axis, const char *name)
+{
+    cnn_node n = {.op = CNN_OP_LOG_SOFTMAX};
+
+    if (axis < 0 || axis > 3)
+        return cnn_fail(CNN_EINVAL, "log_softmax '%s': axis %d, expected 0 to 3",
+                        name ? name : "", axis);
+    n.a.softmax.axis = axis;
+    return cnn_graph_add(g, &n, &x, 1, name);
+}
