@@ -214,11 +214,6 @@ static void seed_rng(uint64_t seed, uint64_t s[4])
     }
 }
 
-static bool one_of(const char *s, const char *a, const char *b, const char *c)
-{
-    return strcmp(s, a) == 0 || strcmp(s, b) == 0 || strcmp(s, c) == 0;
-}
-
 int cmd_finetune(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -283,101 +278,18 @@ int cmd_finetune(int argc, char **argv)
                 return cli_error("finetune", "--%s %s: expected a positive number",
                                  opt == 'l' ? "lr" : "head-lr", optarg);
             break;
-        case 'e':
-            if (cli_parse_int(optarg, 1, 1000000, &epochs_flag))
-                return cli_error("finetune", "--epochs %s: expected a positive integer", optarg);
-            break;
-        case 'b':
-            if (cli_parse_int(optarg, 1, 1 << 16, &r.batch))
-                return cli_error("finetune", "--batch %s: expected 1 to 65536", optarg);
-            break;
-        case 'o':
-            if (!one_of(optarg, "sgd", "adam", "adamw"))
-                return cli_error("finetune", "--optimizer %s: expected sgd, adam or adamw", optarg);
-            snprintf(r.optimizer, sizeof r.optimizer, "%s", optarg);
-            break;
-        case 'M':
-            if (cli_parse_float(optarg, 0.0f, 0.999999f, &r.momentum))
-                return cli_error("finetune", "--momentum %s: expected 0 <= m < 1", optarg);
-            break;
-        case 'N': r.nesterov = true; break;
-        case 'w':
-            if (cli_parse_float(optarg, 0.0f, 10.0f, &r.wd))
-                return cli_error("finetune", "--weight-decay %s: expected 0 to 10", optarg);
-            break;
-        case 's':
-            if (!one_of(optarg, "cosine", "step", "const"))
-                return cli_error("finetune", "--schedule %s: expected cosine, step or const",
-                                 optarg);
-            snprintf(r.schedule, sizeof r.schedule, "%s", optarg);
-            break;
-        case 'S':
-            if (cli_parse_int(optarg, 1, 1000000, &r.step_size))
-                return cli_error("finetune", "--step-size %s: expected a positive integer", optarg);
-            break;
-        case 'G':
-            if (cli_parse_float(optarg, 0.0f, 1.0f, &r.gamma))
-                return cli_error("finetune", "--gamma %s: expected 0 to 1", optarg);
-            break;
-        case 'W':
-            if (cli_parse_int(optarg, 0, 1000000, &r.warmup))
-                return cli_error("finetune", "--warmup %s: expected a whole number of epochs",
-                                 optarg);
-            break;
-        case 'L':
-            if (cli_parse_float(optarg, 0.0f, 0.999f, &r.smoothing))
-                return cli_error("finetune", "--label-smoothing %s: expected 0 <= x < 1", optarg);
-            break;
-        case 'a': {
-            char list[256], *save = NULL;
-            snprintf(list, sizeof list, "%s", optarg);
-            for (char *k = strtok_r(list, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
-                if (strcmp(k, "crop") == 0)
-                    r.crop_pad = 4;
-                else if (strcmp(k, "flip") == 0)
-                    r.flip = true;
-                else if (strcmp(k, "none") != 0)
-                    return cli_error("finetune", "--augment %s: expected crop, flip or both",
-                                     optarg);
-            }
-            break;
-        }
-        case 'r': {
-            int s;
-            if (cli_parse_int(optarg, 0, 2147483647, &s))
-                return cli_error("finetune", "--seed %s: expected 0 to 2^31-1", optarg);
-            r.seed = s;
-            break;
-        }
-        case 't':
-            if (cli_parse_int(optarg, 1, 256, &r.threads))
-                return cli_error("finetune", "--threads %s: expected 1 to 256", optarg);
-            break;
-        case 'x':
-        case 'X':
-            if (cli_parse_int(optarg, 1, 2147483647, opt == 'x' ? &r.limit : &r.test_limit))
-                return cli_error("finetune", "--%s %s: expected a positive number of images",
-                                 opt == 'x' ? "limit" : "test-limit", optarg);
-            break;
-        case 'A':
-            if (cli_parse_int(optarg, 1, 1000000, &stop_after))
-                return cli_error("finetune", "--stop-after %s: expected a positive epoch", optarg);
-            break;
-        case 'C':
-            if (cli_parse_classes(optarg, &r.class_lo, &r.class_hi))
-                return cli_error("finetune", "--data-classes %s: expected LO-HI, such as 5-9",
-                                 optarg);
-            break;
-        case 'T':
-            if (cli_parse_int(optarg, 1, 2147483647, &r.sample))
-                return cli_error("finetune", "--train-sample %s: expected a positive number of "
-                                 "images", optarg);
-            break;
         case 'O': out_dir = optarg; break;
         case 'R': resume = true; break;
-        case 'B': r.sync_bn = true; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: {
+            int k = run_parse_flag("finetune", opt, optarg, &r, &epochs_flag, &stop_after);
+            if (k < 0)
+                return 1;
+            if (k == 0) {
+                usage(stderr);
+                return 2;
+            }
+        }
         }
     }
     if (optind < argc)

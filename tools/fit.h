@@ -22,6 +22,12 @@ typedef struct run {
 
 /* The model's recipe for what the flags left unset (0 or negative). */
 void run_defaults(run *r);
+
+/* The training flags cnn train and cnn finetune share (see train.c): 1
+ * when `opt` is one of them and its value is good, -1 (the reason printed)
+ * when its value is not, 0 when it is not one of them. */
+int run_parse_flag(const char *cmd, int opt, const char *arg, run *r, int *epochs,
+                   int *stop_after);
 /* The run's settings as metadata lines, and back (-1: a key is missing). */
 void run_to_meta(const run *r, meta *m);
 int  run_from_meta(const char *text, run *r);

@@ -525,6 +525,104 @@ static bool one_of(const char *s, const char *a, const char *b, const char *c)
     return strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c && strcmp(s, c) == 0);
 }
 
+/* The training flags cnn train and cnn finetune share, by their option
+ * letters: e b o M N w s S G W L a r t x X A C T B. 1 when `opt` is one and
+ * its value is good, -1 (the reason printed) when its value is not, 0 when
+ * it is not one of them. */
+int run_parse_flag(const char *cmd, int opt, const char *arg, run *r, int *epochs,
+                   int *stop_after)
+{
+    switch (opt) {
+    case 'e':
+        if (cli_parse_int(arg, 1, 1000000, epochs))
+            return -cli_error(cmd, "--epochs %s: expected a positive integer", arg);
+        return 1;
+    case 'b':
+        if (cli_parse_int(arg, 1, 1 << 16, &r->batch))
+            return -cli_error(cmd, "--batch %s: expected 1 to 65536", arg);
+        return 1;
+    case 'o':
+        if (!one_of(arg, "sgd", "adam", "adamw"))
+            return -cli_error(cmd, "--optimizer %s: expected sgd, adam or adamw", arg);
+        snprintf(r->optimizer, sizeof r->optimizer, "%s", arg);
+        return 1;
+    case 'M':
+        if (cli_parse_float(arg, 0.0f, 0.999999f, &r->momentum))
+            return -cli_error(cmd, "--momentum %s: expected 0 <= m < 1", arg);
+        return 1;
+    case 'N': r->nesterov = true; return 1;
+    case 'w':
+        if (cli_parse_float(arg, 0.0f, 10.0f, &r->wd))
+            return -cli_error(cmd, "--weight-decay %s: expected 0 to 10", arg);
+        return 1;
+    case 's':
+        if (!one_of(arg, "cosine", "step", "const"))
+            return -cli_error(cmd, "--schedule %s: expected cosine, step or const", arg);
+        snprintf(r->schedule, sizeof r->schedule, "%s", arg);
+        return 1;
+    case 'S':
+        if (cli_parse_int(arg, 1, 1000000, &r->step_size))
+            return -cli_error(cmd, "--step-size %s: expected a positive integer", arg);
+        return 1;
+    case 'G':
+        if (cli_parse_float(arg, 0.0f, 1.0f, &r->gamma))
+            return -cli_error(cmd, "--gamma %s: expected 0 to 1", arg);
+        return 1;
+    case 'W':
+        if (cli_parse_int(arg, 0, 1000000, &r->warmup))
+            return -cli_error(cmd, "--warmup %s: expected a whole number of epochs", arg);
+        return 1;
+    case 'L':
+        if (cli_parse_float(arg, 0.0f, 0.999f, &r->smoothing))
+            return -cli_error(cmd, "--label-smoothing %s: expected 0 <= x < 1", arg);
+        return 1;
+    case 'a': {
+        char list[256], *save = NULL;
+        snprintf(list, sizeof list, "%s", arg);
+        for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (strcmp(t, "crop") == 0)
+                r->crop_pad = 4;
+            else if (strcmp(t, "flip") == 0)
+                r->flip = true;
+            else if (strcmp(t, "none") != 0)
+                return -cli_error(cmd, "--augment %s: expected crop, flip or both", arg);
+        }
+        return 1;
+    }
+    case 'r': {
+        int s;
+        if (cli_parse_int(arg, 0, 2147483647, &s))
+            return -cli_error(cmd, "--seed %s: expected 0 to 2^31-1", arg);
+        r->seed = s;
+        return 1;
+    }
+    case 't':
+        if (cli_parse_int(arg, 1, 256, &r->threads))
+            return -cli_error(cmd, "--threads %s: expected 1 to 256", arg);
+        return 1;
+    case 'x':
+    case 'X':
+        if (cli_parse_int(arg, 1, 2147483647, opt == 'x' ? &r->limit : &r->test_limit))
+            return -cli_error(cmd, "--%s %s: expected a positive number of images",
+                              opt == 'x' ? "limit" : "test-limit", arg);
+        return 1;
+    case 'A':
+        if (cli_parse_int(arg, 1, 1000000, stop_after))
+            return -cli_error(cmd, "--stop-after %s: expected a positive epoch", arg);
+        return 1;
+    case 'C':
+        if (cli_parse_classes(arg, &r->class_lo, &r->class_hi))
+            return -cli_error(cmd, "--data-classes %s: expected LO-HI, such as 5-9", arg);
+        return 1;
+    case 'T':
+        if (cli_parse_int(arg, 1, 2147483647, &r->sample))
+            return -cli_error(cmd, "--train-sample %s: expected a positive number of images", arg);
+        return 1;
+    case 'B': r->sync_bn = true; return 1;
+    default: return 0;
+    }
+}
+
 int cmd_train(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -543,7 +641,7 @@ int cmd_train(int argc, char **argv)
         {"stop-after", required_argument, NULL, 'A'},
         {"data-classes", required_argument, NULL, 'C'},
         {"train-sample", required_argument, NULL, 'T'},
-        {"sync-bn", no_argument, NULL, 'Y'},
+        {"sync-bn", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     run             r = {.model = "lenet5", .data = "fashion-mnist", .optimizer = "sgd",
@@ -573,106 +671,27 @@ int cmd_train(int argc, char **argv)
             if (cli_parse_chw(optarg, &r.c, &r.h, &r.w))
                 return cli_error("train", "--input %s: expected CxHxW", optarg);
             break;
-        case 'e':
-            if (cli_parse_int(optarg, 1, 1000000, &epochs_flag))
-                return cli_error("train", "--epochs %s: expected a positive integer", optarg);
-            break;
-        case 'b':
-            if (cli_parse_int(optarg, 1, 1 << 16, &r.batch))
-                return cli_error("train", "--batch %s: expected 1 to 65536", optarg);
-            break;
-        case 'o':
-            if (!one_of(optarg, "sgd", "adam", "adamw"))
-                return cli_error("train", "--optimizer %s: expected sgd, adam or adamw", optarg);
-            snprintf(r.optimizer, sizeof r.optimizer, "%s", optarg);
-            break;
         case 'l':
             if (cli_parse_float(optarg, 1e-12f, 100.0f, &r.lr))
                 return cli_error("train", "--lr %s: expected a positive number", optarg);
             break;
-        case 'M':
-            if (cli_parse_float(optarg, 0.0f, 0.999999f, &r.momentum))
-                return cli_error("train", "--momentum %s: expected 0 <= m < 1", optarg);
-            break;
-        case 'N': r.nesterov = true; break;
-        case 'w':
-            if (cli_parse_float(optarg, 0.0f, 10.0f, &r.wd))
-                return cli_error("train", "--weight-decay %s: expected 0 to 10", optarg);
-            break;
-        case 's':
-            if (!one_of(optarg, "cosine", "step", "const"))
-                return cli_error("train", "--schedule %s: expected cosine, step or const", optarg);
-            snprintf(r.schedule, sizeof r.schedule, "%s", optarg);
-            break;
-        case 'S':
-            if (cli_parse_int(optarg, 1, 1000000, &r.step_size))
-                return cli_error("train", "--step-size %s: expected a positive integer", optarg);
-            break;
-        case 'G':
-            if (cli_parse_float(optarg, 0.0f, 1.0f, &r.gamma))
-                return cli_error("train", "--gamma %s: expected 0 to 1", optarg);
-            break;
-        case 'W':
-            if (cli_parse_int(optarg, 0, 1000000, &r.warmup))
-                return cli_error("train", "--warmup %s: expected a whole number of epochs", optarg);
-            break;
-        case 'L':
-            if (cli_parse_float(optarg, 0.0f, 0.999f, &r.smoothing))
-                return cli_error("train", "--label-smoothing %s: expected 0 <= x < 1", optarg);
-            break;
-        case 'a': {
-            char list[256], *save = NULL;
-            snprintf(list, sizeof list, "%s", optarg);
-            for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                if (strcmp(t, "crop") == 0)
-                    r.crop_pad = 4;
-                else if (strcmp(t, "flip") == 0)
-                    r.flip = true;
-                else if (strcmp(t, "none") != 0)
-                    return cli_error("train", "--augment %s: expected crop, flip or both", optarg);
-            }
-            break;
-        }
         case 'I':
             if (!one_of(optarg, "pytorch", "he", "xavier"))
                 return cli_error("train", "--init %s: expected pytorch, he or xavier", optarg);
             snprintf(r.init, sizeof r.init, "%s", optarg);
             break;
-        case 'r': {
-            int s;
-            if (cli_parse_int(optarg, 0, 2147483647, &s))
-                return cli_error("train", "--seed %s: expected 0 to 2^31-1", optarg);
-            r.seed = s;
-            break;
-        }
-        case 't':
-            if (cli_parse_int(optarg, 1, 256, &r.threads))
-                return cli_error("train", "--threads %s: expected 1 to 256", optarg);
-            break;
-        case 'x':
-        case 'X':
-            if (cli_parse_int(optarg, 1, 2147483647, opt == 'x' ? &r.limit : &r.test_limit))
-                return cli_error("train", "--%s %s: expected a positive number of images",
-                                 opt == 'x' ? "limit" : "test-limit", optarg);
-            break;
-        case 'A':
-            if (cli_parse_int(optarg, 1, 1000000, &stop_after))
-                return cli_error("train", "--stop-after %s: expected a positive epoch", optarg);
-            break;
-        case 'Y': r.sync_bn = true; break;
-        case 'C':
-            if (cli_parse_classes(optarg, &r.class_lo, &r.class_hi))
-                return cli_error("train", "--data-classes %s: expected LO-HI, such as 5-9", optarg);
-            break;
-        case 'T':
-            if (cli_parse_int(optarg, 1, 2147483647, &r.sample))
-                return cli_error("train", "--train-sample %s: expected a positive number of images",
-                                 optarg);
-            break;
         case 'O': out_dir = optarg; break;
         case 'R': resume = true; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: {
+            int k = run_parse_flag("train", opt, optarg, &r, &epochs_flag, &stop_after);
+            if (k < 0)
+                return 1;
+            if (k == 0) {
+                usage(stderr);
+                return 2;
+            }
+        }
         }
     }
     if (optind < argc)
