@@ -36,6 +36,12 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
     echo "cli: Fashion-MNIST not installed (sh scripts/setup.sh); skipping the training runs"
     skip_data=1
 fi
+# Debian's files are gzipped: a build without zlib cannot read them.
+if [ -z "${skip_data:-}" ] && $cnn train --epochs 1 --limit 64 --test-limit 64 --threads 1 \
+    --out "$tmp/probe" 2>&1 >/dev/null | grep -q "no zlib"; then
+    echo "cli: this cnn has no zlib to read Fashion-MNIST's .gz files; skipping the training runs"
+    skip_data=1
+fi
 
 # --- summary and help --------------------------------------------------------
 check "cnn --help" $cnn --help
