@@ -77,16 +77,38 @@ static bool reduce(const cnn_exec *e, double *v, int count)
 
 /* Training forward with synchronized statistics: the same two passes as
  * below, each summed over the replicas before it is used. */
+/* Channel c from its statistics: with batch statistics over `count` values
+ * (count > 0), moves the running statistics towards the batch mean and
+ * unbiased variance; then saves the mean and 1/sqrt(var + eps) for backward
+ * and writes y = x * scale + shift. */
+static void normalize(const cnn_exec *e, cnn_node *n, int c, double mean, double var,
+                      double count)
+{
+    const cnn_node *x  = cnn_in_node(e, n, 0);
+    const int       C  = (int)n->shape.dim[0];
+    const int64_t   hw = spatial(n);
+    const float     eps = n->a.bn.eps, mom = n->a.bn.momentum;
+    float          *rmean = cnn_buffer(e, n, 0), *rvar = cnn_buffer(e, n, 1);
+
+    if (count > 0) {
+        rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
+        rvar[c]  = (float)((1.0 - mom) * rvar[c] + mom * var * count / (count - 1.0));
+    }
+    float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)eps));
+    float scale = cnn_param(e, n, 0)[c] * inv, shift = cnn_param(e, n, 1)[c] - m * scale;
+    n->aux[c]     = m;
+    n->aux[C + c] = inv;
+    for (int b = 0; b < e->batch; b++)
+        cnn_affine(x->y + ((int64_t)b * C + c) * hw, n->y + ((int64_t)b * C + c) * hw, hw, scale,
+                   shift);
+}
+
 static void bn_forward_sync(const cnn_exec *e, cnn_node *n)
 {
     const cnn_node *x     = cnn_in_node(e, n, 0);
     const int       C     = (int)n->shape.dim[0];
     const int64_t   hw    = spatial(n);
-    const float    *gamma = cnn_param(e, n, 0), *beta = cnn_param(e, n, 1);
-    float          *rmean = cnn_buffer(e, n, 0), *rvar = cnn_buffer(e, n, 1);
-    float          *smean = n->aux, *sinv = n->aux + C;
     double         *d = sync_buf(n), *sum = d + 1, *ssd = d + 1 + C; /* count, [C], [C] */
-    const float     eps = n->a.bn.eps, mom = n->a.bn.momentum;
 
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
     for (int c = 0; c < C; c++) {
@@ -109,18 +131,8 @@ static void bn_forward_sync(const cnn_exec *e, cnn_node *n)
     if (!reduce(e, ssd, C))
         return;
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
-    for (int c = 0; c < C; c++) {
-        double mean = sum[c] / count, var = ssd[c] / count;
-        rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
-        rvar[c]  = (float)((1.0 - mom) * rvar[c] + mom * var * count / (count - 1.0));
-        float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)eps));
-        float scale = gamma[c] * inv, shift = beta[c] - m * scale;
-        smean[c] = m;
-        sinv[c]  = inv;
-        for (int b = 0; b < e->batch; b++)
-            cnn_affine(x->y + ((int64_t)b * C + c) * hw, n->y + ((int64_t)b * C + c) * hw, hw,
-                       scale, shift);
-    }
+    for (int c = 0; c < C; c++)
+        normalize(e, n, c, sum[c] / count, ssd[c] / count, count);
 }
 
 static void bn_forward(const cnn_exec *e, cnn_node *n)
@@ -128,11 +140,8 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
     const cnn_node *x     = cnn_in_node(e, n, 0);
     const int       C     = (int)n->shape.dim[0];
     const int64_t   hw    = spatial(n), count = hw * e->batch;
-    const float    *gamma = cnn_param(e, n, 0), *beta = cnn_param(e, n, 1);
-    float          *rmean = cnn_buffer(e, n, 0), *rvar = cnn_buffer(e, n, 1);
-    float          *smean = n->aux, *sinv = n->aux + C;
+    const float    *rmean = cnn_buffer(e, n, 0), *rvar = cnn_buffer(e, n, 1);
     const bool      batch_stats = uses_batch_stats(e, n);
-    const float     eps = n->a.bn.eps, mom = n->a.bn.momentum;
 
     if (batch_stats && e->g->reduce) {
         bn_forward_sync(e, n);
@@ -150,20 +159,12 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
             mean = s / (double)count;
             for (int b = 0; b < e->batch; b++)
                 ss += cnn_sum_sqdev(x->y + ((int64_t)b * C + c) * hw, hw, (float)mean);
-            var      = ss / (double)count;
-            rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
-            rvar[c]  = (float)((1.0 - mom) * rvar[c] + mom * var * (double)count / (double)(count - 1));
+            var = ss / (double)count;
         } else {
             mean = rmean[c];
             var  = rvar[c];
         }
-        float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)eps));
-        float scale = gamma[c] * inv, shift = beta[c] - m * scale;
-        smean[c] = m;
-        sinv[c]  = inv;
-        for (int b = 0; b < e->batch; b++)
-            cnn_affine(x->y + ((int64_t)b * C + c) * hw, n->y + ((int64_t)b * C + c) * hw, hw,
-                       scale, shift);
+        normalize(e, n, c, mean, var, batch_stats ? (double)count : 0.0);
     }
 }
 
