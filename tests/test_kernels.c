@@ -46,7 +46,7 @@ typedef emu16 gt_vec;
 #define GT_FN           emu_gemm_avx512
 #define GT_VL           16
 #define GT_NV           2
-#define GT_MR           6
+#define GT_MR           8
 #define GT_LOAD(p)      emu_load(p)
 #define GT_STORE(p, v)  emu_store((p), (v))
 #define GT_SET1(x)      emu_set1(x)

@@ -414,7 +414,7 @@ static void conv_tiles_and_splits(void)
     static const int shapes[][7] = {
         /* c, h, w, o, k, stride, pad */
         {2, 9, 7, 3, 3, 1, 1}, {3, 8, 8, 4, 3, 2, 1}, {2, 6, 5, 5, 1, 1, 0},
-        {1, 7, 9, 2, 5, 1, 2}, {4, 6, 6, 32, 3, 1, 0},
+        {1, 7, 9, 2, 5, 1, 2}, {4, 6, 6, 32, 3, 1, 0}, {5, 6, 5, 3, 3, 1, 1},
     };
 
     const cnn_isa isa0 = cnn_gemm_isa();
@@ -425,9 +425,11 @@ static void conv_tiles_and_splits(void)
     for (int tune = 0; tune < 2; tune++) {
         if (!cnn_gemm_set_isa((cnn_isa)isa))
             break;
-        /* tune 0: tiles of about 2 rows; tune 1: every plane batched. */
+        /* tune 0: tiles of about 2 rows; tune 1: every plane batched;
+         * both with columns made 8 col rows at a time. */
         cnn_conv_tuning.chunk_n  = tune == 0 ? 1 : 4096;
         cnn_conv_tuning.col_tile = 40;
+        cnn_conv_tuning.k_slice  = 8;
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads++)
                 for (int batch = 1; batch <= 3; batch++) {
@@ -1093,6 +1095,67 @@ static void threads_agree_chunked(void)
     }
 }
 
+/* A deep kernel (Kc = 40 x 3x3 = 360 > CNN_GEMM_KC) made in slices of
+ * CNN_GEMM_KC col rows, in row tiles or in chunks of images, gives the
+ * very bits of the same blocks unsliced: y, dx, dW and db. */
+static void run_sliced(int64_t chunk_n, int64_t col_tile, int k_slice, float *out, int64_t *nout)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(8, 3, 3);
+    int             x, c;
+    float           v[3 * 40 * 10 * 10];
+    int64_t         ny, np, k = 0;
+
+    cnn_conv_tuning.chunk_n  = chunk_n;
+    cnn_conv_tuning.col_tile = col_tile;
+    cnn_conv_tuning.k_slice  = k_slice;
+    a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = 1;
+    x = cnn_input(g, 40, 10, 10, "x");
+    c = cnn_conv2d(g, x, &a, "c");
+    T_OK(c);
+    T_OK(cnn_graph_want_input_grad(g, x, true));
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 5));
+    T_OK(cnn_graph_set_threads(g, 1));
+    T_OK(cnn_graph_plan(g, 3));
+    for (int i = 0; i < (int)(sizeof v / sizeof *v); i++)
+        v[i] = (float)sin(i * 0.13);
+    T_OK(cnn_graph_set_input(g, x, v));
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    ny = 3 * 8 * 10 * 10;
+    T_OK(cnn_graph_clear_grads(g));
+    T_OK(cnn_graph_zero_param_grads(g));
+    for (int64_t i = 0; i < ny; i++)
+        cnn_graph_grad(g, c)[i] = (float)cos(i * 0.07);
+    T_OK(cnn_graph_backward(g));
+    np = cnn_graph_param_count(g);
+    memcpy(out + k, cnn_graph_data(g, c), (size_t)ny * sizeof *out), k += ny;
+    memcpy(out + k, cnn_graph_grad(g, x), sizeof v), k += (int64_t)(sizeof v / sizeof *v);
+    memcpy(out + k, cnn_graph_param_grads(g), (size_t)np * sizeof *out), k += np;
+    *nout = k;
+    cnn_graph_free(g);
+    cnn_conv_tuning = keep;
+}
+
+static void conv_slices_same_bits(void)
+{
+    static float whole[20000], part[20000];
+    int64_t      nw, np;
+
+    T_EQ(cnn_conv_tuning.k_slice, CNN_GEMM_KC);
+    /* Row tiles of one row (2560 floats hold 256 col rows of one row, and
+     * not 360), then all 3 images in one chunk; unsliced, then sliced
+     * 256 + 104. */
+    for (int mode = 0; mode < 2; mode++) {
+        const int64_t chunk = mode == 0 ? 1 : 4096;
+        run_sliced(chunk, 2560, 1 << 20, whole, &nw);
+        T_TRUE(nw <= 20000);
+        run_sliced(chunk, 2560, CNN_GEMM_KC, part, &np);
+        T_EQ(np, nw);
+        T_ARRAY_EQ(part, whole, nw);
+    }
+}
+
 int main(void)
 {
     T_RUN(conv_basic);
@@ -1103,6 +1166,7 @@ int main(void)
     T_RUN(conv_depthwise_multiplier);
     T_RUN(conv_no_bias);
     T_RUN(conv_pointwise);
+    T_RUN(conv_slices_same_bits);
     T_RUN(conv_pointwise_strided);
     T_RUN(conv_stride_larger_than_kernel);
     T_RUN(conv_pad_same);

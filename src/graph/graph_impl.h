@@ -161,10 +161,14 @@ void cnn_node_init_params(cnn_graph *g, int id, cnn_init scheme, uint64_t seed);
 
 /* Blocking of the conv op (src/ops/conv2d.c): output planes under chunk_n
  * columns are batched, several images per GEMM; larger ones are cut into
- * row tiles of at most col_tile column floats. Tests shrink both to reach
- * every path on small shapes; change them only before planning. */
+ * row tiles of at most col_tile column floats; a block whose columns still
+ * exceed col_tile is made k_slice col rows at a time (a multiple of
+ * CNN_GEMM_KC keeps the bits of one product over all rows). Tests shrink
+ * them to reach every path on small shapes; change them only before
+ * planning. */
 extern struct cnn_conv_tuning {
     int64_t chunk_n, col_tile;
+    int     k_slice;
 } cnn_conv_tuning;
 
 #endif

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-enum { KC = 256, NC = 512 }; /* B panel of KC x NC floats = 512 KiB */
+enum { KC = CNN_GEMM_KC, NC = 512 }; /* B panel of KC x NC floats = 512 KiB */
 
 static void scale_c(int M, int N, float beta, float *C, int ldc)
 {

@@ -1,4 +1,4 @@
-/* gemm_avx512.c - the packed GEMM for AVX-512F: a 6 x 32 microkernel (12
+/* gemm_avx512.c - the packed GEMM for AVX-512F: an 8 x 32 microkernel (16
  * zmm accumulators of 16 lanes). Built with -mavx512f -mavx2 -mfma
  * (Makefile); runs only when the CPU has AVX-512F. Packing uses the AVX2
  * transposes, which every AVX-512 CPU has. */
@@ -11,7 +11,7 @@ typedef __m512 gt_vec;
 #define GT_FN           cnn_gemm_avx512
 #define GT_VL           16
 #define GT_NV           2
-#define GT_MR           6
+#define GT_MR           8
 #define GT_LOAD(p)      _mm512_loadu_ps(p)
 #define GT_STORE(p, v)  _mm512_storeu_ps((p), (v))
 #define GT_SET1(x)      _mm512_set1_ps(x)

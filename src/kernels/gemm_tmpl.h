@@ -33,9 +33,13 @@
 #include <string.h>
 
 #define GT_NR     (GT_VL * GT_NV)
-#define GT_KC     256
-#define GT_MC     (GT_MR * 24)
-#define GT_MC_MAX (GT_MR * 26) /* a last block this close is taken whole, not split */
+#ifndef GT_KC
+#define GT_KC CNN_GEMM_KC
+#endif
+#ifndef GT_MC
+#define GT_MC (256 / GT_MR * GT_MR) /* about 256 rows: most convs' M in one block */
+#endif
+#define GT_MC_MAX (GT_MC + 2 * GT_MR) /* a last block this close is taken whole, not split */
 #ifndef GT_A_IN_PLACE_N
 #define GT_A_IN_PLACE_N (2 * GT_NR) /* N up to this: op(A) = A read in place, unpacked */
 #endif
@@ -56,7 +60,7 @@ gt_kernel_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
 {
     gt_vec acc[GT_MR][GT_NV];
 
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < GT_NV; v++)
@@ -66,7 +70,7 @@ gt_kernel_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
 #pragma GCC unroll 4
         for (int v = 0; v < GT_NV; v++)
             b[v] = GT_LOAD(Bp + k * ldbp + v * GT_VL);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int r = 0; r < rows; r++) {
             gt_vec a = GT_SET1(Ap[r * ars + k * aks]);
 #pragma GCC unroll 4
@@ -75,7 +79,7 @@ gt_kernel_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
         }
     }
     gt_vec va = GT_SET1(alpha);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < GT_NV; v++) {
@@ -104,7 +108,7 @@ static void gt_kernel_edge(int rows, int kc, const float *restrict Ap, int64_t a
                            const float *restrict Bp, int64_t ldbp, float *restrict C, int64_t ldc,
                            float alpha, bool over)
 {
-    _Static_assert(GT_MR <= 8, "add cases for a taller microkernel");
+    _Static_assert(GT_MR <= 16, "add cases for a taller microkernel");
     switch (rows) {
 #define GT_ROWS_CASE(n)                                                                          \
     case n:                                                                                      \
@@ -117,6 +121,14 @@ static void gt_kernel_edge(int rows, int kc, const float *restrict Ap, int64_t a
         GT_ROWS_CASE(5)
         GT_ROWS_CASE(6)
         GT_ROWS_CASE(7)
+        GT_ROWS_CASE(8)
+        GT_ROWS_CASE(9)
+        GT_ROWS_CASE(10)
+        GT_ROWS_CASE(11)
+        GT_ROWS_CASE(12)
+        GT_ROWS_CASE(13)
+        GT_ROWS_CASE(14)
+        GT_ROWS_CASE(15)
 #undef GT_ROWS_CASE
     default:
         gt_kernel_rows(GT_MR, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over);

@@ -96,83 +96,83 @@ static void clamp_rows(int r0, int r1, int *y0, int *y1)
     *y1 = *y1 > r1 ? r1 : *y1 < *y0 ? *y0 : *y1;
 }
 
-/* col row r = (ci, ky, kx), column (oy - r0, ox) for oy in [r0, r1):
- *   x[ci, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw], 0 outside. */
-CNN_CLONES void cnn_im2col_rows(const float *x, int c, const cnn_win2d *g, int r0, int r1, float *col,
-                     int64_t ld)
+/* col row k = (ci, ky, kx), column (oy - r0, ox) for oy in [r0, r1):
+ *   x[ci, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw], 0 outside.
+ * Only the rows [k0, k1), col pointing at row k0. */
+CNN_CLONES void cnn_im2col_rows(const float *x, int c, const cnn_win2d *g, int k0, int k1, int r0,
+                                int r1, float *col, int64_t ld)
 {
-    const int sw = g->sw, ow = g->ow;
+    const int sw = g->sw, ow = g->ow, kk = g->kh * g->kw;
 
-    for (int ci = 0; ci < c; ci++) {
+    if (k1 > c * kk)
+        k1 = c * kk;
+    for (int k = k0; k < k1; k++) {
+        const int    ci = k / kk, ky = k % kk / g->kw, kx = k % g->kw;
         const float *xp = x + (int64_t)ci * g->h * g->w;
-        for (int ky = 0; ky < g->kh; ky++) {
-            int yoff = ky * g->dh - g->pt, y0, y1;
-            valid_rows(g->oh, g->h, g->sh, yoff, &y0, &y1);
-            clamp_rows(r0, r1, &y0, &y1);
-            for (int kx = 0; kx < g->kw; kx++) {
-                float *out = col + (((int64_t)ci * g->kh + ky) * g->kw + kx) * ld;
-                int    off = kx * g->dw - g->pl, lo, hi;
-                valid_cols(ow, g->w, sw, off, &lo, &hi);
-                /* Rows of the window above and below the input: zeros. */
-                zero_row(out, (y0 - r0) * ow);
-                zero_row(out + (int64_t)(y1 - r0) * ow, (r1 - y1) * ow);
-                const float *xr  = xp + (int64_t)(y0 * g->sh + yoff) * g->w;
-                const int64_t xs = (int64_t)g->sh * g->w;
-                float       *row = out + (int64_t)(y0 - r0) * ow;
-                if (sw == 1 && lo == 0 && hi == ow) { /* no horizontal pad: a 2-D copy */
-                    for (int oy = y0; oy < y1; oy++, xr += xs, row += ow)
-                        copy_row(row, xr + off, ow);
-                    continue;
-                }
-                for (int oy = y0; oy < y1; oy++, xr += xs, row += ow) {
-                    zero_row(row, lo);
-                    if (sw == 1)
-                        copy_row(row + lo, xr + lo + off, hi - lo);
-                    else
-                        for (int ox = lo; ox < hi; ox++)
-                            row[ox] = xr[ox * sw + off];
-                    zero_row(row + hi, ow - hi);
-                }
-            }
+        float       *out = col + (int64_t)(k - k0) * ld;
+        int          yoff = ky * g->dh - g->pt, off = kx * g->dw - g->pl, y0, y1, lo, hi;
+
+        valid_rows(g->oh, g->h, g->sh, yoff, &y0, &y1);
+        clamp_rows(r0, r1, &y0, &y1);
+        valid_cols(ow, g->w, sw, off, &lo, &hi);
+        /* Rows of the window above and below the input: zeros. */
+        zero_row(out, (y0 - r0) * ow);
+        zero_row(out + (int64_t)(y1 - r0) * ow, (r1 - y1) * ow);
+        const float  *xr  = xp + (int64_t)(y0 * g->sh + yoff) * g->w;
+        const int64_t xs  = (int64_t)g->sh * g->w;
+        float        *row = out + (int64_t)(y0 - r0) * ow;
+        if (sw == 1 && lo == 0 && hi == ow) { /* no horizontal pad: a 2-D copy */
+            for (int oy = y0; oy < y1; oy++, xr += xs, row += ow)
+                copy_row(row, xr + off, ow);
+            continue;
+        }
+        for (int oy = y0; oy < y1; oy++, xr += xs, row += ow) {
+            zero_row(row, lo);
+            if (sw == 1)
+                copy_row(row + lo, xr + lo + off, hi - lo);
+            else
+                for (int ox = lo; ox < hi; ox++)
+                    row[ox] = xr[ox * sw + off];
+            zero_row(row + hi, ow - hi);
         }
     }
 }
 
 void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col, int64_t ld)
 {
-    cnn_im2col_rows(x, c, g, 0, g->oh, col, ld);
+    cnn_im2col_rows(x, c, g, 0, c * g->kh * g->kw, 0, g->oh, col, ld);
 }
 
-CNN_CLONES void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *g, int r0, int r1,
-                         float *dx)
+/* Rows are added in increasing k, so any split of [0, c*kh*kw) into
+ * consecutive parts gives the same bits as the whole. */
+CNN_CLONES void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *g,
+                                    int k0, int k1, int r0, int r1, float *dx)
 {
-    const int sw = g->sw, ow = g->ow;
+    const int sw = g->sw, ow = g->ow, kk = g->kh * g->kw;
 
-    for (int ci = 0; ci < c; ci++) {
-        float *xp = dx + (int64_t)ci * g->h * g->w;
-        for (int ky = 0; ky < g->kh; ky++) {
-            int yoff = ky * g->dh - g->pt, y0, y1;
-            valid_rows(g->oh, g->h, g->sh, yoff, &y0, &y1);
-            clamp_rows(r0, r1, &y0, &y1);
-            for (int kx = 0; kx < g->kw; kx++) {
-                const float  *in  = dcol + (((int64_t)ci * g->kh + ky) * g->kw + kx) * ld;
-                int           off = kx * g->dw - g->pl, lo, hi;
-                const int64_t xs  = (int64_t)g->sh * g->w;
-                valid_cols(ow, g->w, sw, off, &lo, &hi);
-                float       *xr  = xp + (int64_t)(y0 * g->sh + yoff) * g->w;
-                const float *row = in + (int64_t)(y0 - r0) * ow;
-                for (int oy = y0; oy < y1; oy++, xr += xs, row += ow)
-                    if (sw == 1)
-                        add_row(xr + lo + off, row + lo, hi - lo);
-                    else
-                        for (int ox = lo; ox < hi; ox++)
-                            xr[ox * sw + off] += row[ox];
-            }
-        }
+    if (k1 > c * kk)
+        k1 = c * kk;
+    for (int k = k0; k < k1; k++) {
+        const int     ci = k / kk, ky = k % kk / g->kw, kx = k % g->kw;
+        const float  *in = dcol + (int64_t)(k - k0) * ld;
+        const int64_t xs = (int64_t)g->sh * g->w;
+        int           yoff = ky * g->dh - g->pt, off = kx * g->dw - g->pl, y0, y1, lo, hi;
+
+        valid_rows(g->oh, g->h, g->sh, yoff, &y0, &y1);
+        clamp_rows(r0, r1, &y0, &y1);
+        valid_cols(ow, g->w, sw, off, &lo, &hi);
+        float       *xr  = dx + (int64_t)ci * g->h * g->w + (int64_t)(y0 * g->sh + yoff) * g->w;
+        const float *row = in + (int64_t)(y0 - r0) * ow;
+        for (int oy = y0; oy < y1; oy++, xr += xs, row += ow)
+            if (sw == 1)
+                add_row(xr + lo + off, row + lo, hi - lo);
+            else
+                for (int ox = lo; ox < hi; ox++)
+                    xr[ox * sw + off] += row[ox];
     }
 }
 
 void cnn_col2im_add(const float *dcol, int64_t ld, int c, const cnn_win2d *g, float *dx)
 {
-    cnn_col2im_add_rows(dcol, ld, c, g, 0, g->oh, dx);
+    cnn_col2im_add_rows(dcol, ld, c, g, 0, c * g->kh * g->kw, 0, g->oh, dx);
 }

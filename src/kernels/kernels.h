@@ -24,10 +24,15 @@ void cnn_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A
 void cnn_gemm_ws(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc, float *ws);
 
-/* Workspace of every variant: a packed A block (up to 160 x 256), a packed
- * B panel (256 x NR, NR <= 32), one C tile and 64-byte alignment slack:
- * about 196 KiB. */
-#define CNN_GEMM_WS_FLOATS (160 * 256 + 256 * 32 + 16 * 32 + 64)
+/* Every variant sums K in slices of CNN_GEMM_KC k's, each slice's sum then
+ * added into C in order: a caller that splits K at multiples of it (beta 0
+ * for the first part, 1 for the rest) gets the bits of the whole. */
+#define CNN_GEMM_KC 256
+
+/* Workspace of every variant: a packed A block (up to 272 x KC), a packed
+ * B panel (KC x NR, NR <= 32), one C tile and 64-byte alignment slack:
+ * about 310 KiB. */
+#define CNN_GEMM_WS_FLOATS (272 * CNN_GEMM_KC + CNN_GEMM_KC * 32 + 16 * 32 + 64)
 
 /* The GEMM variants, chosen once at startup: the best the CPU supports
  * (__builtin_cpu_supports), or the one named by the environment variable
@@ -36,7 +41,7 @@ void cnn_gemm_ws(bool ta, bool tb, int M, int N, int K, float alpha, const float
 typedef enum cnn_isa {
     CNN_ISA_PORTABLE, /* plain C, the reference: always built, runs anywhere */
     CNN_ISA_AVX2,     /* AVX2 + FMA, packed 6x16 microkernel                  */
-    CNN_ISA_AVX512,   /* AVX-512F, packed 6x32 microkernel                    */
+    CNN_ISA_AVX512,   /* AVX-512F, packed 8x32 microkernel                    */
     CNN_ISA_COUNT_
 } cnn_isa;
 
@@ -78,13 +83,16 @@ void cnn_im2col(const float *x, int c, const cnn_win2d *g, float *col, int64_t l
 /* The adjoint: dx [c, h, w] += col2im(dcol [c*kh*kw, oh*ow], rows ld apart). */
 void cnn_col2im_add(const float *dcol, int64_t ld, int c, const cnn_win2d *g, float *dx);
 
-/* The same for the output rows [r0, r1) only: col column (oy - r0) * ow + ox.
- * Tiles of rows keep the columns of one large image in cache, and let
- * threads share an image. */
-void cnn_im2col_rows(const float *x, int c, const cnn_win2d *g, int r0, int r1, float *col,
-                     int64_t ld);
-void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *g, int r0, int r1,
-                         float *dx);
+/* The same for the col rows [k0, k1) (col, dcol pointing at row k0) and
+ * the output rows [r0, r1) only: col column (oy - r0) * ow + ox. Tiles of
+ * rows keep the columns of one large image in cache and let threads share
+ * an image; slices of col rows keep a deep kernel's columns in cache.
+ * col2im adds rows in increasing k, so consecutive slices give the bits of
+ * the whole. */
+void cnn_im2col_rows(const float *x, int c, const cnn_win2d *g, int k0, int k1, int r0, int r1,
+                     float *col, int64_t ld);
+void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *g, int k0, int k1,
+                         int r0, int r1, float *dx);
 
 /* ==== @@ELEMENTWISE ==== */
 

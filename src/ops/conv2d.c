@@ -119,13 +119,21 @@ static bool is_pointwise(const cnn_win2d *w)
  * and each packed weight block serves many columns. Large outputs are cut
  * into tiles of rows whose columns (Kc x rows*OW) stay under col_tile
  * floats, so im2col writes into cache what the GEMM reads right after, and
- * a batch smaller than the thread count still splits over the threads. */
+ * a batch smaller than the thread count still splits over the threads.
+ *
+ * A deep kernel (Kc > CNN_GEMM_KC, e.g. 256 channels x 3x3) would need
+ * megabytes of columns for even one row of output: its columns are made
+ * and used in slices of k_slice = CNN_GEMM_KC rows (ks), each slice's
+ * product added into the output. The GEMM sums K in slices of that size
+ * anyway, so the output has the bits of one product over the whole of
+ * Kc, and so do dW and dx in backward. */
 #define CHUNK_COL ((int64_t)1 << 21)
 
 /* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
-struct cnn_conv_tuning cnn_conv_tuning = {.chunk_n = 512, .col_tile = (int64_t)1 << 18};
+struct cnn_conv_tuning cnn_conv_tuning = {
+    .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC};
 
-static int chunk_images(int64_t kc, int64_t ohw, int batch)
+static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
     int64_t nb = (cnn_conv_tuning.chunk_n + ohw - 1) / ohw;
 
@@ -138,13 +146,13 @@ static int chunk_images(int64_t kc, int64_t ohw, int batch)
 
 static int64_t r16(int64_t n) { return (n + 15) / 16 * 16; } /* keeps buffers 64-byte aligned */
 
-/* One thread's scratch: GEMM workspace; col [Kc, tn] (im2col, then reused
- * for dcol); stage [OC/groups, tn] (a chunk's forward output or backward
- * dY, its images side by side); then the thread's partial dW [OC, Kc] and
- * db [OC]. tn is the most columns of a block. */
+/* One thread's scratch: GEMM workspace; col [ks, tn] (im2col of a slice,
+ * then reused for its dcol); stage [OC/groups, tn] (a chunk's forward
+ * output or backward dY, its images side by side); then the thread's
+ * partial dW [OC, Kc] and db [OC]. tn is the most columns of a block. */
 typedef struct conv_plan {
     cnn_win2d w;
-    int       G, oc, ocg, cg, kc, ohw, nb, rows, tiles;
+    int       G, oc, ocg, cg, kc, ks, ohw, nb, rows, tiles;
     bool      pw, small; /* small: batched in chunks of nb images, never tiled */
     int64_t   xs, ys, wn, tn;
     int64_t   col_off, stage_off, part_off, total;
@@ -162,12 +170,15 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     p.kc  = p.cg * p.w.kh * p.w.kw;
     p.ohw = p.w.oh * p.w.ow;
     p.pw  = is_pointwise(&p.w);
-    p.nb  = chunk_images(p.kc, p.ohw, batch);
+    /* Columns are made at most k_slice rows at a time when all Kc rows of
+     * a block would not fit in col_tile. */
+    const int kcol = p.kc < cnn_conv_tuning.k_slice ? p.kc : cnn_conv_tuning.k_slice;
+    p.nb  = chunk_images(kcol, p.ohw, batch);
     p.small = p.ohw < cnn_conv_tuning.chunk_n;
     p.rows  = p.w.oh;
     p.tiles = 1;
     if (!p.small) {
-        int64_t fit = cnn_conv_tuning.col_tile / ((int64_t)p.kc * p.w.ow);
+        int64_t fit = cnn_conv_tuning.col_tile / ((int64_t)kcol * p.w.ow);
         int64_t t   = fit < 1 ? p.w.oh : (p.w.oh + fit - 1) / fit;
         if (t < split)
             t = split;
@@ -177,11 +188,12 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
         p.tiles = (p.w.oh + p.rows - 1) / p.rows;
     }
     p.tn  = p.small ? (int64_t)p.nb * p.ohw : (int64_t)p.rows * p.w.ow;
+    p.ks  = (int64_t)p.kc * p.tn <= cnn_conv_tuning.col_tile ? p.kc : kcol;
     p.xs  = cnn_node_numel(x);
     p.ys  = cnn_node_numel(n);
     p.wn  = cnn_shape_numel(&n->param_shape[0]);
     p.col_off   = r16(CNN_GEMM_WS_FLOATS);
-    p.stage_off = p.col_off + r16((int64_t)p.kc * p.tn);
+    p.stage_off = p.col_off + r16((int64_t)p.ks * p.tn);
     p.part_off  = p.stage_off + r16((int64_t)p.ocg * p.tn);
     p.total     = p.part_off + p.wn + p.oc;
     return p;
@@ -204,25 +216,32 @@ static int64_t block_n(const conv_plan *p, const conv_block *k)
     return k->cnt > 1 ? (int64_t)k->cnt * p->ohw : (int64_t)(k->r1 - k->r0) * p->w.ow;
 }
 
-/* The block's columns [Kc, N] and their row stride: im2col into col, or,
- * for one image of a pointwise conv, the input rows themselves. */
-static const float *columns(const conv_plan *p, const float *x, const conv_block *k, float *col,
-                            int64_t *ld)
+/* Rows [s0, s1) of the block's columns [Kc, N] and their row stride:
+ * im2col into col, or, for one image of a pointwise conv, the input rows
+ * themselves. */
+static const float *columns(const conv_plan *p, const float *x, const conv_block *k, int s0,
+                            int s1, float *col, int64_t *ld)
 {
     const int64_t gx = (int64_t)k->gi * p->cg * p->w.h * p->w.w, N = block_n(p, k);
     const float  *x0 = x + k->b0 * p->xs + gx;
 
     if (k->cnt == 1 && p->pw) {
         *ld = p->ohw;
-        return x0 + (int64_t)k->r0 * p->w.ow;
+        return x0 + (int64_t)s0 * p->ohw + (int64_t)k->r0 * p->w.ow;
     }
     *ld = N;
     if (k->cnt == 1)
-        cnn_im2col_rows(x0, p->cg, &p->w, k->r0, k->r1, col, N);
+        cnn_im2col_rows(x0, p->cg, &p->w, s0, s1, k->r0, k->r1, col, N);
     else
         for (int i = 0; i < k->cnt; i++)
-            cnn_im2col(x0 + i * p->xs, p->cg, &p->w, col + (int64_t)i * p->ohw, N);
+            cnn_im2col_rows(x0 + i * p->xs, p->cg, &p->w, s0, s1, 0, p->w.oh,
+                            col + (int64_t)i * p->ohw, N);
     return col;
+}
+
+static int slice_end(const conv_plan *p, int s0)
+{
+    return p->kc - s0 < p->ks ? p->kc : s0 + p->ks;
 }
 
 /* Block number i of the forward's list: large images cut into tiles,
@@ -246,30 +265,37 @@ static conv_block block_at(const conv_plan *p, int batch, int64_t i)
 
 /* ==== @@FORWARD ==== */
 
-/* Y rows [o0, o1) of block k: Y = W_g col, then the bias. One image's
- * tile goes straight into y; a chunk goes to stage and is spread to its
- * images. */
+/* Y rows [o0, o1) of block k: Y = W_g col, slice by slice of Kc, then the
+ * bias. One image's tile goes straight into y; a chunk goes to stage and
+ * is spread to its images. `cm` holds the first slice's columns (made by
+ * the caller, who may share them between the parts of a block). */
 static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const conv_block *k,
-                      const float *cm, int64_t ldc, int o0, int o1, float *stage, float *ws)
+                      const float *cm, int64_t ldc, int o0, int o1, float *col, float *stage,
+                      float *ws)
 {
-    const float  *W  = cnn_param(e, n, 0) + ((int64_t)k->gi * p->ocg + o0) * p->kc;
-    const float  *B  = n->a.conv.bias ? cnn_param(e, n, 1) + k->gi * p->ocg : NULL;
-    const int64_t N  = block_n(p, k);
-    float        *y0 = n->y + k->b0 * p->ys + (int64_t)k->gi * p->ocg * p->ohw;
+    const cnn_node *x  = cnn_in_node(e, n, 0);
+    const float    *W  = cnn_param(e, n, 0) + ((int64_t)k->gi * p->ocg + o0) * p->kc;
+    const float    *B  = n->a.conv.bias ? cnn_param(e, n, 1) + k->gi * p->ocg : NULL;
+    const int64_t   N  = block_n(p, k);
+    float          *y0 = n->y + k->b0 * p->ys + (int64_t)k->gi * p->ocg * p->ohw;
+    float          *y  = k->cnt == 1 ? y0 + (int64_t)o0 * p->ohw + (int64_t)k->r0 * p->w.ow : stage;
+    const int       ldy = k->cnt == 1 ? p->ohw : (int)N;
 
     if (o1 <= o0)
         return;
+    for (int s0 = 0; s0 < p->kc; s0 = slice_end(p, s0)) {
+        const int s1 = slice_end(p, s0);
+        if (s0 > 0)
+            cm = columns(p, x->y, k, s0, s1, col, &ldc);
+        cnn_gemm_ws(false, false, o1 - o0, (int)N, s1 - s0, 1.0f, W + s0, p->kc, cm, (int)ldc,
+                    s0 > 0 ? 1.0f : 0.0f, y, ldy, ws);
+    }
     if (k->cnt == 1) {
-        float *y = y0 + (int64_t)o0 * p->ohw + (int64_t)k->r0 * p->w.ow;
-        cnn_gemm_ws(false, false, o1 - o0, (int)N, p->kc, 1.0f, W, p->kc, cm, (int)ldc, 0.0f, y,
-                    p->ohw, ws);
         for (int o = o0; B && o < o1; o++, y += p->ohw)
             for (int64_t j = 0; j < N; j++)
                 y[j] += B[o];
         return;
     }
-    cnn_gemm_ws(false, false, o1 - o0, (int)N, p->kc, 1.0f, W, p->kc, cm, (int)ldc, 0.0f, stage,
-                (int)N, ws);
     for (int i = 0; i < k->cnt; i++)
         for (int o = o0; o < o1; o++) {
             const float *s  = stage + (o - o0) * N + (int64_t)i * p->ohw;
@@ -314,8 +340,8 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
                 for (int gi = 0; gi < p.G; gi++) {
                     conv_block k = {.b0 = b0, .cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb),
                                     .r0 = 0, .r1 = p.w.oh, .gi = gi};
-                    cm = columns(&p, x->y, &k, col, &ld);
-                    fwd_block(&p, e, n, &k, cm, ld, 0, p.ocg, stage, base);
+                    cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
+                    fwd_block(&p, e, n, &k, cm, ld, 0, p.ocg, col, stage, base);
                 }
         } else {
             int64_t last = -1;
@@ -323,11 +349,12 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
             for (int64_t i = lo; i < hi; i++) {
                 const conv_block k = block_at(&p, e->batch, i / ms);
                 int64_t          o0, o1;
-                if (i / ms != last) /* the parts of one block share its columns */
-                    cm = columns(&p, x->y, &k, col, &ld);
+                /* The parts of one block share its columns when it has one slice. */
+                if (i / ms != last || p.ks < p.kc)
+                    cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
                 last = i / ms;
                 cnn_slice(p.ocg, (int)(i % ms), ms, &o0, &o1);
-                fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, stage, base);
+                fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, col, stage, base);
             }
         }
     }
@@ -365,24 +392,30 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     } else {
         dy += (int64_t)k->r0 * p->w.ow;
     }
-    if (n->trainable) {
-        const float *cm = columns(p, x->y, k, col, &ld);
-        /* dW[ocg, kc] += dY[ocg, N] * col[kc, N]^T */
-        cnn_gemm_ws(false, true, p->ocg, p->kc, (int)N, 1.0f, dy, (int)ldy, cm, (int)ld, 1.0f,
-                    dW + (int64_t)k->gi * p->ocg * p->kc, p->kc, ws);
-        for (int o = 0; dB && o < p->ocg; o++)
-            dB[k->gi * p->ocg + o] += cnn_sum(dy + o * ldy, N);
-    }
-    if (x->req) {
-        /* dcol[kc, N] = W[ocg, kc]^T * dY[ocg, N] */
-        float *dx = x->dy + k->b0 * p->xs + (int64_t)k->gi * p->cg * p->w.h * p->w.w;
-        cnn_gemm_ws(true, false, p->kc, (int)N, p->ocg, 1.0f, W, p->kc, dy, (int)ldy, 0.0f, col,
-                    (int)N, ws);
-        if (k->cnt == 1)
-            cnn_col2im_add_rows(col, N, p->cg, &p->w, k->r0, k->r1, dx);
-        else
-            for (int i = 0; i < k->cnt; i++)
-                cnn_col2im_add(col + (int64_t)i * p->ohw, N, p->cg, &p->w, dx + i * p->xs);
+    for (int o = 0; n->trainable && dB && o < p->ocg; o++)
+        dB[k->gi * p->ocg + o] += cnn_sum(dy + o * ldy, N);
+    /* Slice by slice of Kc: the columns [s0, s1) serve dW's columns
+     * [s0, s1), then hold dcol's rows [s0, s1). */
+    for (int s0 = 0; s0 < p->kc; s0 = slice_end(p, s0)) {
+        const int s1 = slice_end(p, s0);
+        if (n->trainable) {
+            const float *cm = columns(p, x->y, k, s0, s1, col, &ld);
+            /* dW[ocg, s0:s1] += dY[ocg, N] * col[s0:s1, N]^T */
+            cnn_gemm_ws(false, true, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, cm, (int)ld,
+                        1.0f, dW + (int64_t)k->gi * p->ocg * p->kc + s0, p->kc, ws);
+        }
+        if (x->req) {
+            /* dcol[s0:s1, N] = W[ocg, s0:s1]^T * dY[ocg, N] */
+            float *dx = x->dy + k->b0 * p->xs + (int64_t)k->gi * p->cg * p->w.h * p->w.w;
+            cnn_gemm_ws(true, false, s1 - s0, (int)N, p->ocg, 1.0f, W + s0, p->kc, dy, (int)ldy,
+                        0.0f, col, (int)N, ws);
+            if (k->cnt == 1)
+                cnn_col2im_add_rows(col, N, p->cg, &p->w, s0, s1, k->r0, k->r1, dx);
+            else
+                for (int i = 0; i < k->cnt; i++)
+                    cnn_col2im_add_rows(col + (int64_t)i * p->ohw, N, p->cg, &p->w, s0, s1, 0,
+                                        p->w.oh, dx + i * p->xs);
+        }
     }
 }
 
