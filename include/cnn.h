@@ -423,6 +423,11 @@ CNN_API int cnn_graph_share_grads(cnn_graph *g, bool share);
  * has run. After a forward, only inputs and outputs (nodes no other node
  * reads) hold their values; reading another node's data gives whatever a
  * later node wrote there (plan with cnn_graph_plan to look inside).
+ * A batch norm right after a conv that nothing else reads, and a ReLU
+ * right after such a conv (or its batch norm) or after an add, run in the
+ * conv's or add's epilogue, on each block of output while it is in cache:
+ * the same bits as node by node, without their passes over memory. Such a
+ * plan runs CNN_EVAL forwards only (CNN_TRAIN gives CNN_ESTATE).
  * Backward, the loss functions and cnn_graph_grad refuse such a plan. */
 CNN_API int cnn_graph_plan_infer(cnn_graph *g, int batch);
 

@@ -242,9 +242,15 @@ static void forward_every_model(void)
             T_FAILED("%s: %s", nm, cnn_last_error());
         const int     out = cnn_graph_size(g) - 1;
         const int64_t nx = 2 * (lenet ? 1 : 3) * hw * hw;
-        float         logits[2 * 1000];
-        /* The same logits from an inference plan (shared activation
-         * memory, no gradients), in less memory; it refuses backward. */
+        float         logits[2 * 1000], *bufs = cnn_graph_buffers(g);
+        /* Batch norm statistics away from 0 and 1, so its fused epilogue
+         * has work to do. */
+        for (int64_t j = 0; j < cnn_graph_buffer_count(g); j++)
+            bufs[j] = 0.5f + (float)((j * 37) % 11) / 20.0f;
+        /* The same logits bits from an inference plan (shared activation
+         * memory, no gradients, batch norms and ReLUs fused into the
+         * convs and adds before them), in less memory; it refuses
+         * backward and training mode. */
         for (int infer = 0; infer < 2; infer++) {
             T_OK(infer ? cnn_graph_plan_infer(g, 2) : cnn_graph_plan(g, 2));
             x = cnn_graph_data(g, 0);
@@ -256,6 +262,7 @@ static void forward_every_model(void)
             else if (memcmp(logits, cnn_graph_data(g, out), 2 * 10 * sizeof *logits) != 0)
                 T_FAILED("%s: inference plan gives other logits", nm);
         }
+        T_EQ(cnn_graph_forward(g, CNN_TRAIN), CNN_ESTATE);
         T_TRUE(cnn_graph_plan_infer_bytes(g, 2) < cnn_graph_plan_bytes(g, 2));
         T_EQ(cnn_graph_backward(g), CNN_ESTATE);
         T_TRUE(cnn_graph_grad(g, out) == NULL);

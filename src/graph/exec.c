@@ -19,11 +19,14 @@ void cnn_graph_drop_plan(cnn_graph *g)
     g->forward_done = false;
     g->infer_plan   = false;
     g->shared_dy    = false;
+    g->n_fused      = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         g->nodes[i].y   = NULL;
         g->nodes[i].dy  = NULL;
         g->nodes[i].aux = NULL;
         g->nodes[i].aux_floats = 0;
+        g->nodes[i].fuse_bn = g->nodes[i].fused_into = -1;
+        g->nodes[i].fuse_relu = false;
     }
 }
 
@@ -53,23 +56,60 @@ static float *alloc_floats(int64_t n)
     return p;
 }
 
+/* Fusion for inference: a batch norm whose input is a conv that nothing
+ * else reads, and a ReLU whose input is such a conv (or its fused batch
+ * norm) or an add that nothing else reads, are computed by the producer's
+ * epilogue, in its output memory (root[i]: the producer computing node
+ * i, or i). The same bits as the nodes one by one (cnn_fused_epilogue):
+ * only the passes over memory go. */
+static int fusion_roots(const cnn_graph *g, int *root)
+{
+    int *readers = calloc((size_t)g->n_nodes, sizeof *readers);
+
+    if (!readers)
+        return cnn_fail(CNN_ENOMEM, "plan: out of memory");
+    for (int i = 0; i < g->n_nodes; i++) {
+        root[i] = i;
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            readers[g->nodes[i].in[k]]++;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const cnn_node *n = &g->nodes[i];
+        if (n->n_in != 1 || readers[n->in[0]] != 1)
+            continue;
+        const int       src = n->in[0], r = root[src];
+        const cnn_op    sop = g->nodes[src].op, rop = g->nodes[r].op;
+        if (n->op == CNN_OP_BATCHNORM2D && sop == CNN_OP_CONV2D && n->shape.ndim == 3)
+            root[i] = src;
+        else if (n->op == CNN_OP_RELU && (rop == CNN_OP_CONV2D || rop == CNN_OP_ADD) &&
+                 sop != CNN_OP_RELU)
+            root[i] = r;
+    }
+    free(readers);
+    return CNN_OK;
+}
+
 /* Activation offsets of an inference plan: each output takes the best-
  * fitting free block of the arena, and goes back to the free list once
  * the last node that reads it has run. Inputs and outputs (nodes no node
  * reads) are never given back. A node's output is placed before its
- * inputs are freed, so no op reads and writes the same memory. Fills
- * off[i] (floats from the start of the activations) and *size. */
+ * inputs are freed, so no op reads and writes the same memory. With
+ * `root` (fusion_roots), fused nodes share their producer's block, which
+ * lives until the last reader of any of them. Fills off[i] (floats from
+ * the start of the activations) and *size. */
 typedef struct block {
     int64_t at, len;
 } block;
 
-static int infer_layout(const cnn_graph *g, int batch, int64_t *off, int64_t *size, int *last_out)
+static int infer_layout(const cnn_graph *g, int batch, const int *root, int64_t *off,
+                        int64_t *size, int *last_out)
 {
     int     *last = malloc((size_t)g->n_nodes * sizeof *last);
     block   *free_ = malloc((size_t)(g->n_nodes + 1) * sizeof *free_);
     int      nfree = 0;
     int64_t  top = 0;
 
+#define ROOT(i) (root ? root[i] : (i))
     if (!last || !free_) {
         free(last);
         free(free_);
@@ -79,13 +119,17 @@ static int infer_layout(const cnn_graph *g, int batch, int64_t *off, int64_t *si
         last[i] = g->n_nodes; /* kept: read by no node, or an input */
     for (int i = 0; i < g->n_nodes; i++)
         for (int k = 0; k < g->nodes[i].n_in; k++) {
-            int src = g->nodes[i].in[k];
-            if (g->nodes[src].op != CNN_OP_INPUT)
+            int src = ROOT(g->nodes[i].in[k]);
+            if (g->nodes[src].op != CNN_OP_INPUT && src != ROOT(i))
                 last[src] = last[src] == g->n_nodes || last[src] < i ? i : last[src];
         }
     for (int i = 0; i < g->n_nodes; i++) {
         int64_t need = round_up(cnn_node_numel(&g->nodes[i]) * batch);
         int     best = -1;
+        if (ROOT(i) != i) { /* computed into its producer's block */
+            off[i] = off[ROOT(i)];
+            continue;
+        }
         for (int f = 0; f < nfree; f++)
             if (free_[f].len >= need && (best < 0 || free_[f].len < free_[best].len))
                 best = f;
@@ -107,13 +151,13 @@ static int infer_layout(const cnn_graph *g, int batch, int64_t *off, int64_t *si
         /* Inputs whose last reader is this node: back to the free list,
          * merged with free neighbours. */
         for (int k = 0; k < g->nodes[i].n_in; k++) {
-            int     src = g->nodes[i].in[k];
+            int     src = ROOT(g->nodes[i].in[k]);
             block   b   = {off[src], round_up(cnn_node_numel(&g->nodes[src]) * batch)};
             bool    dup = false;
             if (last[src] != i)
                 continue;
             for (int k2 = 0; k2 < k; k2++)
-                dup |= g->nodes[i].in[k2] == src;
+                dup |= ROOT(g->nodes[i].in[k2]) == src;
             if (dup)
                 continue;
             for (int f = 0; f < nfree;) {
@@ -138,8 +182,9 @@ static int infer_layout(const cnn_graph *g, int batch, int64_t *off, int64_t *si
         }
     }
     *size = top;
-    if (last_out)
-        memcpy(last_out, last, (size_t)g->n_nodes * sizeof *last);
+    for (int i = 0; last_out && i < g->n_nodes; i++)
+        last_out[i] = last[ROOT(i)];
+#undef ROOT
     free(last);
     free(free_);
     return CNN_OK;
@@ -155,7 +200,7 @@ typedef enum plan_kind { PLAN_TRAIN, PLAN_SHARED, PLAN_INFER } plan_kind;
  * in floats; for SHARED and INFER also the offsets in the shared region
  * (off, may be NULL) and each node's last reader (last, may be NULL). */
 static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *off, int *last,
-                      int64_t *arena, int64_t *scratch)
+                      int *root, int64_t *arena, int64_t *scratch)
 {
     int64_t total = 0, most = 0, shared = 0;
     int     rc;
@@ -189,11 +234,18 @@ static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *of
     }
     if (kind != PLAN_TRAIN) {
         int64_t *o = off ? off : malloc((size_t)g->n_nodes * sizeof *o);
-        if (!o)
-            return cnn_fail(CNN_ENOMEM, "plan: out of memory");
-        rc = infer_layout(g, batch, o, &shared, last);
+        int     *r = kind != PLAN_INFER ? NULL : root ? root : malloc((size_t)g->n_nodes * sizeof *r);
+        if (!o || (kind == PLAN_INFER && !r)) {
+            rc = cnn_fail(CNN_ENOMEM, "plan: out of memory");
+        } else {
+            rc = r ? fusion_roots(g, r) : CNN_OK;
+            if (rc == CNN_OK)
+                rc = infer_layout(g, batch, r, o, &shared, last);
+        }
         if (o != off)
             free(o);
+        if (r != root)
+            free(r);
         if (rc < 0)
             return rc;
         total = shared;
@@ -216,7 +268,7 @@ static int64_t plan_bytes(const cnn_graph *g, int batch, plan_kind kind)
 
     if (!g || batch < 1)
         return cnn_fail(CNN_EINVAL, "plan bytes: NULL graph or batch %d < 1", batch);
-    if ((rc = plan_sizes(g, batch, kind, NULL, NULL, &arena, &scratch)) < 0)
+    if ((rc = plan_sizes(g, batch, kind, NULL, NULL, NULL, &arena, &scratch)) < 0)
         return rc;
     if ((rc = cnn_size_mul(scratch, g->nthreads, &t)) < 0 || (rc = cnn_size_add(arena, t, &t)) < 0 ||
         (rc = cnn_size_mul(t, (int64_t)sizeof(float), &bytes)) < 0)
@@ -237,7 +289,7 @@ int64_t cnn_graph_plan_infer_bytes(const cnn_graph *g, int batch)
 static int plan(cnn_graph *g, int batch, bool infer)
 {
     int64_t   total, scratch, t, *off = NULL;
-    int      *last = NULL;
+    int      *last = NULL, *root = NULL;
     plan_kind kind;
     int       rc;
 
@@ -249,13 +301,14 @@ static int plan(cnn_graph *g, int batch, bool infer)
         return cnn_fail(CNN_ESTATE, "plan: the graph has no nodes");
     kind = infer ? PLAN_INFER : g->share_grads ? PLAN_SHARED : PLAN_TRAIN;
     if (kind != PLAN_TRAIN && (!(off = malloc((size_t)g->n_nodes * sizeof *off)) ||
-                               !(last = malloc((size_t)g->n_nodes * sizeof *last)))) {
+                               !(last = malloc((size_t)g->n_nodes * sizeof *last)) ||
+                               !(root = malloc((size_t)g->n_nodes * sizeof *root)))) {
         rc = cnn_fail(CNN_ENOMEM, "plan: out of memory");
         goto out;
     }
     /* Sizes are checked before the old plan goes, so a refused plan leaves
      * the previous one usable. */
-    if ((rc = plan_sizes(g, batch, kind, off, last, &total, &scratch)) < 0 ||
+    if ((rc = plan_sizes(g, batch, kind, off, last, root, &total, &scratch)) < 0 ||
         (rc = cnn_graph_ensure_params(g, true)) < 0 ||
         (!infer && (rc = cnn_graph_ensure_grads(g)) < 0))
         goto out;
@@ -295,6 +348,17 @@ static int plan(cnn_graph *g, int batch, bool infer)
         g->nodes[i].y  = kind == PLAN_INFER ? p + off[i] : g->nodes[i].y;
         g->nodes[i].dy = kind == PLAN_SHARED ? p + off[i] : NULL;
     }
+    for (int i = 0; kind == PLAN_INFER && i < g->n_nodes; i++) {
+        cnn_node *n = &g->nodes[i], *r = &g->nodes[root[i]];
+        if (root[i] == i)
+            continue;
+        n->fused_into = root[i];
+        g->n_fused++;
+        if (n->op == CNN_OP_BATCHNORM2D)
+            r->fuse_bn = i;
+        else
+            r->fuse_relu = true;
+    }
     g->scratch_per_thread = scratch;
     g->plan_threads       = g->nthreads;
     g->batch              = batch;
@@ -304,6 +368,7 @@ static int plan(cnn_graph *g, int batch, bool infer)
 out:
     free(off);
     free(last);
+    free(root);
     return rc;
 }
 
@@ -386,6 +451,9 @@ int cnn_graph_forward(cnn_graph *g, cnn_mode mode)
         return cnn_fail(CNN_ESTATE, "forward: the graph is not planned (call cnn_graph_plan)");
     if (mode != CNN_EVAL && mode != CNN_TRAIN)
         return cnn_fail(CNN_EINVAL, "forward: unknown mode %d", (int)mode);
+    if (mode == CNN_TRAIN && g->n_fused > 0)
+        return cnn_fail(CNN_ESTATE, "forward: the graph is planned for inference, with batch norms "
+                        "and ReLUs fused into their producers; training mode needs cnn_graph_plan");
     e = make_exec(g, mode);
     for (int i = 0; i < g->n_nodes; i++) {
         const cnn_op_def *def = cnn_op_defs[g->nodes[i].op];
@@ -397,7 +465,7 @@ int cnn_graph_forward(cnn_graph *g, cnn_mode mode)
     g->hook_rc      = CNN_OK;
     for (int i = 0; i < g->n_nodes; i++) {
         cnn_node *n = &g->nodes[i];
-        if (n->op != CNN_OP_INPUT)
+        if (n->op != CNN_OP_INPUT && n->fused_into < 0) /* fused: done by its producer */
             cnn_op_defs[n->op]->forward(&e, n);
         if (g->hook_rc < 0) /* a synchronized batch norm could not reduce */
             return g->hook_rc;

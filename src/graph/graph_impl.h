@@ -46,6 +46,13 @@ typedef struct cnn_node {
     float   *dy;    /* [batch x numel] d loss / d output                */
     float   *aux;   /* op's saved data for backward (argmax, mask, ...) */
     int64_t  aux_floats;
+    /* Inference plans (cnn_graph_plan_infer) run a conv's batch norm and
+     * ReLU, and an add's ReLU, in the producer's epilogue: the producer's
+     * fuse_bn (the batch norm node, or -1) and fuse_relu; the fused nodes'
+     * fused_into (the producer, or -1), whose output memory they share and
+     * whose forward computes theirs. */
+    int      fuse_bn, fused_into;
+    bool     fuse_relu;
 } cnn_node;
 
 struct cnn_graph {
@@ -69,6 +76,7 @@ struct cnn_graph {
     cnn_mode last_mode;
     bool     forward_done;
     bool     infer_plan;    /* no dy; activations share memory          */
+    int      n_fused;       /* nodes fused into a producer (infer plan) */
     bool     share_grads;   /* cnn_graph_share_grads: for the next plan  */
     bool     shared_dy;     /* this plan's dy (but inputs' and outputs')
                              * share memory, zeroed lazily by backward   */
@@ -108,6 +116,13 @@ static inline float *cnn_buffer(const cnn_exec *e, const cnn_node *n, int k)
     return e->g->buffers + n->buf_off[k];
 }
 static inline int64_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(&n->shape); }
+
+/* An inference epilogue (cnn_node fuse_bn, fuse_relu) on `len` outputs of
+ * channel c of producer n, in place: the bits of the batch norm's and the
+ * ReLU's own forward. */
+void cnn_fused_epilogue(const cnn_exec *e, const cnn_node *n, int c, float *y, int64_t len);
+/* Eval batch norm's y = x * scale + shift for channel c (batchnorm.c). */
+void cnn_bn_eval_coef(const cnn_exec *e, const cnn_node *bn, int c, float *scale, float *shift);
 
 /* One receptive-field step: the op's window per axis (h, w). An op that
  * mixes its whole input (global pooling, linear) sets `whole`. */

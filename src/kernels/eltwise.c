@@ -142,6 +142,21 @@ void cnn_affine(const float *restrict x, float *restrict y, int64_t n, float s, 
         y[i] = x[i] * s + t;
 }
 
+void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu)
+{
+    if (affine && relu)
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[i] * s + t;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    else if (affine)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] * s + t;
+    else if (relu)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
 void cnn_bn_dx_add(const float *restrict x, const float *restrict dy, float *restrict dx,
                    int64_t n, float k, float a1, float m, float b)
 {

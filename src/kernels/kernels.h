@@ -115,6 +115,9 @@ float cnn_sum(const float *x, int64_t n);
 float cnn_sum_sqdev(const float *x, int64_t n, float m);
 float cnn_dot_dev(const float *a, const float *x, int64_t n, float m);
 void  cnn_affine(const float *x, float *y, int64_t n, float s, float t);
+/* In place: y = y * s + t when `affine`, then max(y, 0) when `relu`; the
+ * bits of cnn_affine then cnn_relu_fwd. */
+void  cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu);
 void  cnn_bn_dx_add(const float *x, const float *dy, float *dx, int64_t n, float k, float a1,
                     float m, float b);
 

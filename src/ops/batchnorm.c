@@ -75,8 +75,22 @@ static bool reduce(const cnn_exec *e, double *v, int count)
     return g->hook_rc == CNN_OK;
 }
 
-/* Training forward with synchronized statistics: the same two passes as
- * below, each summed over the replicas before it is used. */
+/* Channel c's mean m, 1/sqrt(var + eps) and y = x * scale + shift. */
+static void coef(const cnn_exec *e, const cnn_node *n, int c, double mean, double var, float *m,
+                 float *inv, float *scale, float *shift)
+{
+    *m     = (float)mean;
+    *inv   = (float)(1.0 / sqrt(var + (double)n->a.bn.eps));
+    *scale = cnn_param(e, n, 0)[c] * *inv;
+    *shift = cnn_param(e, n, 1)[c] - *m * *scale;
+}
+
+void cnn_bn_eval_coef(const cnn_exec *e, const cnn_node *bn, int c, float *scale, float *shift)
+{
+    float m, inv;
+    coef(e, bn, c, cnn_buffer(e, bn, 0)[c], cnn_buffer(e, bn, 1)[c], &m, &inv, scale, shift);
+}
+
 /* Channel c from its statistics: with batch statistics over `count` values
  * (count > 0), moves the running statistics towards the batch mean and
  * unbiased variance; then saves the mean and 1/sqrt(var + eps) for backward
@@ -87,15 +101,15 @@ static void normalize(const cnn_exec *e, cnn_node *n, int c, double mean, double
     const cnn_node *x  = cnn_in_node(e, n, 0);
     const int       C  = (int)n->shape.dim[0];
     const int64_t   hw = spatial(n);
-    const float     eps = n->a.bn.eps, mom = n->a.bn.momentum;
+    const float     mom = n->a.bn.momentum;
     float          *rmean = cnn_buffer(e, n, 0), *rvar = cnn_buffer(e, n, 1);
 
     if (count > 0) {
         rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
         rvar[c]  = (float)((1.0 - mom) * rvar[c] + mom * var * count / (count - 1.0));
     }
-    float m = (float)mean, inv = (float)(1.0 / sqrt(var + (double)eps));
-    float scale = cnn_param(e, n, 0)[c] * inv, shift = cnn_param(e, n, 1)[c] - m * scale;
+    float m, inv, scale, shift;
+    coef(e, n, c, mean, var, &m, &inv, &scale, &shift);
     n->aux[c]     = m;
     n->aux[C + c] = inv;
     for (int b = 0; b < e->batch; b++)
@@ -103,6 +117,18 @@ static void normalize(const cnn_exec *e, cnn_node *n, int c, double mean, double
                    shift);
 }
 
+/* The epilogue of a producer that computes this node's eval output. */
+void cnn_fused_epilogue(const cnn_exec *e, const cnn_node *n, int c, float *y, int64_t len)
+{
+    float s = 1.0f, t = 0.0f;
+
+    if (n->fuse_bn >= 0)
+        cnn_bn_eval_coef(e, &e->g->nodes[n->fuse_bn], c, &s, &t);
+    cnn_affine_relu(y, len, s, t, n->fuse_bn >= 0, n->fuse_relu);
+}
+
+/* Training forward with synchronized statistics: the same two passes as
+ * below, each summed over the replicas before it is used. */
 static void bn_forward_sync(const cnn_exec *e, cnn_node *n)
 {
     const cnn_node *x     = cnn_in_node(e, n, 0);

@@ -266,7 +266,7 @@ static conv_block block_at(const conv_plan *p, int batch, int64_t i)
 /* ==== @@FORWARD ==== */
 
 /* Y rows [o0, o1) of block k: Y = W_g col, slice by slice of Kc, then the
- * bias. One image's tile goes straight into y; a chunk goes to stage and
+ * bias (and a fused epilogue). One image's tile goes straight into y; a chunk goes to stage and
  * is spread to its images. `cm` holds the first slice's columns (made by
  * the caller, who may share them between the parts of a block). */
 static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const conv_block *k,
@@ -280,6 +280,8 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     float          *y0 = n->y + k->b0 * p->ys + (int64_t)k->gi * p->ocg * p->ohw;
     float          *y  = k->cnt == 1 ? y0 + (int64_t)o0 * p->ohw + (int64_t)k->r0 * p->w.ow : stage;
     const int       ldy = k->cnt == 1 ? p->ohw : (int)N;
+    /* An inference plan's batch norm and ReLU, on each row while in cache. */
+    const bool      fused = n->fuse_bn >= 0 || n->fuse_relu;
 
     if (o1 <= o0)
         return;
@@ -291,9 +293,12 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
                     s0 > 0 ? 1.0f : 0.0f, y, ldy, ws);
     }
     if (k->cnt == 1) {
-        for (int o = o0; B && o < o1; o++, y += p->ohw)
-            for (int64_t j = 0; j < N; j++)
+        for (int o = o0; o < o1; o++, y += p->ohw) {
+            for (int64_t j = 0; B && j < N; j++)
                 y[j] += B[o];
+            if (fused)
+                cnn_fused_epilogue(e, n, k->gi * p->ocg + o, y, N);
+        }
         return;
     }
     for (int i = 0; i < k->cnt; i++)
@@ -303,6 +308,8 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
             const float  bo = B ? B[o] : 0.0f;
             for (int j = 0; j < p->ohw; j++)
                 d[j] = s[j] + bo;
+            if (fused)
+                cnn_fused_epilogue(e, n, k->gi * p->ocg + o, d, p->ohw);
         }
 }
 

@@ -2,6 +2,7 @@
  * input, flatten, add (residual, or a broadcast bias), concat along
  * channels. */
 #include "../graph/graph_impl.h"
+#include "../kernels/kernels.h"
 #include "bcast.h"
 
 #include <string.h>
@@ -104,9 +105,15 @@ static void add_forward(const cnn_exec *e, cnn_node *n)
     const int64_t   as = cnn_node_numel(A), bs = cnn_node_numel(B);
 
     if (bc.same) {
-        CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
-        for (int64_t i = 0; i < count; i++)
-            y[i] = a[i] + b[i];
+        CNN_OMP(omp parallel num_threads(e->nthreads))
+        {
+            int64_t lo, hi;
+            cnn_slice(count, CNN_TID(), CNN_TEAM(), &lo, &hi);
+            for (int64_t i = lo; i < hi; i++)
+                y[i] = a[i] + b[i];
+            if (n->fuse_relu) /* an inference plan's ReLU, while in cache */
+                cnn_affine_relu(y + lo, hi - lo, 1.0f, 0.0f, false, true);
+        }
         return;
     }
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
@@ -114,6 +121,8 @@ static void add_forward(const cnn_exec *e, cnn_node *n)
         const float *as_ = a + s * as, *bs_ = b + s * bs;
         float       *ys_ = y + s * as;
         CNN_BCAST_FOR(bc, i, j, ys_[i] = as_[i] + bs_[j]);
+        if (n->fuse_relu)
+            cnn_affine_relu(ys_, cnn_node_numel(n), 1.0f, 0.0f, false, true);
     }
 }
 
