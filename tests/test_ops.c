@@ -1156,6 +1156,70 @@ static void conv_slices_same_bits(void)
     }
 }
 
+/* The direct forward (cnn_direct: the microkernel reads the input rows)
+ * gives the very bits of im2col + GEMM, for every variant that has one:
+ * paddings, dilations, a vertical stride, groups, Kc over CNN_GEMM_KC,
+ * output channels off the microkernel's rows, 1 to 3 threads and images. */
+static void run_direct(const int *v, bool direct, int threads, int batch, float *out, int64_t *ny)
+{
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(v[3], v[4], v[4]);
+    int             x, c;
+    static float    in[3 * 40 * 30 * 30];
+
+    cnn_conv_tuning.direct = direct;
+    a.pad[0] = a.pad[2] = v[5];
+    a.pad[1] = a.pad[3] = v[6];
+    a.dilation[0] = a.dilation[1] = v[7];
+    a.stride[0] = v[8];
+    a.groups = v[9];
+    x = cnn_input(g, v[0], v[1], v[2], "x");
+    c = cnn_conv2d(g, x, &a, "c");
+    T_OK(c);
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 3));
+    T_OK(cnn_graph_set_threads(g, threads));
+    T_OK(cnn_graph_plan(g, batch));
+    for (int i = 0; i < batch * v[0] * v[1] * v[2]; i++)
+        in[i] = (float)sin(i * 0.61);
+    T_OK(cnn_graph_set_input(g, x, in));
+    T_OK(cnn_graph_forward(g, CNN_EVAL));
+    cnn_shape sh;
+    T_OK(cnn_node_info(g, c, NULL, NULL, &sh));
+    *ny = (int64_t)batch * sh.dim[0] * sh.dim[1] * sh.dim[2];
+    memcpy(out, cnn_graph_data(g, c), (size_t)*ny * sizeof *out);
+    cnn_graph_free(g);
+    cnn_conv_tuning.direct = true;
+}
+
+static void conv_direct_same_bits(void)
+{
+    static const int shapes[][10] = {
+        /* c, h, w, oc, k, pad h, pad w, dilation, stride h, groups */
+        {3, 14, 14, 16, 3, 1, 1, 1, 1, 1}, {1, 28, 28, 6, 5, 2, 2, 1, 1, 1},
+        {6, 18, 18, 16, 5, 0, 0, 1, 1, 1}, {40, 16, 16, 13, 3, 1, 1, 1, 1, 1},
+        {4, 16, 20, 10, 3, 2, 0, 2, 2, 2}, {2, 7, 12, 5, 3, 1, 2, 1, 1, 1},
+        {8, 14, 14, 37, 3, 1, 1, 1, 1, 1}, {24, 12, 16, 64, 3, 1, 1, 1, 1, 2},
+    };
+    static float want[200000], got[200000];
+    const cnn_isa isa0 = cnn_gemm_isa();
+
+    for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_gemm_set_isa((cnn_isa)isa))
+            continue;
+        T_TRUE(cnn_direct_kernel(NULL) != NULL);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int threads = 1; threads <= 3; threads += 2)
+                for (int batch = 1; batch <= 3; batch += 2) {
+                    int64_t nw, ng;
+                    run_direct(shapes[s], false, threads, batch, want, &nw);
+                    run_direct(shapes[s], true, threads, batch, got, &ng);
+                    T_EQ(ng, nw);
+                    T_ARRAY_EQ(got, want, nw);
+                }
+    }
+    T_TRUE(cnn_gemm_set_isa(isa0));
+}
+
 int main(void)
 {
     T_RUN(conv_basic);
@@ -1167,6 +1231,7 @@ int main(void)
     T_RUN(conv_no_bias);
     T_RUN(conv_pointwise);
     T_RUN(conv_slices_same_bits);
+    T_RUN(conv_direct_same_bits);
     T_RUN(conv_pointwise_strided);
     T_RUN(conv_stride_larger_than_kernel);
     T_RUN(conv_pad_same);

@@ -184,6 +184,7 @@ void cnn_node_init_params(cnn_graph *g, int id, cnn_init scheme, uint64_t seed);
 extern struct cnn_conv_tuning {
     int64_t chunk_n, col_tile;
     int     k_slice;
+    bool    direct; /* forward by cnn_direct where it applies (the same bits) */
 } cnn_conv_tuning;
 
 #endif

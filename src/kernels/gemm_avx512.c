@@ -18,6 +18,11 @@ typedef __m512 gt_vec;
 #define GT_MUL(a, b)    _mm512_mul_ps((a), (b))
 #define GT_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define GT_HAVE_AVX2    1
+#define GT_DIRECT_FN    cnn_direct_avx512
+typedef __mmask16 gt_mask;
+#define GT_MASK(n)         ((__mmask16)((1u << (n)) - 1))
+#define GT_LOADM(p, m)     _mm512_maskz_loadu_ps((m), (p))
+#define GT_STOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #include "gemm_tmpl.h"
 
 #else

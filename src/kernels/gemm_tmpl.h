@@ -13,6 +13,9 @@
  *   GT_SET1(x), GT_MUL(a, b)
  *   GT_FMA(a, b, c)   a * b + c with one rounding
  *   GT_HAVE_AVX2      (optional) pack with AVX2 8x8 transposes
+ *   GT_DIRECT_FN      (optional) the direct convolution to define, with
+ *   gt_mask, GT_MASK(n), GT_LOADM(p, m), GT_STOREM(p, m, v)   the first n
+ *                     lanes only (the others read as 0, not written)
  *
  * Blocking (BLIS / GotoBLAS): for each KC-deep slice of K, an MC x KC block
  * of op(A) is packed into MR-row panels (k-major, MR values per k) that stay
@@ -108,7 +111,7 @@ static void gt_kernel_edge(int rows, int kc, const float *restrict Ap, int64_t a
                            const float *restrict Bp, int64_t ldbp, float *restrict C, int64_t ldc,
                            float alpha, bool over)
 {
-    _Static_assert(GT_MR <= 16, "add cases for a taller microkernel");
+    _Static_assert(GT_MR <= 8, "add cases for a taller microkernel");
     switch (rows) {
 #define GT_ROWS_CASE(n)                                                                          \
     case n:                                                                                      \
@@ -121,14 +124,6 @@ static void gt_kernel_edge(int rows, int kc, const float *restrict Ap, int64_t a
         GT_ROWS_CASE(5)
         GT_ROWS_CASE(6)
         GT_ROWS_CASE(7)
-        GT_ROWS_CASE(8)
-        GT_ROWS_CASE(9)
-        GT_ROWS_CASE(10)
-        GT_ROWS_CASE(11)
-        GT_ROWS_CASE(12)
-        GT_ROWS_CASE(13)
-        GT_ROWS_CASE(14)
-        GT_ROWS_CASE(15)
 #undef GT_ROWS_CASE
     default:
         gt_kernel_rows(GT_MR, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over);
@@ -329,6 +324,130 @@ void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, i
         }
     }
 }
+
+#ifdef GT_DIRECT_FN
+/* ==== direct convolution (cnn_direct in kernels.h) ==== */
+
+/* `rows` output channels (a packed A panel, as the GEMM's) by GT_NV
+ * segments of GT_VL output pixels, segment v reading its input at
+ * b0[v] + koff[k] (or, when Bp, the same packed as a GEMM B panel) and
+ * writing len[v] pixels at c0[v] (rows ldy apart). The arithmetic of
+ * gt_kernel_rows with alpha 1, element by element. */
+static inline __attribute__((always_inline)) void
+gt_direct_rows(int rows, int kc, const float *restrict Ap, const float *restrict Bp,
+               const int32_t *restrict koff, const float *const *b0, float *const *c0,
+               const int *len, int64_t ldy, bool over)
+{
+    gt_vec acc[GT_MR][GT_NV];
+
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GT_NV; v++)
+            acc[r][v] = GT_SET1(0.0f);
+    for (int k = 0; k < kc; k++) {
+        gt_vec b[GT_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < GT_NV; v++)
+            b[v] = Bp ? GT_LOAD(Bp + k * GT_NR + v * GT_VL) : GT_LOAD(b0[v] + koff[k]);
+#pragma GCC unroll 16
+        for (int r = 0; r < rows; r++) {
+            gt_vec a = GT_SET1(Ap[k * GT_MR + r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < GT_NV; v++)
+                acc[r][v] = GT_FMA(a, b[v], acc[r][v]);
+        }
+    }
+    const gt_vec one = GT_SET1(1.0f);
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GT_NV; v++) {
+            float *c = c0[v] + r * ldy;
+            if (len[v] == GT_VL) {
+                GT_STORE(c, over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOAD(c)));
+            } else if (len[v] > 0) { /* the row's last pixels: masked */
+                const gt_mask m = GT_MASK(len[v]);
+                GT_STOREM(c, m, over ? GT_MUL(one, acc[r][v])
+                                     : GT_FMA(one, acc[r][v], GT_LOADM(c, m)));
+            }
+        }
+}
+
+_Static_assert(GT_MR <= 8, "gt_direct_edge: add cases for a taller microkernel");
+/* The same for any rows <= GT_MR, from the input (Bp NULL) or packed. */
+static void gt_direct_any(int rows, int kc, const float *restrict Ap, const float *restrict Bp,
+                          const int32_t *restrict koff, const float *const *b0, float *const *c0,
+                          const int *len, int64_t ldy, bool over)
+{
+    if (Bp && rows == GT_MR) {
+        gt_direct_rows(GT_MR, kc, Ap, Bp, NULL, b0, c0, len, ldy, over);
+        return;
+    }
+    if (rows == GT_MR) {
+        gt_direct_rows(GT_MR, kc, Ap, NULL, koff, b0, c0, len, ldy, over);
+        return;
+    }
+    switch (rows) {
+#define GT_ROWS_CASE(n)                                                                          \
+    case n:                                                                                      \
+        gt_direct_rows(n < GT_MR ? n : GT_MR, kc, Ap, Bp, koff, b0, c0, len, ldy, over);         \
+        break;
+        GT_ROWS_CASE(1)
+        GT_ROWS_CASE(2)
+        GT_ROWS_CASE(3)
+        GT_ROWS_CASE(4)
+        GT_ROWS_CASE(5)
+        GT_ROWS_CASE(6)
+        GT_ROWS_CASE(7)
+#undef GT_ROWS_CASE
+    default:
+        gt_direct_rows(GT_MR, kc, Ap, Bp, koff, b0, c0, len, ldy, over);
+    }
+}
+
+void GT_DIRECT_FN(const cnn_direct *d, float *ws)
+{
+    float    *Ap   = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    float    *Bp   = Ap + GT_MC_MAX * GT_KC;
+    const int segs = (d->ow + GT_VL - 1) / GT_VL; /* per output row */
+    /* More than two panels of rows: the segments' taps are packed once
+     * into an L1 panel that every row panel then reads. */
+    const bool pack = d->M > 2 * GT_MR;
+    const int nseg = (d->r1 - d->r0) * segs;
+
+    for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
+        const int kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
+        gt_pack_a(false, d->W, d->ldw, 0, d->M, p0, kc, Ap);
+        for (int s = 0; s < nseg; s += GT_NV) {
+            const float *b0[GT_NV];
+            float       *c0[GT_NV];
+            int          len[GT_NV];
+            for (int v = 0; v < GT_NV; v++) {
+                const int si = s + v < nseg ? s + v : s; /* a missing one repeats, unstored */
+                const int oy = d->r0 + si / segs, ox0 = si % segs * GT_VL;
+                b0[v]  = d->xb + (int64_t)(oy - d->r0) * d->ldx + ox0;
+                c0[v]  = d->y + (int64_t)oy * d->ow + ox0;
+                len[v] = s + v < nseg ? (d->ow - ox0 < GT_VL ? d->ow - ox0 : GT_VL) : 0;
+            }
+            if (pack)
+                for (int k = 0; k < kc; k++)
+#pragma GCC unroll 4
+                    for (int v = 0; v < GT_NV; v++)
+                        GT_STORE(Bp + k * GT_NR + v * GT_VL, GT_LOAD(b0[v] + d->koff[p0 + k]));
+            for (int ir = 0; ir < d->M; ir += GT_MR) {
+                const int mr = d->M - ir < GT_MR ? d->M - ir : GT_MR;
+                float    *c[GT_NV];
+                for (int v = 0; v < GT_NV; v++)
+                    c[v] = c0[v] + ir * d->ldy;
+                gt_direct_any(mr, kc, Ap + (int64_t)ir * kc, pack ? Bp : NULL, d->koff + p0, b0,
+                              c, len, d->ldy, p0 == 0);
+            }
+        }
+    }
+}
+#endif
+
 #undef GT_NR
 #undef GT_A_IN_PLACE_N
 #undef GT_KC

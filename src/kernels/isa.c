@@ -19,6 +19,15 @@ static cnn_gemm_fn *const isa_gemm[CNN_ISA_COUNT_] = {
 #endif
 };
 
+static cnn_direct_fn *const isa_direct[CNN_ISA_COUNT_] = {
+    NULL,
+#ifdef HAVE_X86_VARIANTS
+    cnn_direct_avx2,
+    cnn_direct_avx512,
+#endif
+};
+static const int isa_lanes[CNN_ISA_COUNT_] = {1, 8, 16};
+
 static cnn_isa      active = CNN_ISA_PORTABLE;
 static cnn_gemm_fn *gemm   = NULL; /* set once by select_isa */
 
@@ -82,6 +91,15 @@ cnn_isa cnn_gemm_isa(void)
     if (!gemm)
         select_isa();
     return active;
+}
+
+cnn_direct_fn *cnn_direct_kernel(int *lanes)
+{
+    cnn_isa isa = cnn_gemm_isa();
+
+    if (lanes)
+        *lanes = isa_lanes[isa];
+    return isa_direct[isa];
 }
 
 void cnn_gemm_ws(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,

@@ -63,6 +63,37 @@ typedef void cnn_gemm_fn(bool ta, bool tb, int M, int N, int K, float alpha, con
                          float *ws);
 cnn_gemm_fn cnn_gemm_portable, cnn_gemm_avx2, cnn_gemm_avx512;
 
+/* ==== @@DIRECT ==== */
+
+/* Direct convolution, for a conv whose stride across a row is 1: output
+ * channels [0, M) of output rows [r0, r1) of one image,
+ *   y[o*ldy + oy*ow + ox] = sum over k < K of
+ *                           W[o*ldw + k] * xb[(oy - r0)*ldx + ox + koff[k]],
+ * xb being the input (rows in a padded band, so no tap is out of bounds)
+ * and koff[k] the offset of tap k = (ci, ky, kx) in it. k runs in order in
+ * slices of CNN_GEMM_KC with the GEMM's arithmetic, so y has the bits of
+ * the same variant's GEMM of W and the im2col columns, with no columns:
+ * the microkernel reads the input itself. Each output row is computed in
+ * whole vectors of `lanes` pixels: xb must be readable that far past ow
+ * in every row. ws: CNN_GEMM_WS_FLOATS; M <= 256. */
+typedef struct cnn_direct {
+    int            M, K, ow, r0, r1;
+    const float   *W;
+    int64_t        ldw;
+    const int32_t *koff;
+    const float   *xb;
+    int64_t        ldx;
+    float         *y;
+    int64_t        ldy;
+} cnn_direct;
+
+typedef void cnn_direct_fn(const cnn_direct *d, float *ws);
+cnn_direct_fn cnn_direct_avx2, cnn_direct_avx512;
+
+/* The direct kernel of the variant cnn_gemm runs now and its vector
+ * lanes, or NULL when it has none (portable: im2col + GEMM). */
+cnn_direct_fn *cnn_direct_kernel(int *lanes);
+
 /* ==== @@IM2COL ==== */
 
 /* Geometry of a 2-D convolution or pooling window over one plane. */

@@ -131,7 +131,7 @@ static bool is_pointwise(const cnn_win2d *w)
 
 /* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
 struct cnn_conv_tuning cnn_conv_tuning = {
-    .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC};
+    .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -156,7 +156,44 @@ typedef struct conv_plan {
     bool      pw, small; /* small: batched in chunks of nb images, never tiled */
     int64_t   xs, ys, wn, tn;
     int64_t   col_off, stage_off, part_off, total;
+    /* The forward by cnn_direct (when `direct`): the input band [cg, hb,
+     * wp] and the tap offsets [kc] in the scratch, over col and stage. */
+    cnn_direct_fn *direct;
+    int       hb, wp;
+    int64_t   band_off, koff_off;
 } conv_plan;
+
+/* Whether the forward goes by cnn_direct: the microkernel reads the input
+ * rows where im2col would copy them, which pays where im2col costs as much
+ * as the product (few output channels). It needs a stride of 1 across
+ * rows, and rows that fill its vectors (3/4 of the lanes or more: 14 or 28
+ * pixels, not 7 or 10). The input band of a whole image, padded (wp: a
+ * row's vectors plus the kernel's reach), and the tap offsets go in the
+ * scratch. */
+static void plan_direct(conv_plan *p)
+{
+    int           lanes = 1;
+    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes);
+    /* Sizes for the widest vectors (16 lanes), whichever variant runs. */
+    const int64_t full = (int64_t)(p->w.oh - 1) * p->w.sh + (int64_t)(p->w.kh - 1) * p->w.dh + 1;
+    int64_t       band;
+
+    p->direct = NULL;
+    p->wp = (p->w.ow + 15) / 16 * 16 + (p->w.kw - 1) * p->w.dw;
+    if (p->wp < p->w.pl + p->w.w)
+        p->wp = p->w.pl + p->w.w;
+    band = p->cg * full * p->wp;
+    if (p->w.sw != 1 || p->pw || p->ocg > 256 || p->kc > 4096 || band > ((int64_t)1 << 22))
+        return;
+    p->hb       = (int)full;
+    p->band_off = p->col_off;
+    p->koff_off = p->band_off + r16(band);
+    if (p->koff_off + r16(p->kc) > p->total)
+        p->total = p->koff_off + r16(p->kc);
+    const int vecs = (p->w.ow + lanes - 1) / lanes;
+    if (cnn_conv_tuning.direct && 4 * p->w.ow >= 3 * vecs * lanes)
+        p->direct = fn;
+}
 
 /* `split`: at least this many row tiles per large image (forward with
  * fewer images than threads); 1 otherwise. */
@@ -196,6 +233,7 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     p.stage_off = p.col_off + r16((int64_t)p.ks * p.tn);
     p.part_off  = p.stage_off + r16((int64_t)p.ocg * p.tn);
     p.total     = p.part_off + p.wn + p.oc;
+    plan_direct(&p);
     return p;
 }
 
@@ -313,6 +351,53 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         }
 }
 
+/* Output rows [r0, r1) of image b, group gi, by cnn_direct: the rows of
+ * input they read go into the padded band, then the bias and a fused
+ * epilogue as in fwd_block. */
+static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int gi,
+                         int r0, int r1, float *base)
+{
+    const cnn_win2d *w   = &p->w;
+    const float     *x   = cnn_in_node(e, n, 0)->y + b * p->xs + (int64_t)gi * p->cg * w->h * w->w;
+    const float     *B   = n->a.conv.bias ? cnn_param(e, n, 1) + gi * p->ocg : NULL;
+    float           *xb  = base + p->band_off, *y = n->y + b * p->ys + (int64_t)gi * p->ocg * p->ohw;
+    int32_t         *koff = (int32_t *)(void *)(base + p->koff_off);
+    const int        iy0 = r0 * w->sh - w->pt;
+    const int        hb  = (r1 - 1) * w->sh + (w->kh - 1) * w->dh + 1;
+    const bool       fused = n->fuse_bn >= 0 || n->fuse_relu;
+
+    for (int ci = 0; ci < p->cg; ci++)
+        for (int r = 0; r < hb; r++) {
+            float    *row = xb + ((int64_t)ci * hb + r) * p->wp;
+            const int iy  = iy0 + r;
+            if (iy < 0 || iy >= w->h) {
+                memset(row, 0, (size_t)p->wp * sizeof *row);
+                continue;
+            }
+            memset(row, 0, (size_t)w->pl * sizeof *row);
+            memcpy(row + w->pl, x + ((int64_t)ci * w->h + iy) * w->w, (size_t)w->w * sizeof *row);
+            memset(row + w->pl + w->w, 0, (size_t)(p->wp - w->pl - w->w) * sizeof *row);
+        }
+    for (int k = 0; k < p->kc; k++) {
+        const int ci = k / (w->kh * w->kw), ky = k / w->kw % w->kh, kx = k % w->kw;
+        koff[k] = (int32_t)(((int64_t)ci * hb + (int64_t)ky * w->dh) * p->wp + kx * w->dw);
+    }
+    const cnn_direct d = {
+        .M = p->ocg, .K = p->kc, .ow = w->ow, .r0 = r0, .r1 = r1,
+        .W = cnn_param(e, n, 0) + (int64_t)gi * p->ocg * p->kc, .ldw = p->kc, .koff = koff,
+        .xb = xb, .ldx = (int64_t)w->sh * p->wp, .y = y, .ldy = p->ohw,
+    };
+    p->direct(&d, base);
+    for (int o = 0; o < p->ocg; o++) {
+        float        *yo = y + (int64_t)o * p->ohw + (int64_t)r0 * w->ow;
+        const int64_t len = (int64_t)(r1 - r0) * w->ow;
+        for (int64_t j = 0; B && j < len; j++)
+            yo[j] += B[o];
+        if (fused)
+            cnn_fused_epilogue(e, n, gi * p->ocg + o, yo, len);
+    }
+}
+
 /* Every output element is one GEMM sum over Kc plus the bias, whatever the
  * block or the thread, so the bits depend on neither the thread count nor
  * the split. Threads take static runs of blocks: tiles of single images,
@@ -327,6 +412,22 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
     /* Output-channel parts per block, when blocks alone cannot feed the threads. */
     int ms = 1;
 
+    if (p.direct) { /* images, or tiles of rows when there are fewer images than threads */
+        const int split = e->batch < nt ? (nt + e->batch - 1) / e->batch : 1;
+        const int rows  = (p.w.oh + split - 1) / split, tiles = (p.w.oh + rows - 1) / rows;
+        CNN_OMP(omp parallel num_threads(nt))
+        {
+            float  *base = e->scratch + CNN_TID() * e->scratch_per_thread;
+            int64_t lo, hi;
+            cnn_slice((int64_t)e->batch * tiles * p.G, CNN_TID(), CNN_TEAM(), &lo, &hi);
+            for (int64_t i = lo; i < hi; i++) {
+                const int gi = (int)(i % p.G), t = (int)(i / p.G % tiles), r0 = t * rows;
+                direct_block(&p, e, n, i / p.G / tiles, gi, r0,
+                             r0 + rows < p.w.oh ? r0 + rows : p.w.oh, base);
+            }
+        }
+        return;
+    }
     if (p.small && e->batch < nt && chunks * p.G < nt) {
         ms = (int)((nt + chunks * p.G - 1) / (chunks * p.G));
         if (ms > p.ocg / 16)
