@@ -415,6 +415,7 @@ static void conv_tiles_and_splits(void)
         /* c, h, w, o, k, stride, pad */
         {2, 9, 7, 3, 3, 1, 1}, {3, 8, 8, 4, 3, 2, 1}, {2, 6, 5, 5, 1, 1, 0},
         {1, 7, 9, 2, 5, 1, 2}, {4, 6, 6, 32, 3, 1, 0}, {5, 6, 5, 3, 3, 1, 1},
+        {3, 4, 14, 20, 3, 1, 1}, /* 14 wide: the AVX-512 direct forward and dx */ 
     };
 
     const cnn_isa isa0 = cnn_gemm_isa();

@@ -441,7 +441,7 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
                 for (int v = 0; v < GT_NV; v++)
                     c[v] = c0[v] + ir * d->ldy;
                 gt_direct_any(mr, kc, Ap + (int64_t)ir * kc, pack ? Bp : NULL, d->koff + p0, b0,
-                              c, len, d->ldy, p0 == 0);
+                              c, len, d->ldy, p0 == 0 && !d->add);
             }
         }
     }

@@ -85,6 +85,7 @@ typedef struct cnn_direct {
     int64_t        ldx;
     float         *y;
     int64_t        ldy;
+    bool           add; /* y += the sums (each slice added in order) */
 } cnn_direct;
 
 typedef void cnn_direct_fn(const cnn_direct *d, float *ws);

@@ -157,10 +157,14 @@ typedef struct conv_plan {
     int64_t   xs, ys, wn, tn;
     int64_t   col_off, stage_off, part_off, total;
     /* The forward by cnn_direct (when `direct`): the input band [cg, hb,
-     * wp] and the tap offsets [kc] in the scratch, over col and stage. */
-    cnn_direct_fn *direct;
-    int       hb, wp;
-    int64_t   band_off, koff_off;
+     * wp] and the tap offsets [kc] in the scratch, over col and stage.
+     * The input gradient by cnn_direct (when `direct_dx`): W transposed
+     * and flipped [G][cg][ocg*kh*kw] (wt_off), a band of dY [ocg,
+     * h + reach, wpx] and its tap offsets (bandx_off), after the
+     * backward's partial dW. */
+    cnn_direct_fn *direct, *direct_dx;
+    int       hb, wp, wpx;
+    int64_t   band_off, koff_off, wt_off, bandx_off;
 } conv_plan;
 
 /* Whether the forward goes by cnn_direct: the microkernel reads the input
@@ -193,6 +197,38 @@ static void plan_direct(conv_plan *p)
     const int vecs = (p->w.ow + lanes - 1) / lanes;
     if (cnn_conv_tuning.direct && 4 * p->w.ow >= 3 * vecs * lanes)
         p->direct = fn;
+}
+
+/* dx of a conv with stride 1 is the conv of dY with W transposed and
+ * flipped, pads (k-1)*d - p: by cnn_direct too, where it would go by
+ * dcol = W^T dY and col2im. Its sums run in another order than col2im's,
+ * the same one for any threads or batch. */
+static void plan_direct_dx(conv_plan *p)
+{
+    int           lanes = 1;
+    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes);
+    const cnn_win2d *w  = &p->w;
+    const int     ptx = (w->kh - 1) * w->dh - w->pt, plx = (w->kw - 1) * w->dw - w->pl;
+    const int64_t full = (int64_t)w->h - 1 + (int64_t)(w->kh - 1) * w->dh + 1;
+    const int64_t kx = (int64_t)p->ocg * w->kh * w->kw;
+    int64_t       band, need;
+
+    p->direct_dx = NULL;
+    p->wpx = (w->w + 15) / 16 * 16 + (w->kw - 1) * w->dw;
+    if (p->wpx < plx + w->ow)
+        p->wpx = plx + w->ow;
+    band = p->ocg * full * p->wpx;
+    if (w->sh != 1 || w->sw != 1 || p->pw || ptx < 0 || plx < 0 || p->cg > 256 || kx > 4096 ||
+        band > ((int64_t)1 << 22))
+        return;
+    p->wt_off   = p->part_off + r16(p->wn + p->oc);
+    p->bandx_off = p->wt_off + r16(p->wn);
+    need = p->bandx_off + r16(band) + r16(kx);
+    if (need > p->total)
+        p->total = need;
+    const int vecs = (w->w + lanes - 1) / lanes;
+    if (cnn_conv_tuning.direct && fn && 4 * w->w >= 3 * vecs * lanes)
+        p->direct_dx = fn;
 }
 
 /* `split`: at least this many row tiles per large image (forward with
@@ -234,6 +270,7 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     p.part_off  = p.stage_off + r16((int64_t)p.ocg * p.tn);
     p.total     = p.part_off + p.wn + p.oc;
     plan_direct(&p);
+    plan_direct_dx(&p);
     return p;
 }
 
@@ -351,43 +388,68 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         }
 }
 
-/* Output rows [r0, r1) of image b, group gi, by cnn_direct: the rows of
- * input they read go into the padded band, then the bias and a fused
- * epilogue as in fwd_block. */
+/* A convolution by cnn_direct: input x [c, h, w], window kh x kw with
+ * row stride sh, dilation dh x dw and leading pads pt, pl; output rows
+ * [r0, r1) of y [M, oh, ow] (ldy apart per channel), weights W [M, c*kh*kw].
+ * The input rows those outputs read go into a zero-padded band xb of row
+ * stride wp, the tap offsets into koff. */
+typedef struct direct_geo {
+    const float *x;
+    int          c, h, w, kh, kw, sh, dh, dw, pt, pl, oh, ow, wp, M;
+    const float *W;
+    float       *y;
+    int64_t      ldy;
+    bool         add;
+} direct_geo;
+
+static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, float *xb,
+                       int32_t *koff, float *ws)
+{
+    const int iy0 = r0 * q->sh - q->pt, hb = (r1 - 1) * q->sh + (q->kh - 1) * q->dh + 1;
+    const int kc  = q->c * q->kh * q->kw;
+
+    for (int ci = 0; ci < q->c; ci++)
+        for (int r = 0; r < hb; r++) {
+            float    *row = xb + ((int64_t)ci * hb + r) * q->wp;
+            const int iy  = iy0 + r;
+            if (iy < 0 || iy >= q->h) {
+                memset(row, 0, (size_t)q->wp * sizeof *row);
+                continue;
+            }
+            memset(row, 0, (size_t)q->pl * sizeof *row);
+            memcpy(row + q->pl, q->x + ((int64_t)ci * q->h + iy) * q->w, (size_t)q->w * sizeof *row);
+            memset(row + q->pl + q->w, 0, (size_t)(q->wp - q->pl - q->w) * sizeof *row);
+        }
+    for (int k = 0; k < kc; k++) {
+        const int ci = k / (q->kh * q->kw), ky = k / q->kw % q->kh, kx = k % q->kw;
+        koff[k] = (int32_t)(((int64_t)ci * hb + (int64_t)ky * q->dh) * q->wp + kx * q->dw);
+    }
+    const cnn_direct d = {
+        .M = q->M, .K = kc, .ow = q->ow, .r0 = r0, .r1 = r1, .W = q->W, .ldw = kc, .koff = koff,
+        .xb = xb, .ldx = (int64_t)q->sh * q->wp, .y = q->y, .ldy = q->ldy, .add = q->add,
+    };
+    fn(&d, ws);
+}
+
+/* Output rows [r0, r1) of image b, group gi, by cnn_direct, then the bias
+ * and a fused epilogue as in fwd_block. */
 static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int gi,
                          int r0, int r1, float *base)
 {
     const cnn_win2d *w   = &p->w;
-    const float     *x   = cnn_in_node(e, n, 0)->y + b * p->xs + (int64_t)gi * p->cg * w->h * w->w;
     const float     *B   = n->a.conv.bias ? cnn_param(e, n, 1) + gi * p->ocg : NULL;
-    float           *xb  = base + p->band_off, *y = n->y + b * p->ys + (int64_t)gi * p->ocg * p->ohw;
-    int32_t         *koff = (int32_t *)(void *)(base + p->koff_off);
-    const int        iy0 = r0 * w->sh - w->pt;
-    const int        hb  = (r1 - 1) * w->sh + (w->kh - 1) * w->dh + 1;
+    float           *y   = n->y + b * p->ys + (int64_t)gi * p->ocg * p->ohw;
     const bool       fused = n->fuse_bn >= 0 || n->fuse_relu;
-
-    for (int ci = 0; ci < p->cg; ci++)
-        for (int r = 0; r < hb; r++) {
-            float    *row = xb + ((int64_t)ci * hb + r) * p->wp;
-            const int iy  = iy0 + r;
-            if (iy < 0 || iy >= w->h) {
-                memset(row, 0, (size_t)p->wp * sizeof *row);
-                continue;
-            }
-            memset(row, 0, (size_t)w->pl * sizeof *row);
-            memcpy(row + w->pl, x + ((int64_t)ci * w->h + iy) * w->w, (size_t)w->w * sizeof *row);
-            memset(row + w->pl + w->w, 0, (size_t)(p->wp - w->pl - w->w) * sizeof *row);
-        }
-    for (int k = 0; k < p->kc; k++) {
-        const int ci = k / (w->kh * w->kw), ky = k / w->kw % w->kh, kx = k % w->kw;
-        koff[k] = (int32_t)(((int64_t)ci * hb + (int64_t)ky * w->dh) * p->wp + kx * w->dw);
-    }
-    const cnn_direct d = {
-        .M = p->ocg, .K = p->kc, .ow = w->ow, .r0 = r0, .r1 = r1,
-        .W = cnn_param(e, n, 0) + (int64_t)gi * p->ocg * p->kc, .ldw = p->kc, .koff = koff,
-        .xb = xb, .ldx = (int64_t)w->sh * p->wp, .y = y, .ldy = p->ohw,
+    const direct_geo q = {
+        .x = cnn_in_node(e, n, 0)->y + b * p->xs + (int64_t)gi * p->cg * w->h * w->w,
+        .c = p->cg, .h = w->h, .w = w->w, .kh = w->kh, .kw = w->kw, .sh = w->sh, .dh = w->dh,
+        .dw = w->dw, .pt = w->pt, .pl = w->pl, .oh = w->oh, .ow = w->ow, .wp = p->wp,
+        .M = p->ocg, .W = cnn_param(e, n, 0) + (int64_t)gi * p->ocg * p->kc, .y = y,
+        .ldy = p->ohw,
     };
-    p->direct(&d, base);
+
+    direct_run(p->direct, &q, r0, r1, base + p->band_off, (int32_t *)(void *)(base + p->koff_off),
+               base);
     for (int o = 0; o < p->ocg; o++) {
         float        *yo = y + (int64_t)o * p->ohw + (int64_t)r0 * w->ow;
         const int64_t len = (int64_t)(r1 - r0) * w->ow;
@@ -512,7 +574,7 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
             cnn_gemm_ws(false, true, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, cm, (int)ld,
                         1.0f, dW + (int64_t)k->gi * p->ocg * p->kc + s0, p->kc, ws);
         }
-        if (x->req) {
+        if (x->req && !p->direct_dx) {
             /* dcol[s0:s1, N] = W[ocg, s0:s1]^T * dY[ocg, N] */
             float *dx = x->dy + k->b0 * p->xs + (int64_t)k->gi * p->cg * p->w.h * p->w.w;
             cnn_gemm_ws(true, false, s1 - s0, (int)N, p->ocg, 1.0f, W + s0, p->kc, dy, (int)ldy,
@@ -525,6 +587,41 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
                                         p->w.oh, dx + i * p->xs);
         }
     }
+}
+
+/* dx of image b, group gi, += the conv of its dY with W^T flipped (Wt). */
+static void direct_dx(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int gi,
+                      const float *Wt, float *base)
+{
+    const cnn_win2d *w = &p->w;
+    cnn_node        *x = cnn_in_node(e, n, 0);
+    const direct_geo q = {
+        .x = n->dy + b * p->ys + (int64_t)gi * p->ocg * p->ohw,
+        .c = p->ocg, .h = w->oh, .w = w->ow, .kh = w->kh, .kw = w->kw, .sh = 1, .dh = w->dh,
+        .dw = w->dw, .pt = (w->kh - 1) * w->dh - w->pt, .pl = (w->kw - 1) * w->dw - w->pl,
+        .oh = w->h, .ow = w->w, .wp = p->wpx, .M = p->cg,
+        .W = Wt + (int64_t)gi * p->cg * p->ocg * w->kh * w->kw,
+        .y = x->dy + b * p->xs + (int64_t)gi * p->cg * w->h * w->w, .ldy = (int64_t)w->h * w->w,
+        .add = true,
+    };
+    float *band = base + p->bandx_off;
+
+    direct_run(p->direct_dx, &q, 0, w->h, band,
+               (int32_t *)(void *)(band + r16((int64_t)p->ocg * (w->h + (w->kh - 1) * w->dh) * p->wpx)),
+               base);
+}
+
+/* Wt[g][ci][(o, ky, kx)] = W[g][o][(ci, kh-1-ky, kw-1-kx)]. */
+static void flip_weights(const conv_plan *p, const float *W, float *Wt)
+{
+    const int kk = p->w.kh * p->w.kw;
+
+    for (int gi = 0; gi < p->G; gi++)
+        for (int o = 0; o < p->ocg; o++)
+            for (int ci = 0; ci < p->cg; ci++)
+                for (int t = 0; t < kk; t++)
+                    Wt[(((int64_t)gi * p->cg + ci) * p->ocg + o) * kk + t] =
+                        W[(((int64_t)gi * p->ocg + o) * p->cg + ci) * kk + kk - 1 - t];
 }
 
 static void conv_backward(const cnn_exec *e, cnn_node *n)
@@ -553,8 +650,16 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
                     conv_block k = {.b0 = b0, .cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb),
                                     .r0 = t * p.rows, .gi = gi};
                     k.r1 = k.r0 + p.rows < p.w.oh ? k.r0 + p.rows : p.w.oh;
-                    bwd_block(&p, e, n, &k, col, stage, dW, dB, base);
+                    if (want_dw || !p.direct_dx)
+                        bwd_block(&p, e, n, &k, col, stage, dW, dB, base);
                 }
+        if (p.direct_dx && cnn_in_node(e, n, 0)->req && lo < hi) {
+            float *Wt = base + p.wt_off;
+            flip_weights(&p, cnn_param(e, n, 0), Wt);
+            for (int64_t b = lo; b < hi; b++)
+                for (int gi = 0; gi < p.G; gi++)
+                    direct_dx(&p, e, n, b, gi, Wt, base);
+        }
     }
     if (used > 1 && want_dw) {
         float *gW = cnn_pgrad(e, n, 0), *gB = has_b ? cnn_pgrad(e, n, 1) : NULL;
