@@ -1,6 +1,7 @@
 /* conv2d.c - 2-D convolution: attributes, shape inference, forward and
  * backward through im2col + GEMM, several images per GEMM when the output
- * plane is small. */
+ * plane is small; or, for a stride of 1 across rows, the forward and the
+ * input gradient by cnn_direct, which reads the input rows themselves. */
 #include "../graph/graph_impl.h"
 #include "../kernels/kernels.h"
 
@@ -156,14 +157,14 @@ typedef struct conv_plan {
     bool      pw, small; /* small: batched in chunks of nb images, never tiled */
     int64_t   xs, ys, wn, tn;
     int64_t   col_off, stage_off, part_off, total;
-    /* The forward by cnn_direct (when `direct`): the input band [cg, hb,
+    /* The forward by cnn_direct (when `direct`): the input band [cg, rows,
      * wp] and the tap offsets [kc] in the scratch, over col and stage.
      * The input gradient by cnn_direct (when `direct_dx`): W transposed
      * and flipped [G][cg][ocg*kh*kw] (wt_off), a band of dY [ocg,
      * h + reach, wpx] and its tap offsets (bandx_off), after the
      * backward's partial dW. */
     cnn_direct_fn *direct, *direct_dx;
-    int       hb, wp, wpx;
+    int       wp, wpx;
     int64_t   band_off, koff_off, wt_off, bandx_off;
 } conv_plan;
 
@@ -189,7 +190,6 @@ static void plan_direct(conv_plan *p)
     band = p->cg * full * p->wp;
     if (p->w.sw != 1 || p->pw || p->ocg > 256 || p->kc > 4096 || band > ((int64_t)1 << 22))
         return;
-    p->hb       = (int)full;
     p->band_off = p->col_off;
     p->koff_off = p->band_off + r16(band);
     if (p->koff_off + r16(p->kc) > p->total)
