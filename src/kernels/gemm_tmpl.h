@@ -51,13 +51,14 @@ _Static_assert(GT_MC_MAX * GT_KC + GT_KC * GT_NR + GT_MR * GT_NR + 32 <= CNN_GEM
                "GEMM workspace too small for this blocking");
 
 /* One tile of the first `rows` rows (rows <= MR, a constant after
- * inlining) and NR columns: C = alpha * A Bp (over) or C += alpha * A Bp.
+ * inlining) and nv * VL columns (nv = NV, or 1 for a right edge of at most
+ * VL columns): C = alpha * A Bp (over) or C += alpha * A Bp.
  * Element (r, k) of the A panel is Ap[r*ars + k*aks]: a packed panel
  * [kc][MR] (ars 1, aks MR) or rows of A itself (ars lda, aks 1). Bp
  * [kc][ldbp] (NR used), C rows ldc apart. Every row is the same arithmetic
  * whatever `rows` or the A layout is. */
 static inline __attribute__((always_inline)) void
-gt_kernel_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
+gt_kernel_rows(int rows, int nv, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
                const float *restrict Bp, int64_t ldbp, float *restrict C, int64_t ldc, float alpha,
                bool over)
 {
@@ -66,18 +67,18 @@ gt_kernel_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < GT_NV; v++)
+        for (int v = 0; v < nv; v++)
             acc[r][v] = GT_SET1(0.0f);
     for (int k = 0; k < kc; k++) {
         gt_vec b[GT_NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < GT_NV; v++)
+        for (int v = 0; v < nv; v++)
             b[v] = GT_LOAD(Bp + k * ldbp + v * GT_VL);
 #pragma GCC unroll 16
         for (int r = 0; r < rows; r++) {
             gt_vec a = GT_SET1(Ap[r * ars + k * aks]);
 #pragma GCC unroll 4
-            for (int v = 0; v < GT_NV; v++)
+            for (int v = 0; v < nv; v++)
                 acc[r][v] = GT_FMA(a, b[v], acc[r][v]);
         }
     }
@@ -85,7 +86,7 @@ gt_kernel_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < GT_NV; v++) {
+        for (int v = 0; v < nv; v++) {
             float *c = C + r * ldc + v * GT_VL;
             GT_STORE(c, over ? GT_MUL(va, acc[r][v]) : GT_FMA(va, acc[r][v], GT_LOAD(c)));
         }
@@ -94,7 +95,7 @@ gt_kernel_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
 static void gt_kernel(int kc, const float *restrict Ap, const float *restrict Bp, int64_t ldbp,
                       float *restrict C, int64_t ldc, float alpha, bool over)
 {
-    gt_kernel_rows(GT_MR, kc, Ap, 1, GT_MR, Bp, ldbp, C, ldc, alpha, over);
+    gt_kernel_rows(GT_MR, GT_NV, kc, Ap, 1, GT_MR, Bp, ldbp, C, ldc, alpha, over);
 }
 
 /* The same reading A in place, rows lda apart (small N: packing A would
@@ -102,33 +103,36 @@ static void gt_kernel(int kc, const float *restrict Ap, const float *restrict Bp
 static void gt_kernel_a(int kc, const float *restrict A, int64_t lda, const float *restrict Bp,
                         int64_t ldbp, float *restrict C, int64_t ldc, float alpha, bool over)
 {
-    gt_kernel_rows(GT_MR, kc, A, lda, 1, Bp, ldbp, C, ldc, alpha, over);
+    gt_kernel_rows(GT_MR, GT_NV, kc, A, lda, 1, Bp, ldbp, C, ldc, alpha, over);
 }
 
 /* The last rows of a block (M not a multiple of MR): only those rows, so
- * M = 16 costs 16 rows of work, not 18. One instance per row count. */
-static void gt_kernel_edge(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
-                           const float *restrict Bp, int64_t ldbp, float *restrict C, int64_t ldc,
-                           float alpha, bool over)
-{
-    _Static_assert(GT_MR <= 8, "add cases for a taller microkernel");
-    switch (rows) {
-#define GT_ROWS_CASE(n)                                                                          \
-    case n:                                                                                      \
-        gt_kernel_rows(n < GT_MR ? n : GT_MR, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over);  \
-        break;
-        GT_ROWS_CASE(1)
-        GT_ROWS_CASE(2)
-        GT_ROWS_CASE(3)
-        GT_ROWS_CASE(4)
-        GT_ROWS_CASE(5)
-        GT_ROWS_CASE(6)
-        GT_ROWS_CASE(7)
-#undef GT_ROWS_CASE
-    default:
-        gt_kernel_rows(GT_MR, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over);
+ * M = 16 costs 16 rows of work, not 18; and a right edge of at most VL
+ * columns (narrow) in one vector, so 196 columns cost 196 + 12, not + 28.
+ * One instance per row count and width. */
+_Static_assert(GT_MR <= 8, "gt_kernel_edge: add cases for a taller microkernel");
+#define GT_EDGE_SWITCH(nv)                                                                       \
+    switch (rows) {                                                                              \
+    GT_ROWS_CASE(1, nv) GT_ROWS_CASE(2, nv) GT_ROWS_CASE(3, nv) GT_ROWS_CASE(4, nv)              \
+    GT_ROWS_CASE(5, nv) GT_ROWS_CASE(6, nv) GT_ROWS_CASE(7, nv)                                  \
+    default:                                                                                     \
+        gt_kernel_rows(GT_MR, nv, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over);              \
     }
+#define GT_ROWS_CASE(n, nv)                                                                      \
+    case n:                                                                                      \
+        gt_kernel_rows(n < GT_MR ? n : GT_MR, nv, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over); \
+        break;
+static void gt_kernel_edge(int rows, bool narrow, int kc, const float *restrict Ap, int64_t ars,
+                           int64_t aks, const float *restrict Bp, int64_t ldbp, float *restrict C,
+                           int64_t ldc, float alpha, bool over)
+{
+    if (narrow)
+        GT_EDGE_SWITCH(1)
+    else
+        GT_EDGE_SWITCH(GT_NV)
 }
+#undef GT_ROWS_CASE
+#undef GT_EDGE_SWITCH
 
 #ifdef GT_HAVE_AVX2
 #include <immintrin.h>
@@ -304,14 +308,17 @@ void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, i
                         else if (mr == GT_MR)
                             gt_kernel(kc, a, Bk, ldbp, c, ldc, alpha, over);
                         else
-                            gt_kernel_edge(mr, kc, a, ars, aks, Bk, ldbp, c, ldc, alpha, over);
+                            gt_kernel_edge(mr, false, kc, a, ars, aks, Bk, ldbp, c, ldc, alpha,
+                                           over);
                         continue;
                     }
-                    /* Right edge: the same kernel on a full-width copy. */
+                    /* Right edge: the same kernel on a full-width copy
+                     * (one vector wide when that covers it). */
                     for (int r = 0; r < mr; r++)
                         for (int j = 0; j < GT_NR; j++)
                             T[r * GT_NR + j] = !over && j < nr ? c[r * ldc + j] : 0.0f;
-                    gt_kernel_edge(mr, kc, a, ars, aks, Bk, ldbp, T, GT_NR, alpha, over);
+                    gt_kernel_edge(mr, nr <= GT_VL, kc, a, ars, aks, Bk, ldbp, T, GT_NR, alpha,
+                                   over);
                     for (int r = 0; r < mr; r++) {
                         int j = 0; /* vectors, then floats: no memcpy call for a few floats */
                         for (; j + GT_VL <= nr; j += GT_VL)
