@@ -5,32 +5,8 @@
 # Usage: tests/test_cli.sh BUILD_DIR (default build)
 build=${1:-build}
 cnn=$build/cnn
-tmp=$(mktemp -d /tmp/cnn_cli_XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-
-ok()   { pass=$((pass + 1)); }
-bad()  { echo "FAIL $1"; fail=$((fail + 1)); }
-# check NAME COMMAND...: the command succeeds
-check() { name=$1; shift; if "$@" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name: $(tail -n 2 "$tmp/err")"; fi; }
-# refuse NAME PATTERN COMMAND...: the command fails with a one-line message matching PATTERN
-refuse() {
-    name=$1; pat=$2; shift 2
-    if "$@" >"$tmp/out" 2>"$tmp/err"; then bad "$name: succeeded"; return; fi
-    if [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q -- "$pat" "$tmp/err"; then
-        bad "$name: stderr was: $(cat "$tmp/err")"; return
-    fi
-    ok
-}
-
-# refuse_last: as refuse, for commands that log progress first: the last
-# line of stderr is the reason.
-refuse_last() {
-    name=$1; pat=$2; shift 2
-    if "$@" >"$tmp/out" 2>"$tmp/err"; then bad "$name: succeeded"; return; fi
-    if ! tail -n 1 "$tmp/err" | grep -q -- "$pat"; then bad "$name: stderr ends: $(tail -n 1 "$tmp/err")"; return; fi
-    ok
-}
+test_name=cli
+. "$(dirname "$0")/lib.sh"
 
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
     echo "cli: Fashion-MNIST not installed (sh scripts/setup.sh); skipping the training runs"
@@ -104,5 +80,4 @@ if [ -z "${skip_data:-}" ]; then
     refuse "resume with no checkpoint" "$tmp/none/last" $cnn train --resume --out "$tmp/none"
 fi
 
-echo "cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -8,24 +8,8 @@
 build=${1:-build}
 cnn=$build/cnn
 onnx=tests/fixtures/finetune_tiny.onnx
-tmp=$(mktemp -d /tmp/cnn_ft_XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-
-ok()   { pass=$((pass + 1)); }
-bad()  { echo "FAIL $1"; fail=$((fail + 1)); }
-check() {
-    name=$1; shift
-    if "$@" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name: $(tail -n 2 "$tmp/err")"; fi
-}
-refuse() {
-    name=$1; pat=$2; shift 2
-    if "$@" >"$tmp/out" 2>"$tmp/err"; then bad "$name: succeeded"; return; fi
-    if [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q -- "$pat" "$tmp/err"; then
-        bad "$name: stderr was: $(cat "$tmp/err")"; return
-    fi
-    ok
-}
+test_name=finetune
+. "$(dirname "$0")/lib.sh"
 
 check "finetune --help" $cnn finetune --help
 grep -q -- "--freeze WHAT" "$tmp/out" && ok || bad "help lists --freeze"
@@ -141,5 +125,4 @@ else
     echo "finetune: built without ONNX support; skipping --from MODEL.onnx"
 fi
 
-echo "finetune: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

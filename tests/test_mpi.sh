@@ -10,12 +10,9 @@
 build=${1:-build}
 cnn=$build/cnn
 compare=$build/tests/test_dist # --compare A B TOL: largest parameter difference
-tmp=$(mktemp -d /tmp/cnn_mpi_XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-
-ok()  { pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+test_name=mpi
+check_lines=3
+. "$(dirname "$0")/lib.sh"
 skip() { echo "mpi: $1; skipping"; echo "mpi: 0 passed, 0 failed"; exit 0; }
 
 # Open MPI refuses root without the flag, and two ranks need two slots.
@@ -29,12 +26,9 @@ if ! $mpi -np 2 $cnn summary lenet5 >"$tmp/out" 2>"$tmp/err"; then
     # A cnn built without MPI must say so rather than run two separate jobs.
     grep -q "built without MPI" "$tmp/err" && ok || bad "non-MPI build under mpirun: $(head -n 1 "$tmp/err")"
     echo "mpi: this cnn was built without MPI (make HAVE_MPI=1); skipping the MPI runs"
-    echo "mpi: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ]; exit
+    finish; exit
 fi
 
-# check NAME COMMAND...: the command succeeds
-check() { name=$1; shift; if "$@" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name: $(tail -n 3 "$tmp/err")"; fi; }
 # same NAME A B TOL: the parameters of checkpoints A and B differ by at most TOL
 same() { if $compare --compare "$2" "$3" "$4" >"$tmp/cmp" 2>&1; then ok; else bad "$1: $(cat "$tmp/cmp")"; fi; }
 # ends_fast NAME PATTERN SECONDS COMMAND...: fails within SECONDS, stderr matching PATTERN
@@ -172,5 +166,4 @@ grep -q "rank 0 of 2: no answer from rank 1 for 3 s" "$tmp/serr" && ok ||
 ends_fast "rank cannot start" "rank 1 of 2: --data /no/such/dir" 10 \
     $mpi -np 1 $cnn train $long --out "$tmp/y" : -np 1 $cnn train $long --data /no/such/dir --out "$tmp/y"
 
-echo "mpi: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -9,23 +9,9 @@ build=${1:-build}
 cnn=$build/cnn
 fix=tests/fixtures/onnx
 data=/usr/share/libonnx-testdata/data
-tmp=$(mktemp -d /tmp/cnn_onnx_XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-
-ok()   { pass=$((pass + 1)); }
-bad()  { echo "FAIL $1"; fail=$((fail + 1)); }
-# refuse NAME PATTERN COMMAND...: exit status 1 and one line on stderr matching PATTERN
-refuse() {
-    name=$1; pat=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    if [ "$rc" -ne 1 ]; then bad "$name: exit status $rc, expected 1: $(head -c 300 "$tmp/err")"; return; fi
-    if [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q -- "$pat" "$tmp/err"; then
-        bad "$name: stderr was: $(cat "$tmp/err")"; return
-    fi
-    ok
-}
+test_name=onnx
+refuse_status=1 # refuse: exit status 1 and one line on stderr
+. "$(dirname "$0")/lib.sh"
 
 if ! $cnn onnx-test "$fix/tiny" >"$tmp/out" 2>"$tmp/err" && grep -q "without ONNX support" "$tmp/err"; then
     echo "onnx: skipped (cnn built without ONNX support: install protobuf-c and onnx.proto, sh scripts/setup.sh)"
@@ -105,5 +91,4 @@ else
     done
 fi
 
-echo "onnx: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
