@@ -11,7 +11,7 @@
 #                                progress first: the last line is the reason
 #   finish                       prints "SUITE: N passed, N failed", and is
 #                                true when nothing failed
-tmp=$(mktemp -d "/tmp/cnn_${suite}_XXXXXX")
+tmp=$(mktemp -d "/tmp/cnn_${test_name}_XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0
 
