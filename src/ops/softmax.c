@@ -23,58 +23,62 @@ static int softmax_infer(cnn_graph *g, cnn_node *n)
 
 /* Per sample [outer, C, inner] around the axis; the batch folds into outer,
  * so row r (of batch * outer * inner) starts at (r / S) * C * S + r % S and
- * steps by S. */
-static void geometry(const cnn_node *n, int64_t *C, int64_t *S)
+ * steps by S. A row function gets the input's y and dy (x, dx), the node
+ * and that row: y[base + c*S], c < C. */
+typedef void row_fn(const float *x, float *dx, cnn_node *n, int64_t base, int64_t C, int64_t S);
+
+/* fn on every row, the rows over the threads in static slices. */
+static void each_row(const cnn_exec *e, cnn_node *n, row_fn *fn)
 {
-    *C = n->shape.dim[n->a.softmax.axis];
-    *S = 1;
+    cnn_node     *in = cnn_in_node(e, n, 0);
+    const int64_t C  = n->shape.dim[n->a.softmax.axis];
+    int64_t       S  = 1;
+
     for (int d = n->a.softmax.axis + 1; d < n->shape.ndim; d++)
-        *S *= n->shape.dim[d];
+        S *= n->shape.dim[d];
+    const int64_t rows = cnn_node_numel(n) * e->batch / C;
+    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
+    for (int64_t r = 0; r < rows; r++)
+        fn(in->y, in->dy, n, (r / S) * C * S + r % S, C, S);
 }
 
-static void softmax_forward(const cnn_exec *e, cnn_node *n)
+static void softmax_row(const float *x, float *dx, cnn_node *n, int64_t base, int64_t C,
+                        int64_t S)
 {
-    const float  *x = cnn_in_node(e, n, 0)->y;
-    int64_t       C, S;
-    geometry(n, &C, &S);
-    const int64_t rows = cnn_node_numel(n) * e->batch / C;
+    float  mx  = -INFINITY;
+    double sum = 0.0;
 
-    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t base = (r / S) * C * S + r % S; /* element (row, 0) */
-        float         mx = -INFINITY;
-        double        sum = 0.0;
-        for (int64_t c = 0; c < C; c++)
-            mx = fmaxf(mx, x[base + c * S]);
-        for (int64_t c = 0; c < C; c++) {
-            float v = expf(x[base + c * S] - mx);
-            n->y[base + c * S] = v;
-            sum += v;
-        }
-        for (int64_t c = 0; c < C; c++)
-            n->y[base + c * S] = (float)(n->y[base + c * S] / sum);
+    (void)dx;
+    for (int64_t c = 0; c < C; c++)
+        mx = fmaxf(mx, x[base + c * S]);
+    for (int64_t c = 0; c < C; c++) {
+        float v = expf(x[base + c * S] - mx);
+        n->y[base + c * S] = v;
+        sum += v;
     }
+    for (int64_t c = 0; c < C; c++)
+        n->y[base + c * S] = (float)(n->y[base + c * S] / sum);
 }
 
 /* dx = y * (dy - sum_c dy * y) */
+static void softmax_grad_row(const float *x, float *dx, cnn_node *n, int64_t base, int64_t C,
+                             int64_t S)
+{
+    double dot = 0.0;
+
+    (void)x;
+    for (int64_t c = 0; c < C; c++)
+        dot += (double)n->dy[base + c * S] * n->y[base + c * S];
+    for (int64_t c = 0; c < C; c++)
+        dx[base + c * S] += n->y[base + c * S] * (n->dy[base + c * S] - (float)dot);
+}
+
+static void softmax_forward(const cnn_exec *e, cnn_node *n) { each_row(e, n, softmax_row); }
+
 static void softmax_backward(const cnn_exec *e, cnn_node *n)
 {
-    cnn_node     *x = cnn_in_node(e, n, 0);
-    int64_t       C, S;
-    geometry(n, &C, &S);
-    const int64_t rows = cnn_node_numel(n) * e->batch / C;
-
-    if (!x->req)
-        return;
-    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t base = (r / S) * C * S + r % S;
-        double        dot  = 0.0;
-        for (int64_t c = 0; c < C; c++)
-            dot += (double)n->dy[base + c * S] * n->y[base + c * S];
-        for (int64_t c = 0; c < C; c++)
-            x->dy[base + c * S] += n->y[base + c * S] * (n->dy[base + c * S] - (float)dot);
-    }
+    if (cnn_in_node(e, n, 0)->req)
+        each_row(e, n, softmax_grad_row);
 }
 
 const cnn_op_def cnn_op_softmax = {
@@ -97,47 +101,41 @@ int cnn_softmax(cnn_graph *g, int x, const char *name) { return cnn_softmax_axis
 
 /* ==== @@LOG_SOFTMAX ==== */
 
-static void log_softmax_forward(const cnn_exec *e, cnn_node *n)
+static void log_softmax_row(const float *x, float *dx, cnn_node *n, int64_t base, int64_t C,
+                            int64_t S)
 {
-    const float  *x = cnn_in_node(e, n, 0)->y;
-    int64_t       C, S;
-    geometry(n, &C, &S);
-    const int64_t rows = cnn_node_numel(n) * e->batch / C;
+    float  mx  = -INFINITY;
+    double sum = 0.0;
 
-    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t base = (r / S) * C * S + r % S;
-        float         mx = -INFINITY;
-        double        sum = 0.0;
-        for (int64_t c = 0; c < C; c++)
-            mx = fmaxf(mx, x[base + c * S]);
-        for (int64_t c = 0; c < C; c++)
-            sum += exp((double)x[base + c * S] - mx);
-        const float lse = mx + (float)log(sum); /* sum >= 1: the max term is exp(0) */
-        for (int64_t c = 0; c < C; c++)
-            n->y[base + c * S] = x[base + c * S] - lse;
-    }
+    (void)dx;
+    for (int64_t c = 0; c < C; c++)
+        mx = fmaxf(mx, x[base + c * S]);
+    for (int64_t c = 0; c < C; c++)
+        sum += exp((double)x[base + c * S] - mx);
+    const float lse = mx + (float)log(sum); /* sum >= 1: the max term is exp(0) */
+    for (int64_t c = 0; c < C; c++)
+        n->y[base + c * S] = x[base + c * S] - lse;
 }
 
 /* dx = dy - softmax(x) * sum_c dy, with softmax(x) = exp(y). */
+static void log_softmax_grad_row(const float *x, float *dx, cnn_node *n, int64_t base, int64_t C,
+                                 int64_t S)
+{
+    double sum = 0.0;
+
+    (void)x;
+    for (int64_t c = 0; c < C; c++)
+        sum += n->dy[base + c * S];
+    for (int64_t c = 0; c < C; c++)
+        dx[base + c * S] += n->dy[base + c * S] - expf(n->y[base + c * S]) * (float)sum;
+}
+
+static void log_softmax_forward(const cnn_exec *e, cnn_node *n) { each_row(e, n, log_softmax_row); }
+
 static void log_softmax_backward(const cnn_exec *e, cnn_node *n)
 {
-    cnn_node     *x = cnn_in_node(e, n, 0);
-    int64_t       C, S;
-    geometry(n, &C, &S);
-    const int64_t rows = cnn_node_numel(n) * e->batch / C;
-
-    if (!x->req)
-        return;
-    CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t base = (r / S) * C * S + r % S;
-        double        sum  = 0.0;
-        for (int64_t c = 0; c < C; c++)
-            sum += n->dy[base + c * S];
-        for (int64_t c = 0; c < C; c++)
-            x->dy[base + c * S] += n->dy[base + c * S] - expf(n->y[base + c * S]) * (float)sum;
-    }
+    if (cnn_in_node(e, n, 0)->req)
+        each_row(e, n, log_softmax_grad_row);
 }
 
 const cnn_op_def cnn_op_log_softmax = {
