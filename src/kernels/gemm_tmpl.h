@@ -50,6 +50,37 @@
 _Static_assert(GT_MC_MAX * GT_KC + GT_KC * GT_NR + GT_MR * GT_NR + 32 <= CNN_GEMM_WS_FLOATS,
                "GEMM workspace too small for this blocking");
 
+/* The products of a tile, shared by the GEMM and the direct convolution:
+ * acc[r][v] = sum over k < kc, in order, one FMA each, of A(r, k) times
+ * vector v of B's row k, for r < rows and v < nv (constants after
+ * inlining). A(r, k) = Ap[r*ars + k*aks]; B's row k is Bp + k*ldbp, or,
+ * with koff (the direct convolution reading its input), vector v is at
+ * b0[v] + koff[k]. */
+static inline __attribute__((always_inline)) void
+gt_products(gt_vec acc[GT_MR][GT_NV], int rows, int nv, int kc, const float *restrict Ap,
+            int64_t ars, int64_t aks, const float *restrict Bp, int64_t ldbp,
+            const int32_t *restrict koff, const float *const *b0)
+{
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = GT_SET1(0.0f);
+    for (int k = 0; k < kc; k++) {
+        gt_vec b[GT_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            b[v] = koff ? GT_LOAD(b0[v] + koff[k]) : GT_LOAD(Bp + k * ldbp + v * GT_VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < rows; r++) {
+            gt_vec a = GT_SET1(Ap[r * ars + k * aks]);
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = GT_FMA(a, b[v], acc[r][v]);
+        }
+    }
+}
+
 /* One tile of the first `rows` rows (rows <= MR, a constant after
  * inlining) and nv * VL columns (nv = NV, or 1 for a right edge of at most
  * VL columns): C = alpha * A Bp (over) or C += alpha * A Bp.
@@ -64,24 +95,7 @@ gt_kernel_rows(int rows, int nv, int kc, const float *restrict Ap, int64_t ars, 
 {
     gt_vec acc[GT_MR][GT_NV];
 
-#pragma GCC unroll 16
-    for (int r = 0; r < rows; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = GT_SET1(0.0f);
-    for (int k = 0; k < kc; k++) {
-        gt_vec b[GT_NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++)
-            b[v] = GT_LOAD(Bp + k * ldbp + v * GT_VL);
-#pragma GCC unroll 16
-        for (int r = 0; r < rows; r++) {
-            gt_vec a = GT_SET1(Ap[r * ars + k * aks]);
-#pragma GCC unroll 4
-            for (int v = 0; v < nv; v++)
-                acc[r][v] = GT_FMA(a, b[v], acc[r][v]);
-        }
-    }
+    gt_products(acc, rows, nv, kc, Ap, ars, aks, Bp, ldbp, NULL, NULL);
     gt_vec va = GT_SET1(alpha);
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++)
@@ -347,24 +361,7 @@ gt_direct_rows(int rows, int kc, const float *restrict Ap, const float *restrict
 {
     gt_vec acc[GT_MR][GT_NV];
 
-#pragma GCC unroll 16
-    for (int r = 0; r < rows; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < GT_NV; v++)
-            acc[r][v] = GT_SET1(0.0f);
-    for (int k = 0; k < kc; k++) {
-        gt_vec b[GT_NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < GT_NV; v++)
-            b[v] = Bp ? GT_LOAD(Bp + k * GT_NR + v * GT_VL) : GT_LOAD(b0[v] + koff[k]);
-#pragma GCC unroll 16
-        for (int r = 0; r < rows; r++) {
-            gt_vec a = GT_SET1(Ap[k * GT_MR + r]);
-#pragma GCC unroll 4
-            for (int v = 0; v < GT_NV; v++)
-                acc[r][v] = GT_FMA(a, b[v], acc[r][v]);
-        }
-    }
+    gt_products(acc, rows, GT_NV, kc, Ap, 1, GT_MR, Bp, GT_NR, Bp ? NULL : koff, b0);
     const gt_vec one = GT_SET1(1.0f);
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++)
