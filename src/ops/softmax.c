@@ -73,6 +73,18 @@ static void softmax_grad_row(const float *x, float *dx, cnn_node *n, int64_t bas
         dx[base + c * S] += n->y[base + c * S] * (n->dy[base + c * S] - (float)dot);
 }
 
+/* Both ops: a node of `op` over `axis`. */
+static int add_axis_op(cnn_graph *g, int x, cnn_op op, int axis, const char *name)
+{
+    cnn_node n = {.op = op};
+
+    if (axis < 0 || axis > 3)
+        return cnn_fail(CNN_EINVAL, "%s '%s': axis %d, expected 0 to 3", cnn_op_name(op),
+                        name ? name : "", axis);
+    n.a.softmax.axis = axis;
+    return cnn_graph_add(g, &n, &x, 1, name);
+}
+
 static void softmax_forward(const cnn_exec *e, cnn_node *n) { each_row(e, n, softmax_row); }
 
 static void softmax_backward(const cnn_exec *e, cnn_node *n)
@@ -88,13 +100,7 @@ const cnn_op_def cnn_op_softmax = {
 
 int cnn_softmax_axis(cnn_graph *g, int x, int axis, const char *name)
 {
-    cnn_node n = {.op = CNN_OP_SOFTMAX};
-
-    if (axis < 0 || axis > 3)
-        return cnn_fail(CNN_EINVAL, "softmax '%s': axis %d, expected 0 to 3", name ? name : "",
-                        axis);
-    n.a.softmax.axis = axis;
-    return cnn_graph_add(g, &n, &x, 1, name);
+    return add_axis_op(g, x, CNN_OP_SOFTMAX, axis, name);
 }
 
 int cnn_softmax(cnn_graph *g, int x, const char *name) { return cnn_softmax_axis(g, x, 0, name); }
@@ -145,11 +151,5 @@ const cnn_op_def cnn_op_log_softmax = {
 
 int cnn_log_softmax(cnn_graph *g, int x, int axis, const char *name)
 {
-    cnn_node n = {.op = CNN_OP_LOG_SOFTMAX};
-
-    if (axis < 0 || axis > 3)
-        return cnn_fail(CNN_EINVAL, "log_softmax '%s': axis %d, expected 0 to 3",
-                        name ? name : "", axis);
-    n.a.softmax.axis = axis;
-    return cnn_graph_add(g, &n, &x, 1, name);
+    return add_axis_op(g, x, CNN_OP_LOG_SOFTMAX, axis, name);
 }
