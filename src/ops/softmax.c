@@ -42,15 +42,37 @@ static void each_row(const cnn_exec *e, cnn_node *n, row_fn *fn)
         fn(in->y, in->dy, n, (r / S) * C * S + r % S, C, S);
 }
 
+/* The largest x of the row (subtracted so exp never overflows). */
+static float row_max(const float *x, int64_t base, int64_t C, int64_t S)
+{
+    float mx = -INFINITY;
+
+    for (int64_t c = 0; c < C; c++)
+        mx = fmaxf(mx, x[base + c * S]);
+    return mx;
+}
+
+static row_fn softmax_row, softmax_grad_row, log_softmax_row, log_softmax_grad_row;
+
+/* Both ops, by their row functions. */
+static void rows_forward(const cnn_exec *e, cnn_node *n)
+{
+    each_row(e, n, n->op == CNN_OP_SOFTMAX ? softmax_row : log_softmax_row);
+}
+
+static void rows_backward(const cnn_exec *e, cnn_node *n)
+{
+    if (cnn_in_node(e, n, 0)->req)
+        each_row(e, n, n->op == CNN_OP_SOFTMAX ? softmax_grad_row : log_softmax_grad_row);
+}
+
 static void softmax_row(const float *x, float *dx, cnn_node *n, int64_t base, int64_t C,
                         int64_t S)
 {
-    float  mx  = -INFINITY;
-    double sum = 0.0;
+    const float mx  = row_max(x, base, C, S);
+    double      sum = 0.0;
 
     (void)dx;
-    for (int64_t c = 0; c < C; c++)
-        mx = fmaxf(mx, x[base + c * S]);
     for (int64_t c = 0; c < C; c++) {
         float v = expf(x[base + c * S] - mx);
         n->y[base + c * S] = v;
@@ -85,17 +107,8 @@ static int add_axis_op(cnn_graph *g, int x, cnn_op op, int axis, const char *nam
     return cnn_graph_add(g, &n, &x, 1, name);
 }
 
-static void softmax_forward(const cnn_exec *e, cnn_node *n) { each_row(e, n, softmax_row); }
-
-static void softmax_backward(const cnn_exec *e, cnn_node *n)
-{
-    if (cnn_in_node(e, n, 0)->req)
-        each_row(e, n, softmax_grad_row);
-}
-
 const cnn_op_def cnn_op_softmax = {
-    .name = "softmax", .infer = softmax_infer, .forward = softmax_forward,
-    .backward = softmax_backward,
+    .name = "softmax", .infer = softmax_infer, .forward = rows_forward, .backward = rows_backward,
 };
 
 int cnn_softmax_axis(cnn_graph *g, int x, int axis, const char *name)
@@ -110,12 +123,10 @@ int cnn_softmax(cnn_graph *g, int x, const char *name) { return cnn_softmax_axis
 static void log_softmax_row(const float *x, float *dx, cnn_node *n, int64_t base, int64_t C,
                             int64_t S)
 {
-    float  mx  = -INFINITY;
-    double sum = 0.0;
+    const float mx  = row_max(x, base, C, S);
+    double      sum = 0.0;
 
     (void)dx;
-    for (int64_t c = 0; c < C; c++)
-        mx = fmaxf(mx, x[base + c * S]);
     for (int64_t c = 0; c < C; c++)
         sum += exp((double)x[base + c * S] - mx);
     const float lse = mx + (float)log(sum); /* sum >= 1: the max term is exp(0) */
@@ -136,17 +147,9 @@ static void log_softmax_grad_row(const float *x, float *dx, cnn_node *n, int64_t
         dx[base + c * S] += n->dy[base + c * S] - expf(n->y[base + c * S]) * (float)sum;
 }
 
-static void log_softmax_forward(const cnn_exec *e, cnn_node *n) { each_row(e, n, log_softmax_row); }
-
-static void log_softmax_backward(const cnn_exec *e, cnn_node *n)
-{
-    if (cnn_in_node(e, n, 0)->req)
-        each_row(e, n, log_softmax_grad_row);
-}
-
 const cnn_op_def cnn_op_log_softmax = {
-    .name = "log_softmax", .infer = softmax_infer, .forward = log_softmax_forward,
-    .backward = log_softmax_backward,
+    .name = "log_softmax", .infer = softmax_infer, .forward = rows_forward,
+    .backward = rows_backward,
 };
 
 int cnn_log_softmax(cnn_graph *g, int x, int axis, const char *name)
