@@ -431,6 +431,8 @@ static void conv_tiles_and_splits(void)
         cnn_conv_tuning.chunk_n  = tune == 0 ? 1 : 4096;
         cnn_conv_tuning.col_tile = 40;
         cnn_conv_tuning.k_slice  = 8;
+        /* dW: by cnn_direct_dw wherever the stride is 1 (tune 0), never (1) */
+        cnn_conv_tuning.direct_dw_fill = tune == 0 ? 0.0f : 2.0f;
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads++)
                 for (int batch = 1; batch <= 3; batch++) {
@@ -439,6 +441,44 @@ static void conv_tiles_and_splits(void)
                     c.conv.stride[0] = c.conv.stride[1] = v[5];
                     c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = v[6];
                     c.conv.bias = s != 2;
+                    c.threads = threads, c.batch = batch;
+                    check_case(&c);
+                }
+    }
+    cnn_conv_tuning = keep;
+    T_TRUE(cnn_gemm_set_isa(isa0));
+}
+
+/* The weight gradient by cnn_direct_dw (each image's dY laid out at the
+ * pitch of its padded input) against the double reference and finite
+ * differences: pads on each side, dilation, groups, output channels and
+ * taps off the kernel's tile, 1 to 3 threads and images, every variant
+ * that has one. */
+static void conv_direct_dw(void)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    static const int shapes[][10] = {
+        /* c, h, w, oc, kh, kw, pads t l b r (as one code), dilation, groups */
+        {3, 9, 7, 5, 3, 3, 1111, 1, 1},  {2, 8, 9, 4, 3, 2, 1021, 2, 1},
+        {4, 6, 6, 6, 3, 3, 1111, 1, 2},  {1, 12, 11, 7, 5, 5, 2222, 1, 1},
+        {6, 7, 5, 3, 1, 3, 101, 1, 1},  {2, 5, 18, 9, 3, 3, 0, 1, 1},
+    };
+    const cnn_isa isa0 = cnn_gemm_isa();
+
+    cnn_conv_tuning.direct_dw_fill = 0.0f;
+    for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_gemm_set_isa((cnn_isa)isa))
+            continue;
+        T_TRUE(cnn_direct_dw_kernel(NULL) != NULL);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int threads = 1; threads <= 3; threads += 2)
+                for (int batch = 1; batch <= 3; batch += 2) {
+                    const int *v = shapes[s];
+                    opcase     c = conv_case(v[0], v[1], v[2], v[3], v[4], v[5]);
+                    for (int i = 0, code = v[6]; i < 4; i++, code /= 10)
+                        c.conv.pad[3 - i] = code % 10;
+                    c.conv.dilation[0] = c.conv.dilation[1] = v[7];
+                    c.conv.groups = v[8];
                     c.threads = threads, c.batch = batch;
                     check_case(&c);
                 }
@@ -1234,6 +1274,7 @@ int main(void)
     T_RUN(conv_pointwise);
     T_RUN(conv_slices_same_bits);
     T_RUN(conv_direct_same_bits);
+    T_RUN(conv_direct_dw);
     T_RUN(conv_pointwise_strided);
     T_RUN(conv_stride_larger_than_kernel);
     T_RUN(conv_pad_same);

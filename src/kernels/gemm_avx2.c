@@ -22,6 +22,16 @@ typedef __m256i gt_mask;
 #define GT_MASK(n)         _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define GT_LOADM(p, m)     _mm256_maskload_ps((p), (m))
 #define GT_STOREM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+#define GT_DIRECT_DW_FN cnn_direct_dw_avx2
+#define GT_DW_MR        3
+#define GT_DW_NK        3
+#define GT_HSUM(v)      gt_hsum256(v)
+static inline float gt_hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
 #include "gemm_tmpl.h"
 
 #else

@@ -13,6 +13,9 @@
  *   GT_SET1(x), GT_MUL(a, b)
  *   GT_FMA(a, b, c)   a * b + c with one rounding
  *   GT_HAVE_AVX2      (optional) pack with AVX2 8x8 transposes
+ *   GT_DIRECT_DW_FN   (optional) the direct weight gradient to define, with
+ *   GT_DW_MR, GT_DW_NK, GT_HSUM(v)   its tile (rows x taps) and the sum of
+ *                     a vector's lanes
  *   GT_DIRECT_FN      (optional) the direct convolution to define, with
  *   gt_mask, GT_MASK(n), GT_LOADM(p, m), GT_STOREM(p, m, v)   the first n
  *                     lanes only (the others read as 0, not written)
@@ -449,6 +452,59 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
             }
         }
     }
+}
+#endif
+
+#ifdef GT_DIRECT_DW_FN
+/* ==== weight gradient by direct correlation (cnn_direct_dw in kernels.h) ==== */
+
+/* dw[o0 + r][k0 + c] += the sums of dy row o0 + r times tap k0 + c, for r
+ * < mr, c < nk: GT_DW_MR x GT_DW_NK vector accumulators, each product a
+ * vector of dy by one of the band, so a step of VL positions loads MR + NK
+ * vectors for MR * NK FMAs. Rows and taps past mr and nk repeat the first
+ * and are not stored. */
+static void gt_dw_tile(const cnn_direct_dw *d, int o0, int mr, int k0, int nk)
+{
+    gt_vec acc[GT_DW_MR][GT_DW_NK];
+
+#pragma GCC unroll 8
+    for (int r = 0; r < GT_DW_MR; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < GT_DW_NK; c++)
+            acc[r][c] = GT_SET1(0.0f);
+    for (int i = 0; i < d->nimg; i++) {
+        const float *g0[GT_DW_MR], *x0[GT_DW_NK];
+#pragma GCC unroll 8
+        for (int r = 0; r < GT_DW_MR; r++)
+            g0[r] = d->dy + i * d->dys + (int64_t)(o0 + (r < mr ? r : 0)) * d->n;
+#pragma GCC unroll 8
+        for (int c = 0; c < GT_DW_NK; c++)
+            x0[c] = d->xb + i * d->xbs + d->koff[k0 + (c < nk ? c : 0)];
+        for (int64_t j = 0; j < d->n; j += GT_VL) {
+            gt_vec g[GT_DW_MR];
+#pragma GCC unroll 8
+            for (int r = 0; r < GT_DW_MR; r++)
+                g[r] = GT_LOAD(g0[r] + j);
+#pragma GCC unroll 8
+            for (int c = 0; c < GT_DW_NK; c++) {
+                const gt_vec x = GT_LOAD(x0[c] + j);
+#pragma GCC unroll 8
+                for (int r = 0; r < GT_DW_MR; r++)
+                    acc[r][c] = GT_FMA(g[r], x, acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nk; c++)
+            d->dw[(int64_t)(o0 + r) * d->ldw + k0 + c] += GT_HSUM(acc[r][c]);
+}
+
+void GT_DIRECT_DW_FN(const cnn_direct_dw *d)
+{
+    for (int o0 = 0; o0 < d->M; o0 += GT_DW_MR)
+        for (int k0 = 0; k0 < d->K; k0 += GT_DW_NK)
+            gt_dw_tile(d, o0, d->M - o0 < GT_DW_MR ? d->M - o0 : GT_DW_MR, k0,
+                       d->K - k0 < GT_DW_NK ? d->K - k0 : GT_DW_NK);
 }
 #endif
 

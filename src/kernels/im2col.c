@@ -176,3 +176,20 @@ void cnn_col2im_add(const float *dcol, int64_t ld, int c, const cnn_win2d *g, fl
 {
     cnn_col2im_add_rows(dcol, ld, c, g, 0, c * g->kh * g->kw, 0, g->oh, dx);
 }
+
+CNN_CLONES void cnn_band_rows(const float *x, int c, int h, int w, int iy0, int hb, int pl, int wp,
+                              int64_t ldc, float *xb)
+{
+    for (int ci = 0; ci < c; ci++)
+        for (int r = 0; r < hb; r++) {
+            float    *row = xb + ci * ldc + (int64_t)r * wp;
+            const int iy  = iy0 + r;
+            if (iy < 0 || iy >= h) {
+                zero_row(row, wp);
+                continue;
+            }
+            zero_row(row, pl);
+            copy_row(row + pl, x + ((int64_t)ci * h + iy) * w, w);
+            zero_row(row + pl + w, wp - pl - w);
+        }
+}

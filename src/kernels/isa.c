@@ -26,6 +26,13 @@ static cnn_direct_fn *const isa_direct[CNN_ISA_COUNT_] = {
     cnn_direct_avx512,
 #endif
 };
+static cnn_direct_dw_fn *const isa_direct_dw[CNN_ISA_COUNT_] = {
+    NULL,
+#ifdef HAVE_X86_VARIANTS
+    cnn_direct_dw_avx2,
+    cnn_direct_dw_avx512,
+#endif
+};
 static const int isa_lanes[CNN_ISA_COUNT_] = {1, 8, 16};
 
 static cnn_isa      active = CNN_ISA_PORTABLE;
@@ -100,6 +107,15 @@ cnn_direct_fn *cnn_direct_kernel(int *lanes)
     if (lanes)
         *lanes = isa_lanes[isa];
     return isa_direct[isa];
+}
+
+cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes)
+{
+    cnn_isa isa = cnn_gemm_isa();
+
+    if (lanes)
+        *lanes = isa_lanes[isa];
+    return isa_direct_dw[isa];
 }
 
 void cnn_gemm_ws(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,

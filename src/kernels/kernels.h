@@ -95,6 +95,31 @@ cnn_direct_fn cnn_direct_avx2, cnn_direct_avx512;
  * lanes, or NULL when it has none (portable: im2col + GEMM). */
 cnn_direct_fn *cnn_direct_kernel(int *lanes);
 
+/* Weight gradient by direct correlation, for a conv of stride 1: over
+ * images i < nimg and positions j < n (a multiple of the lanes),
+ *   dw[o*ldw + k] += sum of dy[i*dys + o*n + j] * xb[i*xbs + koff[k] + j]
+ * for o < M, k < K. The caller lays each image's dY out with the row
+ * pitch of its zero-padded input band xb (so position j reads the same
+ * offset of the band for every tap: no columns), zeros where no output
+ * pixel is; xb must be readable n floats past every koff. Each sum runs
+ * in the lanes of a vector over the images and positions in order, then
+ * across the lanes: the same bits for the same call, whatever the CPU
+ * does around it. */
+typedef struct cnn_direct_dw {
+    int            M, K, nimg;
+    int64_t        n, dys, xbs, ldw;
+    const float   *dy, *xb;
+    const int32_t *koff;
+    float         *dw;
+} cnn_direct_dw;
+
+typedef void cnn_direct_dw_fn(const cnn_direct_dw *d);
+cnn_direct_dw_fn cnn_direct_dw_avx2, cnn_direct_dw_avx512;
+
+/* The direct weight-gradient kernel of the variant cnn_gemm runs now, or
+ * NULL (portable); lanes as for cnn_direct_kernel. */
+cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes);
+
 /* ==== @@IM2COL ==== */
 
 /* Geometry of a 2-D convolution or pooling window over one plane. */
@@ -125,6 +150,13 @@ void cnn_im2col_rows(const float *x, int c, const cnn_win2d *g, int k0, int k1, 
                      float *col, int64_t ld);
 void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *g, int k0, int k1,
                          int r0, int r1, float *dx);
+
+/* A zero-padded band of c planes x [c, h, w] for the direct kernels: row
+ * r < hb of plane ci, at xb + ci*ldc + r*wp, holds input row iy0 + r from
+ * column pl on (wp >= pl + w), zeros around it, and all zeros where that
+ * row is off the input. */
+void cnn_band_rows(const float *x, int c, int h, int w, int iy0, int hb, int pl, int wp,
+                   int64_t ldc, float *xb);
 
 /* ==== @@ELEMENTWISE ==== */
 

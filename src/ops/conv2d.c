@@ -132,7 +132,8 @@ static bool is_pointwise(const cnn_win2d *w)
 
 /* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
 struct cnn_conv_tuning cnn_conv_tuning = {
-    .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true};
+    .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
+    .direct_dw_fill = 0.8f};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -166,6 +167,13 @@ typedef struct conv_plan {
     cnn_direct_fn *direct, *direct_dx;
     int       wp, wpx;
     int64_t   band_off, koff_off, wt_off, bandx_off;
+    /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
+     * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
+     * same row pitch [ocg, nd] (staged floats); nimgd images at a time;
+     * after the backward's partial dW: tap offsets, bands, staged dY. */
+    cnn_direct_dw_fn *direct_dw;
+    int       hbd, wpd, nimgd;
+    int64_t   nd, bandd, staged, dwk_off, dwb_off, dws_off;
 } conv_plan;
 
 /* Whether the forward goes by cnn_direct: the microkernel reads the input
@@ -231,6 +239,48 @@ static void plan_direct_dx(conv_plan *p)
         p->direct_dx = fn;
 }
 
+/* dW of a conv with stride 1 by cnn_direct_dw: each image's input
+ * zero-padded all round into a band of row pitch wpd = ow + (kw-1)*dw, and
+ * its dY laid out at that pitch with zeros between the rows, so output
+ * position j reads the band at j + the tap's offset for every tap: no
+ * columns, no packing. The zeros cost lanes (7x7 pad 1: 49 pixels in 64
+ * lanes); below direct_dw_fill it goes by im2col + GEMM. Images go nimgd
+ * at a time, so the sums across lanes are few beside the products (about
+ * 2048 positions a call), and a chunk stays within about 1 MiB. */
+static void plan_direct_dw(conv_plan *p, int batch)
+{
+    int                    lanes = 1;
+    cnn_direct_dw_fn      *fn = cnn_direct_dw_kernel(&lanes);
+    const cnn_win2d       *w  = &p->w;
+    int64_t                per, need;
+
+    p->direct_dw = NULL;
+    if (w->sh != 1 || w->sw != 1 || p->pw || !fn)
+        return;
+    p->hbd = w->oh + (w->kh - 1) * w->dh; /* = h + pt + pb */
+    p->wpd = w->ow + (w->kw - 1) * w->dw; /* = w + pl + pr */
+    /* Sizes for the widest vectors (16 lanes), whichever variant runs. */
+    p->nd     = ((int64_t)w->oh * p->wpd + 15) / 16 * 16;
+    p->bandd  = r16((int64_t)p->cg * p->hbd * p->wpd + p->wpd + 16);
+    p->staged = (int64_t)p->ocg * p->nd;
+    per       = p->bandd + p->staged;
+    if (per > ((int64_t)1 << 22) || (double)p->ohw < cnn_conv_tuning.direct_dw_fill * (double)p->nd)
+        return;
+    int64_t nimg = (2048 + p->nd - 1) / p->nd;
+    if (nimg * per > ((int64_t)1 << 18))
+        nimg = ((int64_t)1 << 18) / per;
+    if (nimg > batch)
+        nimg = batch;
+    p->nimgd   = nimg < 1 ? 1 : (int)nimg;
+    p->dwk_off = p->part_off + r16(p->wn + p->oc);
+    p->dwb_off = p->dwk_off + r16(p->kc);
+    p->dws_off = p->dwb_off + p->nimgd * p->bandd;
+    need       = p->dws_off + p->nimgd * p->staged;
+    if (need > p->total)
+        p->total = need;
+    p->direct_dw = fn;
+}
+
 /* `split`: at least this many row tiles per large image (forward with
  * fewer images than threads); 1 otherwise. */
 static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int split)
@@ -271,6 +321,7 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     p.total     = p.part_off + p.wn + p.oc;
     plan_direct(&p);
     plan_direct_dx(&p);
+    plan_direct_dw(&p, batch);
     return p;
 }
 
@@ -408,18 +459,7 @@ static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, f
     const int iy0 = r0 * q->sh - q->pt, hb = (r1 - 1) * q->sh + (q->kh - 1) * q->dh + 1;
     const int kc  = q->c * q->kh * q->kw;
 
-    for (int ci = 0; ci < q->c; ci++)
-        for (int r = 0; r < hb; r++) {
-            float    *row = xb + ((int64_t)ci * hb + r) * q->wp;
-            const int iy  = iy0 + r;
-            if (iy < 0 || iy >= q->h) {
-                memset(row, 0, (size_t)q->wp * sizeof *row);
-                continue;
-            }
-            memset(row, 0, (size_t)q->pl * sizeof *row);
-            memcpy(row + q->pl, q->x + ((int64_t)ci * q->h + iy) * q->w, (size_t)q->w * sizeof *row);
-            memset(row + q->pl + q->w, 0, (size_t)(q->wp - q->pl - q->w) * sizeof *row);
-        }
+    cnn_band_rows(q->x, q->c, q->h, q->w, iy0, hb, q->pl, q->wp, (int64_t)hb * q->wp, xb);
     for (int k = 0; k < kc; k++) {
         const int ci = k / (q->kh * q->kw), ky = k / q->kw % q->kh, kx = k % q->kw;
         koff[k] = (int32_t)(((int64_t)ci * hb + (int64_t)ky * q->dh) * q->wp + kx * q->dw);
@@ -562,13 +602,13 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     } else {
         dy += (int64_t)k->r0 * p->w.ow;
     }
-    for (int o = 0; n->trainable && dB && o < p->ocg; o++)
+    for (int o = 0; dW && dB && o < p->ocg; o++)
         dB[k->gi * p->ocg + o] += cnn_sum(dy + o * ldy, N);
     /* Slice by slice of Kc: the columns [s0, s1) serve dW's columns
      * [s0, s1), then hold dcol's rows [s0, s1). */
     for (int s0 = 0; s0 < p->kc; s0 = slice_end(p, s0)) {
         const int s1 = slice_end(p, s0);
-        if (n->trainable) {
+        if (dW) {
             const float *cm = columns(p, x->y, k, s0, s1, col, &ld);
             /* dW[ocg, s0:s1] += dY[ocg, N] * col[s0:s1, N]^T */
             cnn_gemm_ws(false, true, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, cm, (int)ld,
@@ -587,6 +627,39 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
                                         p->w.oh, dx + i * p->xs);
         }
     }
+}
+
+/* dW and db of group gi += those of images [b0, b0 + cnt) by
+ * cnn_direct_dw (plan_direct_dw): their bands and staged dY, then one
+ * call. koff holds the tap offsets already. */
+static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b0, int cnt,
+                      int gi, float *dW, float *dB, float *base)
+{
+    const cnn_win2d *w    = &p->w;
+    const float     *xg   = cnn_in_node(e, n, 0)->y + (int64_t)gi * p->cg * w->h * w->w;
+    const float     *dyg  = n->dy + (int64_t)gi * p->ocg * p->ohw;
+    float           *band = base + p->dwb_off, *stage = base + p->dws_off;
+
+    for (int i = 0; i < cnt; i++) {
+        const float *x  = xg + (b0 + i) * p->xs, *dy = dyg + (b0 + i) * p->ys;
+        float       *xb = band + i * p->bandd, *g = stage + i * p->staged;
+        const int64_t used = (int64_t)p->cg * p->hbd * p->wpd, rows = (int64_t)w->oh * p->wpd;
+        cnn_band_rows(x, p->cg, w->h, w->w, -w->pt, p->hbd, w->pl, p->wpd, (int64_t)p->hbd * p->wpd,
+                      xb);
+        memset(xb + used, 0, (size_t)(p->bandd - used) * sizeof *xb);
+        cnn_band_rows(dy, p->ocg, w->oh, w->ow, 0, w->oh, 0, p->wpd, p->nd, g);
+        for (int o = 0; o < p->ocg; o++) {
+            memset(g + o * p->nd + rows, 0, (size_t)(p->nd - rows) * sizeof *g);
+            if (dB)
+                dB[gi * p->ocg + o] += cnn_sum(dy + (int64_t)o * p->ohw, p->ohw);
+        }
+    }
+    const cnn_direct_dw d = {
+        .M = p->ocg, .K = p->kc, .nimg = cnt, .n = p->nd, .dys = p->staged, .xbs = p->bandd,
+        .ldw = p->kc, .dy = stage, .xb = band, .koff = (const int32_t *)(const void *)(base + p->dwk_off),
+        .dw = dW + (int64_t)gi * p->ocg * p->kc,
+    };
+    p->direct_dw(&d);
 }
 
 /* dx of image b, group gi, += the conv of its dY with W^T flipped (Wt). */
@@ -644,14 +717,27 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         if (nt > 1 && want_dw)
             memset(dW, 0, (size_t)(p.wn + p.oc) * sizeof *dW);
         cnn_slice(e->batch, tid, nt, &lo, &hi);
-        for (int64_t b0 = lo; b0 < hi; b0 += p.nb)
+        if (p.direct_dw && want_dw && lo < hi) {
+            int32_t *koff = (int32_t *)(void *)(base + p.dwk_off);
+            for (int k = 0; k < p.kc; k++) {
+                const int ci = k / (p.w.kh * p.w.kw), ky = k / p.w.kw % p.w.kh, kx = k % p.w.kw;
+                koff[k] = (int32_t)(((int64_t)ci * p.hbd + (int64_t)ky * p.w.dh) * p.wpd +
+                                    kx * p.w.dw);
+            }
+            for (int64_t b0 = lo; b0 < hi; b0 += p.nimgd)
+                for (int gi = 0; gi < p.G; gi++)
+                    direct_dw(&p, e, n, b0, (int)(hi - b0 < p.nimgd ? hi - b0 : p.nimgd), gi, dW,
+                              dB, base);
+        }
+        /* What is left for im2col + GEMM and col2im: dW, dx or both. */
+        float *gdW = want_dw && !p.direct_dw ? dW : NULL;
+        for (int64_t b0 = lo; b0 < hi && (gdW || !p.direct_dx); b0 += p.nb)
             for (int t = 0; t < p.tiles; t++)
                 for (int gi = 0; gi < p.G; gi++) {
                     conv_block k = {.b0 = b0, .cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb),
                                     .r0 = t * p.rows, .gi = gi};
                     k.r1 = k.r0 + p.rows < p.w.oh ? k.r0 + p.rows : p.w.oh;
-                    if (want_dw || !p.direct_dx)
-                        bwd_block(&p, e, n, &k, col, stage, dW, dB, base);
+                    bwd_block(&p, e, n, &k, col, stage, gdW, dB, base);
                 }
         if (p.direct_dx && cnn_in_node(e, n, 0)->req && lo < hi) {
             float *Wt = base + p.wt_off;
