@@ -433,6 +433,7 @@ static void conv_tiles_and_splits(void)
         cnn_conv_tuning.k_slice  = 8;
         /* dW: by cnn_direct_dw wherever the stride is 1 (tune 0), never (1) */
         cnn_conv_tuning.direct_dw_fill = tune == 0 ? 0.0f : 2.0f;
+        cnn_conv_tuning.direct_dw_min  = 0;
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads++)
                 for (int batch = 1; batch <= 3; batch++) {
@@ -466,6 +467,7 @@ static void conv_direct_dw(void)
     const cnn_isa isa0 = cnn_gemm_isa();
 
     cnn_conv_tuning.direct_dw_fill = 0.0f;
+    cnn_conv_tuning.direct_dw_min  = 0;
     for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
         if (!cnn_gemm_set_isa((cnn_isa)isa))
             continue;

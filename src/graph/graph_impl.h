@@ -188,6 +188,9 @@ extern struct cnn_conv_tuning {
     /* dW by cnn_direct_dw (stride 1) when at least this part of the
      * vector lanes hold output pixels; above 1: never. */
     float   direct_dw_fill;
+    /* ... and when a call sums over at least this many positions (images
+     * x padded plane), so the sums across lanes stay a small part. */
+    int64_t direct_dw_min;
 } cnn_conv_tuning;
 
 #endif

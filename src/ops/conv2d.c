@@ -133,7 +133,7 @@ static bool is_pointwise(const cnn_win2d *w)
 /* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
 struct cnn_conv_tuning cnn_conv_tuning = {
     .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
-    .direct_dw_fill = 0.8f};
+    .direct_dw_fill = 0.6f, .direct_dw_min = 1536};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -246,7 +246,9 @@ static void plan_direct_dx(conv_plan *p)
  * columns, no packing. The zeros cost lanes (7x7 pad 1: 49 pixels in 64
  * lanes); below direct_dw_fill it goes by im2col + GEMM. Images go nimgd
  * at a time, so the sums across lanes are few beside the products (about
- * 2048 positions a call), and a chunk stays within about 1 MiB. */
+ * 2048 positions a call), and a chunk stays within about 4 MiB; where a
+ * thread's chunk would still sum fewer than direct_dw_min positions (deep
+ * layers of few images), the GEMM's way is faster. */
 static void plan_direct_dw(conv_plan *p, int batch)
 {
     int                    lanes = 1;
@@ -267,8 +269,8 @@ static void plan_direct_dw(conv_plan *p, int batch)
     if (per > ((int64_t)1 << 22) || (double)p->ohw < cnn_conv_tuning.direct_dw_fill * (double)p->nd)
         return;
     int64_t nimg = (2048 + p->nd - 1) / p->nd;
-    if (nimg * per > ((int64_t)1 << 18))
-        nimg = ((int64_t)1 << 18) / per;
+    if (nimg * per > ((int64_t)1 << 20))
+        nimg = ((int64_t)1 << 20) / per;
     if (nimg > batch)
         nimg = batch;
     p->nimgd   = nimg < 1 ? 1 : (int)nimg;
@@ -699,8 +701,12 @@ static void flip_weights(const conv_plan *p, const float *W, float *Wt)
 
 static void conv_backward(const cnn_exec *e, cnn_node *n)
 {
-    const conv_plan p = plan_of(e->g, n, e->batch, 1);
+    conv_plan       p = plan_of(e->g, n, e->batch, 1);
     const bool      want_dw = n->trainable, has_b = n->a.conv.bias;
+    const int64_t   slice = (e->batch + e->nthreads - 1) / e->nthreads;
+
+    if ((slice < p.nimgd ? slice : p.nimgd) * p.nd < cnn_conv_tuning.direct_dw_min)
+        p.direct_dw = NULL;
     int             used = 1; /* threads that ran: partials to add up */
 
     CNN_OMP(omp parallel num_threads(e->nthreads))
