@@ -434,6 +434,8 @@ static void conv_tiles_and_splits(void)
         /* dW: by cnn_direct_dw wherever the stride is 1 (tune 0), never (1) */
         cnn_conv_tuning.direct_dw_fill = tune == 0 ? 0.0f : 2.0f;
         cnn_conv_tuning.direct_dw_min  = 0;
+        /* the direct forward and dx wherever they can go (tune 0) */
+        cnn_conv_tuning.direct_fill = tune == 0 ? 0.0f : 0.75f;
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads++)
                 for (int batch = 1; batch <= 3; batch++) {
@@ -1211,6 +1213,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
     static float    in[3 * 40 * 30 * 30];
 
     cnn_conv_tuning.direct = direct;
+    cnn_conv_tuning.direct_fill = 0.0f; /* wherever it can, by rows or wide */
     a.pad[0] = a.pad[2] = v[5];
     a.pad[1] = a.pad[3] = v[6];
     a.dilation[0] = a.dilation[1] = v[7];
@@ -1232,6 +1235,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
     memcpy(out, cnn_graph_data(g, c), (size_t)*ny * sizeof *out);
     cnn_graph_free(g);
     cnn_conv_tuning.direct = true;
+    cnn_conv_tuning.direct_fill = 0.75f;
 }
 
 static void conv_direct_same_bits(void)
@@ -1242,7 +1246,8 @@ static void conv_direct_same_bits(void)
         {6, 18, 18, 16, 5, 0, 0, 1, 1, 1}, {40, 16, 16, 13, 3, 1, 1, 1, 1, 1},
         {4, 16, 20, 10, 3, 2, 0, 2, 2, 2}, {2, 7, 12, 5, 3, 1, 2, 1, 1, 1},
         {8, 14, 14, 37, 3, 1, 1, 1, 1, 1}, {24, 12, 16, 64, 3, 1, 1, 1, 1, 2},
-        {16, 7, 7, 24, 3, 1, 1, 1, 1, 1},
+        {16, 7, 7, 24, 3, 1, 1, 1, 1, 1}, {6, 14, 14, 16, 5, 0, 0, 1, 1, 1},
+        {5, 9, 6, 7, 3, 1, 1, 1, 1, 1},   {3, 5, 9, 20, 3, 2, 1, 2, 1, 1},
     };
     static float want[200000], got[200000];
     const cnn_isa isa0 = cnn_gemm_isa();

@@ -185,6 +185,7 @@ extern struct cnn_conv_tuning {
     int64_t chunk_n, col_tile;
     int     k_slice;
     bool    direct; /* forward by cnn_direct where it applies (the same bits) */
+    float   direct_fill; /* ... and fills at least this part of its lanes */
     /* dW by cnn_direct_dw (stride 1) when at least this part of the
      * vector lanes hold output pixels; above 1: never. */
     float   direct_dw_fill;

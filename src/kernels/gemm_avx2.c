@@ -19,7 +19,8 @@ typedef __m256 gt_vec;
 #define GT_HAVE_AVX2    1
 #define GT_DIRECT_FN    cnn_direct_avx2
 typedef __m256i gt_mask;
-#define GT_MASK(n)         _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define GT_MASKR(lo, hi)   _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), \
+                                            _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((lo) - 1)))
 #define GT_LOADM(p, m)     _mm256_maskload_ps((p), (m))
 #define GT_STOREM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #define GT_DIRECT_DW_FN cnn_direct_dw_avx2

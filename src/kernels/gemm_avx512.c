@@ -20,7 +20,7 @@ typedef __m512 gt_vec;
 #define GT_HAVE_AVX2    1
 #define GT_DIRECT_FN    cnn_direct_avx512
 typedef __mmask16 gt_mask;
-#define GT_MASK(n)         ((__mmask16)((1u << (n)) - 1))
+#define GT_MASKR(lo, hi)  ((__mmask16)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)))
 #define GT_LOADM(p, m)     _mm512_maskz_loadu_ps((m), (p))
 #define GT_STOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #define GT_DIRECT_DW_FN cnn_direct_dw_avx512

@@ -17,8 +17,8 @@
  *   GT_DW_MR, GT_DW_NK, GT_HSUM(v)   its tile (rows x taps) and the sum of
  *                     a vector's lanes
  *   GT_DIRECT_FN      (optional) the direct convolution to define, with
- *   gt_mask, GT_MASK(n), GT_LOADM(p, m), GT_STOREM(p, m, v)   the first n
- *                     lanes only (the others read as 0, not written)
+ *   gt_mask, GT_MASKR(lo, hi), GT_LOADM(p, m), GT_STOREM(p, m, v)   lanes
+ *                     [lo, hi) only (the others read as 0, not written)
  *
  * Blocking (BLIS / GotoBLAS): for each KC-deep slice of K, an MC x KC block
  * of op(A) is packed into MR-row panels (k-major, MR values per k) that stay
@@ -352,31 +352,47 @@ void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, i
 #ifdef GT_DIRECT_FN
 /* ==== direct convolution (cnn_direct in kernels.h) ==== */
 
+/* A segment of GT_VL output pixels stores in up to GT_PARTS parts: part p
+ * is lanes [lo, hi) at c[p] (the address lane 0 would have), one per
+ * output row the segment reaches (wide mode: rows of 8 or more lanes'
+ * pitch, so a segment of 16 reaches at most 3). */
+#define GT_PARTS 3
+typedef struct gt_seg {
+    float *c[GT_PARTS];
+    int    lo[GT_PARTS], hi[GT_PARTS], n;
+} gt_seg;
+
 /* `rows` output channels (a packed A panel, as the GEMM's) by GT_NV
  * segments of GT_VL output pixels, segment v reading its input at
  * b0[v] + koff[k] (or, when Bp, the same packed as a GEMM B panel) and
- * writing len[v] pixels at c0[v] (rows ldy apart). The arithmetic of
+ * storing its parts sg[v] (rows ldy apart). The arithmetic of
  * gt_kernel_rows with alpha 1, element by element. */
 static inline __attribute__((always_inline)) void
 gt_direct_rows(int rows, int kc, const float *restrict Ap, const float *restrict Bp,
-               const int32_t *restrict koff, const float *const *b0, float *const *c0,
-               const int *len, int64_t ldy, bool over)
+               const int32_t *restrict koff, const float *const *b0, const gt_seg *sg,
+               int64_t ldy, bool over)
 {
     gt_vec acc[GT_MR][GT_NV];
 
     gt_products(acc, rows, GT_NV, kc, Ap, 1, GT_MR, Bp, GT_NR, Bp ? NULL : koff, b0);
     const gt_vec one = GT_SET1(1.0f);
-#pragma GCC unroll 16
-    for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < GT_NV; v++) {
-            float *c = c0[v] + r * ldy;
-            if (len[v] == GT_VL) {
-                GT_STORE(c, over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOAD(c)));
-            } else if (len[v] > 0) { /* the row's last pixels: masked */
-                const gt_mask m = GT_MASK(len[v]);
-                GT_STOREM(c, m, over ? GT_MUL(one, acc[r][v])
-                                     : GT_FMA(one, acc[r][v], GT_LOADM(c, m)));
+    for (int v = 0; v < GT_NV; v++)
+        for (int q = 0; q < sg[v].n; q++) {
+            const int lo = sg[v].lo[q], hi = sg[v].hi[q];
+            if (lo == 0 && hi == GT_VL) {
+#pragma GCC unroll 16
+                for (int r = 0; r < rows; r++) {
+                    float *c = sg[v].c[q] + r * ldy;
+                    GT_STORE(c, over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOAD(c)));
+                }
+                continue;
+            }
+            const gt_mask m = GT_MASKR(lo, hi); /* a row's first or last pixels */
+#pragma GCC unroll 16
+            for (int r = 0; r < rows; r++) {
+                float *c = sg[v].c[q] + r * ldy;
+                GT_STOREM(c, m, over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOADM(c, m)));
             }
         }
 }
@@ -384,21 +400,21 @@ gt_direct_rows(int rows, int kc, const float *restrict Ap, const float *restrict
 _Static_assert(GT_MR <= 8, "gt_direct_edge: add cases for a taller microkernel");
 /* The same for any rows <= GT_MR, from the input (Bp NULL) or packed. */
 static void gt_direct_any(int rows, int kc, const float *restrict Ap, const float *restrict Bp,
-                          const int32_t *restrict koff, const float *const *b0, float *const *c0,
-                          const int *len, int64_t ldy, bool over)
+                          const int32_t *restrict koff, const float *const *b0, const gt_seg *sg,
+                          int64_t ldy, bool over)
 {
     if (Bp && rows == GT_MR) {
-        gt_direct_rows(GT_MR, kc, Ap, Bp, NULL, b0, c0, len, ldy, over);
+        gt_direct_rows(GT_MR, kc, Ap, Bp, NULL, b0, sg, ldy, over);
         return;
     }
     if (rows == GT_MR) {
-        gt_direct_rows(GT_MR, kc, Ap, NULL, koff, b0, c0, len, ldy, over);
+        gt_direct_rows(GT_MR, kc, Ap, NULL, koff, b0, sg, ldy, over);
         return;
     }
     switch (rows) {
 #define GT_ROWS_CASE(n)                                                                          \
     case n:                                                                                      \
-        gt_direct_rows(n < GT_MR ? n : GT_MR, kc, Ap, Bp, koff, b0, c0, len, ldy, over);         \
+        gt_direct_rows(n < GT_MR ? n : GT_MR, kc, Ap, Bp, koff, b0, sg, ldy, over);              \
         break;
         GT_ROWS_CASE(1)
         GT_ROWS_CASE(2)
@@ -409,7 +425,38 @@ static void gt_direct_any(int rows, int kc, const float *restrict Ap, const floa
         GT_ROWS_CASE(7)
 #undef GT_ROWS_CASE
     default:
-        gt_direct_rows(GT_MR, kc, Ap, Bp, koff, b0, c0, len, ldy, over);
+        gt_direct_rows(GT_MR, kc, Ap, Bp, koff, b0, sg, ldy, over);
+    }
+}
+
+/* Segment si of the call: where it reads (b0) and the parts it stores.
+ * By rows: each output row in ceil(ow / VL) segments, the last one's
+ * tail masked. Wide: the rows' pixels as one span of pitch ldx (the
+ * band's row pitch), the lanes that fall between rows computed and not
+ * stored. */
+static void gt_direct_seg(const cnn_direct *d, int64_t si, int segs, const float **b0, gt_seg *sg)
+{
+    if (!d->wide) {
+        const int oy = d->r0 + (int)(si / segs), ox0 = (int)(si % segs) * GT_VL;
+        *b0      = d->xb + (int64_t)(oy - d->r0) * d->ldx + ox0;
+        sg->n    = 1;
+        sg->c[0] = d->y + (int64_t)oy * d->ow + ox0;
+        sg->lo[0] = 0;
+        sg->hi[0] = d->ow - ox0 < GT_VL ? d->ow - ox0 : GT_VL;
+        return;
+    }
+    const int64_t j = si * GT_VL;
+    *b0   = d->xb + j;
+    sg->n = 0;
+    for (int64_t t = j / d->ldx; t * d->ldx < j + GT_VL && d->r0 + t < d->r1; t++) {
+        const int64_t a = t * d->ldx > j ? t * d->ldx : j;
+        const int64_t b = t * d->ldx + d->ow < j + GT_VL ? t * d->ldx + d->ow : j + GT_VL;
+        if (b <= a)
+            continue;
+        sg->c[sg->n]  = d->y + (d->r0 + t) * d->ow + (j - t * d->ldx);
+        sg->lo[sg->n] = (int)(a - j);
+        sg->hi[sg->n] = (int)(b - j);
+        sg->n++;
     }
 }
 
@@ -420,22 +467,20 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
     const int segs = (d->ow + GT_VL - 1) / GT_VL; /* per output row */
     /* More than two panels of rows: the segments' taps are packed once
      * into an L1 panel that every row panel then reads. */
-    const bool pack = d->M > 2 * GT_MR;
-    const int nseg = (d->r1 - d->r0) * segs;
+    const bool    pack = d->M > 2 * GT_MR;
+    const int64_t span = (int64_t)(d->r1 - d->r0 - 1) * d->ldx + d->ow;
+    const int64_t nseg = d->wide ? (span + GT_VL - 1) / GT_VL : (int64_t)(d->r1 - d->r0) * segs;
 
     for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
         const int kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
         gt_pack_a(false, d->W, d->ldw, 0, d->M, p0, kc, Ap);
-        for (int s = 0; s < nseg; s += GT_NV) {
+        for (int64_t s = 0; s < nseg; s += GT_NV) {
             const float *b0[GT_NV];
-            float       *c0[GT_NV];
-            int          len[GT_NV];
+            gt_seg       sg[GT_NV];
             for (int v = 0; v < GT_NV; v++) {
-                const int si = s + v < nseg ? s + v : s; /* a missing one repeats, unstored */
-                const int oy = d->r0 + si / segs, ox0 = si % segs * GT_VL;
-                b0[v]  = d->xb + (int64_t)(oy - d->r0) * d->ldx + ox0;
-                c0[v]  = d->y + (int64_t)oy * d->ow + ox0;
-                len[v] = s + v < nseg ? (d->ow - ox0 < GT_VL ? d->ow - ox0 : GT_VL) : 0;
+                gt_direct_seg(d, s + v < nseg ? s + v : s, segs, &b0[v], &sg[v]);
+                if (s + v >= nseg) /* a missing one repeats, unstored */
+                    sg[v].n = 0;
             }
             if (pack)
                 for (int k = 0; k < kc; k++)
@@ -444,11 +489,14 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
                         GT_STORE(Bp + k * GT_NR + v * GT_VL, GT_LOAD(b0[v] + d->koff[p0 + k]));
             for (int ir = 0; ir < d->M; ir += GT_MR) {
                 const int mr = d->M - ir < GT_MR ? d->M - ir : GT_MR;
-                float    *c[GT_NV];
-                for (int v = 0; v < GT_NV; v++)
-                    c[v] = c0[v] + ir * d->ldy;
+                gt_seg    sr[GT_NV];
+                for (int v = 0; v < GT_NV; v++) {
+                    sr[v] = sg[v];
+                    for (int q = 0; q < sr[v].n; q++)
+                        sr[v].c[q] += ir * d->ldy;
+                }
                 gt_direct_any(mr, kc, Ap + (int64_t)ir * kc, pack ? Bp : NULL, d->koff + p0, b0,
-                              c, len, d->ldy, p0 == 0 && !d->add);
+                              sr, d->ldy, p0 == 0 && !d->add);
             }
         }
     }

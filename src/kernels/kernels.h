@@ -86,6 +86,12 @@ typedef struct cnn_direct {
     float         *y;
     int64_t        ldy;
     bool           add; /* y += the sums (each slice added in order) */
+    /* Wide: output rows [r0, r1) taken as one span of pixels, pixel j =
+     * (oy - r0)*ldx + ox reading xb[j + koff[k]] (stride 1, ldx the
+     * band's row pitch >= 8), the lanes with ox >= ow computed and not
+     * stored: rows of 7 or 10 pixels fill the vectors as well as long
+     * ones. xb must be readable lanes floats past the last row's end. */
+    bool           wide;
 } cnn_direct;
 
 typedef void cnn_direct_fn(const cnn_direct *d, float *ws);

@@ -133,7 +133,7 @@ static bool is_pointwise(const cnn_win2d *w)
 /* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
 struct cnn_conv_tuning cnn_conv_tuning = {
     .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
-    .direct_dw_fill = 0.6f, .direct_dw_min = 1536};
+    .direct_fill = 0.65f, .direct_dw_fill = 0.6f, .direct_dw_min = 1536};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -165,6 +165,7 @@ typedef struct conv_plan {
      * h + reach, wpx] and its tap offsets (bandx_off), after the
      * backward's partial dW. */
     cnn_direct_fn *direct, *direct_dx;
+    bool      wide, widex; /* cnn_direct's wide mode (forward, dx) */
     int       wp, wpx;
     int64_t   band_off, koff_off, wt_off, bandx_off;
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
@@ -183,27 +184,53 @@ typedef struct conv_plan {
  * pixels, not 7 or 10). The input band of a whole image, padded (wp: a
  * row's vectors plus the kernel's reach), and the tap offsets go in the
  * scratch. */
+/* The band pitch and the share of vector lanes that hold output pixels,
+ * for output rows of ow pixels (oh of them) read from input rows of w
+ * placed at column pl, with a reach of (kw-1)*dw: by rows, each row
+ * padded to whole vectors (wide false); or wide (cnn_direct), the rows
+ * one span at the band's pitch, for a vertical stride of 1 and rows 8
+ * lanes apart or more. Takes the mode that fills more lanes. */
+static double direct_mode(int oh, int ow, int w, int pl, int reach, int sh, int lanes, bool *wide,
+                          int *pitch)
+{
+    const int     vecs = (ow + lanes - 1) / lanes;
+    const double  frow = (double)ow / ((double)vecs * lanes);
+    const int     pw   = ow + reach > pl + w ? ow + reach : pl + w;
+    const int64_t span = (int64_t)(oh - 1) * pw + ow;
+    const double  fw   = sh == 1 && pw >= 8
+                             ? (double)oh * ow / ((double)((span + lanes - 1) / lanes) * lanes)
+                             : 0.0;
+
+    *wide = fw > frow;
+    if (*wide) {
+        *pitch = pw;
+        return fw;
+    }
+    /* Sizes for the widest vectors (16 lanes), whichever variant runs. */
+    *pitch = (ow + 15) / 16 * 16 + reach;
+    if (*pitch < pl + w)
+        *pitch = pl + w;
+    return frow;
+}
+
 static void plan_direct(conv_plan *p)
 {
     int           lanes = 1;
     cnn_direct_fn *fn   = cnn_direct_kernel(&lanes);
-    /* Sizes for the widest vectors (16 lanes), whichever variant runs. */
     const int64_t full = (int64_t)(p->w.oh - 1) * p->w.sh + (int64_t)(p->w.kh - 1) * p->w.dh + 1;
-    int64_t       band;
+    const double  fill = direct_mode(p->w.oh, p->w.ow, p->w.w, p->w.pl, (p->w.kw - 1) * p->w.dw,
+                                     p->w.sh, lanes, &p->wide, &p->wp);
+    /* Wide: 16 floats past the last row (zeros). */
+    const int64_t band = p->cg * full * p->wp + 16;
 
     p->direct = NULL;
-    p->wp = (p->w.ow + 15) / 16 * 16 + (p->w.kw - 1) * p->w.dw;
-    if (p->wp < p->w.pl + p->w.w)
-        p->wp = p->w.pl + p->w.w;
-    band = p->cg * full * p->wp;
     if (p->w.sw != 1 || p->pw || p->ocg > 256 || p->kc > 4096 || band > ((int64_t)1 << 22))
         return;
     p->band_off = p->col_off;
     p->koff_off = p->band_off + r16(band);
     if (p->koff_off + r16(p->kc) > p->total)
         p->total = p->koff_off + r16(p->kc);
-    const int vecs = (p->w.ow + lanes - 1) / lanes;
-    if (cnn_conv_tuning.direct && 4 * p->w.ow >= 3 * vecs * lanes)
+    if (cnn_conv_tuning.direct && fill >= cnn_conv_tuning.direct_fill)
         p->direct = fn;
 }
 
@@ -221,11 +248,11 @@ static void plan_direct_dx(conv_plan *p)
     const int64_t kx = (int64_t)p->ocg * w->kh * w->kw;
     int64_t       band, need;
 
+    const double  fill = direct_mode(w->h, w->w, w->ow, plx, (w->kw - 1) * w->dw, 1, lanes,
+                                     &p->widex, &p->wpx);
+
     p->direct_dx = NULL;
-    p->wpx = (w->w + 15) / 16 * 16 + (w->kw - 1) * w->dw;
-    if (p->wpx < plx + w->ow)
-        p->wpx = plx + w->ow;
-    band = p->ocg * full * p->wpx;
+    band = p->ocg * full * p->wpx + 16;
     if (w->sh != 1 || w->sw != 1 || p->pw || ptx < 0 || plx < 0 || p->cg > 256 || kx > 4096 ||
         band > ((int64_t)1 << 22))
         return;
@@ -234,8 +261,7 @@ static void plan_direct_dx(conv_plan *p)
     need = p->bandx_off + r16(band) + r16(kx);
     if (need > p->total)
         p->total = need;
-    const int vecs = (w->w + lanes - 1) / lanes;
-    if (cnn_conv_tuning.direct && fn && 4 * w->w >= 3 * vecs * lanes)
+    if (cnn_conv_tuning.direct && fn && fill >= cnn_conv_tuning.direct_fill)
         p->direct_dx = fn;
 }
 
@@ -422,8 +448,8 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     }
     if (k->cnt == 1) {
         for (int o = o0; o < o1; o++, y += p->ohw) {
-            for (int64_t j = 0; B && j < N; j++)
-                y[j] += B[o];
+            if (B)
+                cnn_affine_relu(y, N, 1.0f, B[o], true, false);
             if (fused)
                 cnn_fused_epilogue(e, n, k->gi * p->ocg + o, y, N);
         }
@@ -433,9 +459,7 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         for (int o = o0; o < o1; o++) {
             const float *s  = stage + (o - o0) * N + (int64_t)i * p->ohw;
             float       *d  = y0 + i * p->ys + (int64_t)o * p->ohw;
-            const float  bo = B ? B[o] : 0.0f;
-            for (int j = 0; j < p->ohw; j++)
-                d[j] = s[j] + bo;
+            cnn_affine(s, d, p->ohw, 1.0f, B ? B[o] : 0.0f);
             if (fused)
                 cnn_fused_epilogue(e, n, k->gi * p->ocg + o, d, p->ohw);
         }
@@ -445,58 +469,74 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
  * row stride sh, dilation dh x dw and leading pads pt, pl; output rows
  * [r0, r1) of y [M, oh, ow] (ldy apart per channel), weights W [M, c*kh*kw].
  * The input rows those outputs read go into a zero-padded band xb of row
- * stride wp, the tap offsets into koff. */
+ * stride wp and hs rows a channel (enough for all output rows); koff holds
+ * the tap offsets in it (direct_koff, once per call of the op). */
 typedef struct direct_geo {
     const float *x;
-    int          c, h, w, kh, kw, sh, dh, dw, pt, pl, oh, ow, wp, M;
+    int          c, h, w, kh, kw, sh, dh, dw, pt, pl, oh, ow, wp, hs, M;
     const float *W;
     float       *y;
     int64_t      ldy;
-    bool         add;
+    bool         add, wide;
 } direct_geo;
 
-static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, float *xb,
-                       int32_t *koff, float *ws)
+static void direct_koff(const direct_geo *q, int32_t *koff)
 {
-    const int iy0 = r0 * q->sh - q->pt, hb = (r1 - 1) * q->sh + (q->kh - 1) * q->dh + 1;
+    for (int k = 0; k < q->c * q->kh * q->kw; k++) {
+        const int ci = k / (q->kh * q->kw), ky = k / q->kw % q->kh, kx = k % q->kw;
+        koff[k] = (int32_t)(((int64_t)ci * q->hs + (int64_t)ky * q->dh) * q->wp + kx * q->dw);
+    }
+}
+
+static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, float *xb,
+                       const int32_t *koff, float *ws)
+{
+    const int iy0 = r0 * q->sh - q->pt, hb = (r1 - r0 - 1) * q->sh + (q->kh - 1) * q->dh + 1;
     const int kc  = q->c * q->kh * q->kw;
 
-    cnn_band_rows(q->x, q->c, q->h, q->w, iy0, hb, q->pl, q->wp, (int64_t)hb * q->wp, xb);
-    for (int k = 0; k < kc; k++) {
-        const int ci = k / (q->kh * q->kw), ky = k / q->kw % q->kh, kx = k % q->kw;
-        koff[k] = (int32_t)(((int64_t)ci * hb + (int64_t)ky * q->dh) * q->wp + kx * q->dw);
-    }
+    cnn_band_rows(q->x, q->c, q->h, q->w, iy0, hb, q->pl, q->wp, (int64_t)q->hs * q->wp, xb);
+    /* read (into lanes not stored) by wide mode past the last row */
+    memset(xb + ((int64_t)(q->c - 1) * q->hs + hb) * q->wp, 0, 16 * sizeof *xb);
     const cnn_direct d = {
         .M = q->M, .K = kc, .ow = q->ow, .r0 = r0, .r1 = r1, .W = q->W, .ldw = kc, .koff = koff,
         .xb = xb, .ldx = (int64_t)q->sh * q->wp, .y = q->y, .ldy = q->ldy, .add = q->add,
+        .wide = q->wide,
     };
     fn(&d, ws);
 }
 
 /* Output rows [r0, r1) of image b, group gi, by cnn_direct, then the bias
  * and a fused epilogue as in fwd_block. */
+static direct_geo direct_fwd_geo(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b,
+                                 int gi)
+{
+    const cnn_win2d *w = &p->w;
+    const direct_geo q = {
+        .x = cnn_in_node(e, n, 0)->y + b * p->xs + (int64_t)gi * p->cg * w->h * w->w,
+        .c = p->cg, .h = w->h, .w = w->w, .kh = w->kh, .kw = w->kw, .sh = w->sh, .dh = w->dh,
+        .dw = w->dw, .pt = w->pt, .pl = w->pl, .oh = w->oh, .ow = w->ow, .wp = p->wp,
+        .hs = (w->oh - 1) * w->sh + (w->kh - 1) * w->dh + 1, .M = p->ocg,
+        .W = cnn_param(e, n, 0) + (int64_t)gi * p->ocg * p->kc,
+        .y = n->y + b * p->ys + (int64_t)gi * p->ocg * p->ohw, .ldy = p->ohw, .wide = p->wide,
+    };
+    return q;
+}
+
 static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int gi,
                          int r0, int r1, float *base)
 {
     const cnn_win2d *w   = &p->w;
     const float     *B   = n->a.conv.bias ? cnn_param(e, n, 1) + gi * p->ocg : NULL;
-    float           *y   = n->y + b * p->ys + (int64_t)gi * p->ocg * p->ohw;
     const bool       fused = n->fuse_bn >= 0 || n->fuse_relu;
-    const direct_geo q = {
-        .x = cnn_in_node(e, n, 0)->y + b * p->xs + (int64_t)gi * p->cg * w->h * w->w,
-        .c = p->cg, .h = w->h, .w = w->w, .kh = w->kh, .kw = w->kw, .sh = w->sh, .dh = w->dh,
-        .dw = w->dw, .pt = w->pt, .pl = w->pl, .oh = w->oh, .ow = w->ow, .wp = p->wp,
-        .M = p->ocg, .W = cnn_param(e, n, 0) + (int64_t)gi * p->ocg * p->kc, .y = y,
-        .ldy = p->ohw,
-    };
+    const direct_geo q = direct_fwd_geo(p, e, n, b, gi);
 
     direct_run(p->direct, &q, r0, r1, base + p->band_off, (int32_t *)(void *)(base + p->koff_off),
                base);
     for (int o = 0; o < p->ocg; o++) {
-        float        *yo = y + (int64_t)o * p->ohw + (int64_t)r0 * w->ow;
+        float        *yo = q.y + (int64_t)o * p->ohw + (int64_t)r0 * w->ow;
         const int64_t len = (int64_t)(r1 - r0) * w->ow;
-        for (int64_t j = 0; B && j < len; j++)
-            yo[j] += B[o];
+        if (B)
+            cnn_affine_relu(yo, len, 1.0f, B[o], true, false);
         if (fused)
             cnn_fused_epilogue(e, n, gi * p->ocg + o, yo, len);
     }
@@ -524,6 +564,10 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
             float  *base = e->scratch + CNN_TID() * e->scratch_per_thread;
             int64_t lo, hi;
             cnn_slice((int64_t)e->batch * tiles * p.G, CNN_TID(), CNN_TEAM(), &lo, &hi);
+            if (lo < hi) {
+                const direct_geo q = direct_fwd_geo(&p, e, n, 0, 0);
+                direct_koff(&q, (int32_t *)(void *)(base + p.koff_off));
+            }
             for (int64_t i = lo; i < hi; i++) {
                 const int gi = (int)(i % p.G), t = (int)(i / p.G % tiles), r0 = t * rows;
                 direct_block(&p, e, n, i / p.G / tiles, gi, r0,
@@ -665,8 +709,8 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
 }
 
 /* dx of image b, group gi, += the conv of its dY with W^T flipped (Wt). */
-static void direct_dx(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int gi,
-                      const float *Wt, float *base)
+static direct_geo direct_dx_geo(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b,
+                                int gi, const float *Wt)
 {
     const cnn_win2d *w = &p->w;
     cnn_node        *x = cnn_in_node(e, n, 0);
@@ -674,16 +718,27 @@ static void direct_dx(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
         .x = n->dy + b * p->ys + (int64_t)gi * p->ocg * p->ohw,
         .c = p->ocg, .h = w->oh, .w = w->ow, .kh = w->kh, .kw = w->kw, .sh = 1, .dh = w->dh,
         .dw = w->dw, .pt = (w->kh - 1) * w->dh - w->pt, .pl = (w->kw - 1) * w->dw - w->pl,
-        .oh = w->h, .ow = w->w, .wp = p->wpx, .M = p->cg,
+        .oh = w->h, .ow = w->w, .wp = p->wpx, .hs = w->h + (w->kh - 1) * w->dh, .M = p->cg,
         .W = Wt + (int64_t)gi * p->cg * p->ocg * w->kh * w->kw,
         .y = x->dy + b * p->xs + (int64_t)gi * p->cg * w->h * w->w, .ldy = (int64_t)w->h * w->w,
-        .add = true,
+        .add = true, .wide = p->widex,
     };
-    float *band = base + p->bandx_off;
+    return q;
+}
 
-    direct_run(p->direct_dx, &q, 0, w->h, band,
-               (int32_t *)(void *)(band + r16((int64_t)p->ocg * (w->h + (w->kh - 1) * w->dh) * p->wpx)),
-               base);
+/* The tap offsets of direct_dx, after its band. */
+static int32_t *dx_koff(const conv_plan *p, float *base)
+{
+    const int64_t band = (int64_t)p->ocg * (p->w.h + (p->w.kh - 1) * p->w.dh) * p->wpx + 16;
+    return (int32_t *)(void *)(base + p->bandx_off + r16(band));
+}
+
+static void direct_dx(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int gi,
+                      const float *Wt, float *base)
+{
+    const direct_geo q = direct_dx_geo(p, e, n, b, gi, Wt);
+
+    direct_run(p->direct_dx, &q, 0, p->w.h, base + p->bandx_off, dx_koff(p, base), base);
 }
 
 /* Wt[g][ci][(o, ky, kx)] = W[g][o][(ci, kh-1-ky, kw-1-kx)]. */
@@ -748,6 +803,8 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         if (p.direct_dx && cnn_in_node(e, n, 0)->req && lo < hi) {
             float *Wt = base + p.wt_off;
             flip_weights(&p, cnn_param(e, n, 0), Wt);
+            const direct_geo q = direct_dx_geo(&p, e, n, 0, 0, Wt);
+            direct_koff(&q, dx_koff(&p, base));
             for (int64_t b = lo; b < hi; b++)
                 for (int gi = 0; gi < p.G; gi++)
                     direct_dx(&p, e, n, b, gi, Wt, base);
