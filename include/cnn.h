@@ -465,6 +465,16 @@ CNN_API int cnn_graph_zero_param_grads(cnn_graph *g);
  * parameter gradient and into the gradients of wanted inputs. */
 CNN_API int cnn_graph_backward(cnn_graph *g);
 
+/* Per-node timing: with `on`, every forward and backward adds each node's
+ * wall time (its op, all threads) to the node's totals, which start at
+ * zero (calling it again with `on` zeroes them); off stops adding.
+ * cnn_graph_profile reads node `id`'s totals in seconds (either pointer may
+ * be NULL); nodes fused into a producer (cnn_graph_plan_infer) count as
+ * zero, their work in the producer's time. CNN_EINVAL for a NULL graph or
+ * a bad id, CNN_ENOMEM. */
+CNN_API int cnn_graph_set_profile(cnn_graph *g, bool on);
+CNN_API int cnn_graph_profile(const cnn_graph *g, int id, double *fwd_s, double *bwd_s);
+
 /* ==== @@DATA-PARALLEL ==== */
 
 /* Data-parallel training (docs/distributed.md) runs one copy of the graph

@@ -30,6 +30,18 @@ refuse "unknown model" "neither a zoo model" $cnn summary resnet51
 refuse "bad --input" "expected CxHxW" $cnn summary lenet5 --input 28x28
 refuse "unknown command" "unknown command" $cnn trian
 
+# --- bench (its figures are not checked here: a test never times) ----------
+check "bench train" $cnn bench --model lenet5 --batch 8 --mode train --threads 2 --iters 2 --warmup 0
+case "$(tail -n 1 "$tmp/out")" in "images/s: "[0-9]*) ok ;; *) bad "bench: last line $(tail -n 1 "$tmp/out")" ;; esac
+check "bench --profile" $cnn bench --model lenet5 --batch 8 --mode train --threads 2 --iters 2 --warmup 0 --profile
+grep -q "^conv1 *conv2d *6x28x28 " "$tmp/out" && grep -q "^nodes total ms: " "$tmp/out" && ok ||
+    bad "bench --profile: no conv1 row or no total"
+case "$(tail -n 1 "$tmp/out")" in "images/s: "[0-9]*) ok ;; *) bad "bench --profile: last line" ;; esac
+check "bench conv" $cnn bench --conv 2,3,9,9,4,3,3,1,1 --mode fwdbwd --threads 2 --iters 2 --warmup 0
+case "$(tail -n 1 "$tmp/out")" in "GFLOP/s: "[0-9]*) ok ;; *) bad "bench conv: last line" ;; esac
+refuse "bench --profile --conv" "goes with --model" $cnn bench --conv 2,3,9,9,4,3,3,1,1 --profile
+refuse "bench bad --conv" "expected nine numbers" $cnn bench --conv 2,3,9
+
 if [ -z "${skip_data:-}" ]; then
     run="--limit 6000 --test-limit 2000 --threads 2 --seed 3"
     # --- a short real training run --------------------------------------------

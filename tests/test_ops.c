@@ -640,6 +640,61 @@ static void pool_variants(int kind)
 }
 
 static void maxpool_all(void) { pool_variants(0); }
+
+/* Ties and NaNs, which the other cases avoid: the first of equal maxima
+ * wins (it gets the gradient) and a NaN always wins, so the last NaN of a
+ * window is the output, as in PyTorch; in the special 2x2/2 and 3x3/2
+ * (ResNet's stem) kernels, the general one and the border code alike. */
+static void maxpool_ties_nan(void)
+{
+    static const int cfg[][3] = {{2, 2, 0}, {3, 2, 1}, {3, 1, 1}, {2, 2, 1}}; /* k, s, pad */
+    enum { H = 11, W = 13 };
+
+    for (size_t t = 0; t < sizeof cfg / sizeof *cfg; t++) {
+        const int       k = cfg[t][0], st = cfg[t][1], pd = cfg[t][2];
+        cnn_graph      *g = cnn_graph_new();
+        cnn_pool2d_attr a = cnn_pool2d_defaults(k, k);
+        float           x[H * W], want_dx[H * W] = {0};
+        int             in, y;
+
+        a.stride[0] = a.stride[1] = st;
+        a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = pd;
+        for (int i = 0; i < H * W; i++)
+            x[i] = i % 17 == 5 ? NAN : (float)((i * 2654435761u >> 9) % 3) - 1.0f; /* ties */
+        in = cnn_input(g, 1, H, W, "x");
+        y  = cnn_maxpool2d(g, in, &a, "pool");
+        T_OK(y);
+        T_OK(cnn_graph_want_input_grad(g, in, true));
+        T_OK(cnn_graph_plan(g, 1));
+        T_OK(cnn_graph_set_input(g, in, x));
+        T_OK(cnn_graph_forward(g, CNN_TRAIN));
+        cnn_shape os;
+        T_OK(cnn_node_info(g, y, NULL, NULL, &os));
+        const int oh = (int)os.dim[1], ow = (int)os.dim[2];
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float best = 0.0f;
+                int   at   = -1;
+                for (int iy = oy * st - pd; iy < oy * st - pd + k; iy++)
+                    for (int ix = ox * st - pd; ix < ox * st - pd + k; ix++) {
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            continue;
+                        const float v = x[iy * W + ix];
+                        if (at < 0 || v > best || isnan(v))
+                            best = v, at = iy * W + ix;
+                    }
+                const float got = cnn_graph_data(g, y)[oy * ow + ox];
+                if (!(got == best || (isnan(got) && isnan(best))))
+                    T_FAILED("k%d s%d p%d: y[%d,%d] = %g, expected %g", k, st, pd, oy, ox, got,
+                             best);
+                want_dx[at] += 1.0f;
+                cnn_graph_grad(g, y)[oy * ow + ox] = 1.0f;
+            }
+        T_OK(cnn_graph_backward(g));
+        T_ARRAY_EQ(cnn_graph_grad(g, in), want_dx, H * W);
+        cnn_graph_free(g);
+    }
+}
 static void avgpool_include_pad(void) { pool_variants(1); }
 
 static void avgpool_exclude_pad(void)
@@ -1294,6 +1349,7 @@ int main(void)
     T_RUN(activations);
     T_RUN(sigmoid_saturates);
     T_RUN(maxpool_all);
+    T_RUN(maxpool_ties_nan);
     T_RUN(avgpool_include_pad);
     T_RUN(avgpool_exclude_pad);
     T_RUN(avgpool_ceil_divisor_matches_pytorch);

@@ -1018,6 +1018,51 @@ static void shared_gradients_match(void)
     }
 }
 
+/* Per-node timing: zero until a pass runs, then positive for every node
+ * that ran (the input's forward is not run), backward only in backward;
+ * turning it on again zeroes the totals; bad arguments refused. */
+static void node_profile(void)
+{
+    cnn_graph *g = cnn_model_new("lenet5", 10, 1, 28, 28);
+    double     f, b;
+    static float x[4 * 28 * 28];
+    int        labels[4] = {1, 2, 3, 4};
+    float      loss;
+
+    T_TRUE(g != NULL);
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 1));
+    T_OK(cnn_graph_plan(g, 4));
+    fill_normal(x, 4 * 28 * 28, 1.0);
+    T_OK(cnn_graph_set_input(g, 0, x));
+    T_OK(cnn_graph_set_profile(g, true));
+    T_OK(cnn_graph_profile(g, 1, &f, &b));
+    T_TRUE(f == 0.0 && b == 0.0);
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    T_OK(cnn_graph_softmax_xent(g, cnn_graph_size(g) - 1, labels, 0.0f, &loss, NULL));
+    T_OK(cnn_graph_backward(g));
+    T_OK(cnn_graph_profile(g, 0, &f, &b));
+    T_TRUE(f == 0.0 && b == 0.0);
+    for (int i = 1; i < cnn_graph_size(g); i++) {
+        T_OK(cnn_graph_profile(g, i, &f, NULL));
+        T_OK(cnn_graph_profile(g, i, NULL, &b));
+        if (!(f > 0.0 && b > 0.0))
+            T_FAILED("node %d: forward %g s, backward %g s, expected both > 0", i, f, b);
+    }
+    T_OK(cnn_graph_set_profile(g, false)); /* stops adding, keeps the totals */
+    T_OK(cnn_graph_profile(g, 1, &f, NULL));
+    T_OK(cnn_graph_forward(g, CNN_EVAL));
+    T_OK(cnn_graph_profile(g, 1, &b, NULL));
+    T_TRUE(b == f && f > 0.0);
+    T_OK(cnn_graph_set_profile(g, true));
+    T_OK(cnn_graph_profile(g, 1, &f, &b));
+    T_TRUE(f == 0.0 && b == 0.0);
+    T_EQ(cnn_graph_profile(g, cnn_graph_size(g), &f, &b), CNN_EINVAL);
+    T_EQ(cnn_graph_profile(g, -1, &f, &b), CNN_EINVAL);
+    T_EQ(cnn_graph_profile(NULL, 0, &f, &b), CNN_EINVAL);
+    T_EQ(cnn_graph_set_profile(NULL, true), CNN_EINVAL);
+    cnn_graph_free(g);
+}
+
 int main(void)
 {
     T_RUN(sgd_plain);
@@ -1047,5 +1092,6 @@ int main(void)
     T_RUN(determinism);
     T_RUN(residual_block);
     T_RUN(shared_gradients_match);
+    T_RUN(node_profile);
     return t_done("train");
 }

@@ -16,6 +16,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: cnn bench --model MODEL [--input CxHxW] [--classes N] [--batch B]\n"
             "                 [--mode train|infer] [--threads T] [--iters N] [--warmup W]\n"
+            "                 [--profile]\n"
             "       cnn bench --conv N,C,H,W,K,R,S,STRIDE,PAD [--mode fwd|fwdbwd]\n"
             "                 [--threads T] [--iters N] [--warmup W]\n"
             "\n"
@@ -33,7 +34,10 @@ static void usage(FILE *f)
             "  --batch B      default 1 (--model)\n"
             "  --threads T    default: the number of CPUs\n"
             "  --iters N      timed iterations (default 20)\n"
-            "  --warmup W     untimed iterations first (default 3)\n");
+            "  --warmup W     untimed iterations first (default 3)\n"
+            "  --profile      then N more iterations with each node timed: a table of\n"
+            "                 the nodes by time (ms per iteration, forward and backward,\n"
+            "                 share, GFLOP/s of conv and linear), before the summary\n");
 }
 
 static double now_ms(void)
@@ -151,8 +155,83 @@ static int prepare(job *j, int threads)
     return 0;
 }
 
+typedef struct prof_row {
+    int    id;
+    double f, b; /* ms per iteration */
+} prof_row;
+
+static int cmp_prof(const void *a, const void *b)
+{
+    const prof_row *x = a, *y = b;
+    double          d = (y->f + y->b) - (x->f + x->b);
+    return d > 0 ? 1 : d < 0 ? -1 : x->id - y->id;
+}
+
+/* Runs `iters` more steps with the nodes timed; prints them, slowest first
+ * (those under 0.5% of the time folded into one line). */
+static int profile_job(job *j, int iters)
+{
+    const int       n    = cnn_graph_size(j->g);
+    prof_row       *rows = malloc((size_t)n * sizeof *rows);
+    cnn_node_stats *st   = malloc((size_t)n * sizeof *st);
+    double          total = 0.0, rest = 0.0;
+    int             nrest = 0;
+
+    if (!rows || !st) {
+        free(rows);
+        free(st);
+        return cli_error("bench", "out of memory");
+    }
+    if (cnn_graph_set_profile(j->g, true) < 0 || cnn_graph_stats_get(j->g, st, NULL) < 0)
+        goto fail;
+    for (int i = 0; i < iters; i++)
+        if (step(j) < 0)
+            goto fail;
+    cnn_graph_set_profile(j->g, false);
+    for (int i = 0; i < n; i++) {
+        cnn_graph_profile(j->g, i, &rows[i].f, &rows[i].b);
+        rows[i].id = i;
+        rows[i].f *= 1000.0 / iters;
+        rows[i].b *= 1000.0 / iters;
+        total += rows[i].f + rows[i].b;
+    }
+    qsort(rows, (size_t)n, sizeof *rows, cmp_prof);
+    printf("%-24s %-10s %-14s %9s %9s %6s %8s\n", "node", "op", "output", "fwd ms", "bwd ms",
+           "share", "GFLOP/s");
+    for (int i = 0; i < n; i++) {
+        const prof_row *r = &rows[i];
+        const char     *name;
+        cnn_op          op;
+        cnn_shape       sh;
+        char            shp[64], gf[16] = "";
+        if (total <= 0.0 || (r->f + r->b) < 0.005 * total) {
+            rest += r->f + r->b;
+            nrest++;
+            continue;
+        }
+        cnn_node_info(j->g, r->id, &op, &name, &sh);
+        if (st[r->id].macs > 0) /* forward and, in training, the two gradients */
+            snprintf(gf, sizeof gf, "%.1f",
+                     2.0 * (double)st[r->id].macs * j->batch * (r->b > 0 ? 3 : 1) /
+                         ((r->f + r->b) * 1e6));
+        printf("%-24.24s %-10.10s %-14.14s %9.3f %9.3f %5.1f%% %8s\n", name, cnn_op_name(op),
+               cnn_shape_str(&sh, shp, sizeof shp), r->f, r->b, 100.0 * (r->f + r->b) / total, gf);
+    }
+    if (nrest > 0)
+        printf("%-24s %-10s %-14s %9s %9.3f %5.1f%%\n", "(the other nodes)", "", "", "", rest,
+               100.0 * rest / total);
+    printf("nodes total ms: %.3f\n", total);
+    free(rows);
+    free(st);
+    return 0;
+fail:
+    free(rows);
+    free(st);
+    return cli_error("bench", "%s", cnn_last_error());
+}
+
 static int bench_model(const char *model, int c, int h, int w, int classes, bool sized, int batch,
-                       bool train, int threads, int warmup, int iters)
+                       bool train, int threads, int warmup, int iters, bool profile)
 {
     job            j = {.batch = batch, .train = train};
     cnn_optim_cfg  oc = cnn_optim_defaults(CNN_SGD);
@@ -181,7 +260,7 @@ static int bench_model(const char *model, int c, int h, int w, int classes, bool
         for (int i = 0; i < batch; i++)
             j.labels[i] = (int)((i * 7 + 3) % k);
     }
-    if (time_job(&j, warmup, iters, &ms) != 0)
+    if (time_job(&j, warmup, iters, &ms) != 0 || (profile && profile_job(&j, iters) != 0))
         goto done;
     printf("model: %s\ninput: %s\nbatch: %d\nmode: %s\nthreads: %d\niters: %d\n", model,
            cnn_shape_str(&in, shp, sizeof shp), batch, train ? "train" : "infer", threads, iters);
@@ -248,12 +327,12 @@ int cmd_bench(int argc, char **argv)
         {"batch", required_argument, NULL, 'b'},   {"mode", required_argument, NULL, 'o'},
         {"threads", required_argument, NULL, 't'}, {"iters", required_argument, NULL, 'n'},
         {"warmup", required_argument, NULL, 'w'},  {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"profile", no_argument, NULL, 'p'},       {NULL, 0, NULL, 0},
     };
     const char *model = NULL, *conv = NULL, *mode = NULL;
     int         c = 0, h = 0, w = 0, classes = 0, batch = 1, threads = cli_cpus(), iters = 20;
     int         warmup = 3, opt, cv[9];
-    bool        sized = false;
+    bool        sized = false, profile = false;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -287,6 +366,7 @@ int cmd_bench(int argc, char **argv)
             if (cli_parse_int(optarg, 0, 1 << 20, &warmup) != 0)
                 return cli_error("bench", "--warmup '%s': expected 0 to 2^20", optarg);
             break;
+        case 'p': profile = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -296,6 +376,8 @@ int cmd_bench(int argc, char **argv)
     if (!model == !conv)
         return cli_error("bench", "give one of --model MODEL or --conv N,C,H,W,K,R,S,STRIDE,PAD");
     if (conv) {
+        if (profile)
+            return cli_error("bench", "--profile goes with --model (one conv layer is one node)");
         if (parse_conv(conv, cv) != 0)
             return cli_error("bench", "--conv '%s': expected nine numbers N,C,H,W,K,R,S,STRIDE,PAD "
                              "(pad >= 0, the rest >= 1)", conv);
@@ -306,5 +388,5 @@ int cmd_bench(int argc, char **argv)
     if (mode && strcmp(mode, "train") != 0 && strcmp(mode, "infer") != 0)
         return cli_error("bench", "--mode '%s': expected train or infer with --model", mode);
     return bench_model(model, c, h, w, classes, sized, batch, mode && strcmp(mode, "train") == 0,
-                       threads, warmup, iters);
+                       threads, warmup, iters, profile);
 }

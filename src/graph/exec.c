@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ALIGN_FLOATS 16 /* 64-byte alignment for every buffer */
 
@@ -441,6 +442,58 @@ static cnn_exec make_exec(cnn_graph *g, cnn_mode mode)
     return e;
 }
 
+/* ==== @@PROFILE ==== */
+
+int cnn_graph_set_profile(cnn_graph *g, bool on)
+{
+    if (!g)
+        return cnn_fail(CNN_EINVAL, "set profile: NULL graph");
+    if (on) {
+        double *p = realloc(g->prof, (size_t)(g->n_nodes > 0 ? g->n_nodes : 1) * 2 * sizeof *p);
+        if (!p)
+            return cnn_fail(CNN_ENOMEM, "set profile: out of memory");
+        memset(p, 0, (size_t)(g->n_nodes > 0 ? g->n_nodes : 1) * 2 * sizeof *p);
+        g->prof   = p;
+        g->prof_n = g->n_nodes;
+    }
+    g->profile = on;
+    return CNN_OK;
+}
+
+int cnn_graph_profile(const cnn_graph *g, int id, double *fwd_s, double *bwd_s)
+{
+    if (!g || id < 0 || id >= g->n_nodes)
+        return cnn_fail(CNN_EINVAL, "profile: NULL graph or node id %d out of range", id);
+    if (fwd_s)
+        *fwd_s = id < g->prof_n ? g->prof[2 * id] : 0.0;
+    if (bwd_s)
+        *bwd_s = id < g->prof_n ? g->prof[2 * id + 1] : 0.0;
+    return CNN_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Runs node i's forward (dir 0) or backward (1), timed when profiling
+ * (nodes added after cnn_graph_set_profile go untimed). */
+static void run_node(cnn_graph *g, const cnn_exec *e, int i, int dir)
+{
+    cnn_node  *n  = &g->nodes[i];
+    const bool on = g->profile && i < g->prof_n;
+    double     t0 = on ? now_s() : 0.0;
+
+    if (dir == 0)
+        cnn_op_defs[n->op]->forward(e, n);
+    else
+        cnn_op_defs[n->op]->backward(e, n);
+    if (on)
+        g->prof[2 * i + dir] += now_s() - t0;
+}
+
 int cnn_graph_forward(cnn_graph *g, cnn_mode mode)
 {
     cnn_exec e;
@@ -466,7 +519,7 @@ int cnn_graph_forward(cnn_graph *g, cnn_mode mode)
     for (int i = 0; i < g->n_nodes; i++) {
         cnn_node *n = &g->nodes[i];
         if (n->op != CNN_OP_INPUT && n->fused_into < 0) /* fused: done by its producer */
-            cnn_op_defs[n->op]->forward(&e, n);
+            run_node(g, &e, i, 0);
         if (g->hook_rc < 0) /* a synchronized batch norm could not reduce */
             return g->hook_rc;
     }
@@ -540,7 +593,7 @@ int cnn_graph_backward(cnn_graph *g)
                     memset(src->dy, 0, (size_t)(cnn_node_numel(src) * g->batch) * sizeof(float));
             }
         if (n->req && n->op != CNN_OP_INPUT)
-            cnn_op_defs[n->op]->backward(&e, n);
+            run_node(g, &e, i, 1);
         if (g->hook_rc < 0)
             return g->hook_rc;
         if (g->bwd_hook && (rc = g->bwd_hook(g, i, g->bwd_user)) < 0)

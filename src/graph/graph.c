@@ -33,6 +33,7 @@ void cnn_graph_free(cnn_graph *g)
         free(g->nodes[i].in);
     }
     free(g->nodes);
+    free(g->prof);
     free(g->params);
     free(g->grads);
     free(g->buffers);

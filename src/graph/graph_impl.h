@@ -87,6 +87,11 @@ struct cnn_graph {
     cnn_reduce_fn     reduce;
     void             *reduce_user;
     int               hook_rc; /* the first failure of `reduce` in a pass */
+
+    /* cnn_graph_set_profile: seconds per node, forward then backward */
+    bool    profile;
+    double *prof;
+    int     prof_n;         /* nodes prof has room for (2 x this doubles) */
 };
 
 /* What an op's forward and backward see. */

@@ -3,13 +3,13 @@
  * (a data-dependent branch mispredicts on half of random signs). */
 #include "kernels.h"
 
-void cnn_relu_fwd(const float *restrict x, float *restrict y, int64_t n)
+CNN_CLONES void cnn_relu_fwd(const float *restrict x, float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void cnn_relu_bwd_add(const float *restrict x, const float *restrict dy, float *restrict dx,
+CNN_CLONES void cnn_relu_bwd_add(const float *restrict x, const float *restrict dy, float *restrict dx,
                       int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -18,7 +18,7 @@ void cnn_relu_bwd_add(const float *restrict x, const float *restrict dy, float *
     }
 }
 
-void cnn_leaky_fwd(const float *restrict x, float *restrict y, int64_t n, float slope)
+CNN_CLONES void cnn_leaky_fwd(const float *restrict x, float *restrict y, int64_t n, float slope)
 {
     for (int64_t i = 0; i < n; i++) {
         float v = x[i], m = slope * v; /* both arms, then select (-fno-trapping-math) */
@@ -26,7 +26,7 @@ void cnn_leaky_fwd(const float *restrict x, float *restrict y, int64_t n, float 
     }
 }
 
-void cnn_leaky_bwd_add(const float *restrict x, const float *restrict dy, float *restrict dx,
+CNN_CLONES void cnn_leaky_bwd_add(const float *restrict x, const float *restrict dy, float *restrict dx,
                        int64_t n, float slope)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -46,7 +46,7 @@ void cnn_leaky_bwd_add(const float *restrict x, const float *restrict dy, float 
         at       = t_ ? (i) : at;                                                                \
     } while (0)
 
-void cnn_maxpool_fwd_rect(const float *restrict x, const cnn_win2d *g, int oy0, int oy1,
+CNN_CLONES void cnn_maxpool_fwd_rect(const float *restrict x, const cnn_win2d *g, int oy0, int oy1,
                           int ox0, int ox1, float *restrict y, int32_t *restrict arg)
 {
     const int w = g->w, ow = g->ow;
@@ -64,6 +64,30 @@ void cnn_maxpool_fwd_rect(const float *restrict x, const cnn_win2d *g, int oy0, 
                 MAX_STEP(r0[ix + 1], i0 + 1);
                 MAX_STEP(r1[ix], i0 + w);
                 MAX_STEP(r1[ix + 1], i0 + w + 1);
+                yr[ox] = best;
+                ar[ox] = at;
+            }
+        }
+        return;
+    }
+    if (g->kh == 3 && g->kw == 3 && g->sh == 2 && g->sw == 2) { /* ResNet's stem */
+        for (int oy = oy0; oy < oy1; oy++) {
+            const int    iy = 2 * oy - g->pt;
+            const float *r0 = x + iy * w, *r1 = r0 + w, *r2 = r1 + w;
+            float       *yr = y + oy * ow;
+            int32_t     *ar = arg + oy * ow;
+            for (int ox = ox0; ox < ox1; ox++) {
+                const int ix = 2 * ox - g->pl;
+                int32_t   i0 = iy * w + ix, at = i0;
+                float     best = r0[ix];
+                MAX_STEP(r0[ix + 1], i0 + 1);
+                MAX_STEP(r0[ix + 2], i0 + 2);
+                MAX_STEP(r1[ix], i0 + w);
+                MAX_STEP(r1[ix + 1], i0 + w + 1);
+                MAX_STEP(r1[ix + 2], i0 + w + 2);
+                MAX_STEP(r2[ix], i0 + 2 * w);
+                MAX_STEP(r2[ix + 1], i0 + 2 * w + 1);
+                MAX_STEP(r2[ix + 2], i0 + 2 * w + 2);
                 yr[ox] = best;
                 ar[ox] = at;
             }
@@ -91,7 +115,7 @@ void cnn_maxpool_fwd(const float *restrict x, const cnn_win2d *g, float *restric
 /* Eight fixed lanes (element i into lane i % 8) combined in a fixed tree:
  * the compiler vectorizes it without reassociating, so the bits do not
  * depend on the compiler, and there is no chain of dependent adds. */
-float cnn_sum(const float *x, int64_t n)
+CNN_CLONES float cnn_sum(const float *x, int64_t n)
 {
     float   acc[8] = {0};
     int64_t i      = 0;
@@ -105,7 +129,7 @@ float cnn_sum(const float *x, int64_t n)
 }
 
 /* Sum of (x[i] - m)^2, in the same eight lanes and tree as cnn_sum. */
-float cnn_sum_sqdev(const float *x, int64_t n, float m)
+CNN_CLONES float cnn_sum_sqdev(const float *x, int64_t n, float m)
 {
     float   acc[8] = {0};
     int64_t i      = 0;
@@ -123,7 +147,7 @@ float cnn_sum_sqdev(const float *x, int64_t n, float m)
 }
 
 /* Sum of a[i] * (x[i] - m), in the same lanes. */
-float cnn_dot_dev(const float *a, const float *x, int64_t n, float m)
+CNN_CLONES float cnn_dot_dev(const float *a, const float *x, int64_t n, float m)
 {
     float   acc[8] = {0};
     int64_t i      = 0;
@@ -136,13 +160,13 @@ float cnn_dot_dev(const float *a, const float *x, int64_t n, float m)
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-void cnn_affine(const float *restrict x, float *restrict y, int64_t n, float s, float t)
+CNN_CLONES void cnn_affine(const float *restrict x, float *restrict y, int64_t n, float s, float t)
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] * s + t;
 }
 
-void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu)
+CNN_CLONES void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu)
 {
     if (affine && relu)
         for (int64_t i = 0; i < n; i++) {
@@ -157,7 +181,7 @@ void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool re
             y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
 
-void cnn_bn_dx_add(const float *restrict x, const float *restrict dy, float *restrict dx,
+CNN_CLONES void cnn_bn_dx_add(const float *restrict x, const float *restrict dy, float *restrict dx,
                    int64_t n, float k, float a1, float m, float b)
 {
     for (int64_t i = 0; i < n; i++)

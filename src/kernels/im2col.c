@@ -9,14 +9,8 @@
 
 #include <string.h>
 
-/* The row copies are the whole cost: built for AVX-512, AVX2 and plain
- * x86-64, picked by the loader from the CPU (GCC target_clones; the
+/* The row copies are the whole cost: built for each ISA (CNN_CLONES; the
  * result is the same bits, copies and adds of single floats). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define CNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CNN_CLONES
-#endif
 
 /* Short rows (OW is often 4 to 32) are the whole cost here, so copies and
  * fills go by 8 floats, the last 8 overlapping the previous ones, with no

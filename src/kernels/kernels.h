@@ -7,6 +7,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Loops the compiler vectorizes, built for AVX-512, AVX2 and plain x86-64
+ * and picked by the loader from the CPU (GCC target_clones). Only for code
+ * whose bits do not depend on the vector width: elementwise arithmetic
+ * (ISO C mode: no contraction into FMAs) and sums in fixed lanes. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define CNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CNN_CLONES
+#endif
+
 /* ==== @@GEMM ==== */
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major, as BLAS sgemm.

@@ -42,8 +42,21 @@ static void linear_forward(const cnn_exec *e, cnn_node *n)
     CNN_OMP(omp parallel num_threads(e->nthreads))
     {
         int64_t lo, hi;
-        cnn_slice(e->batch, CNN_TID(), CNN_TEAM(), &lo, &hi);
-        if (hi > lo) {
+        if (e->batch < CNN_TEAM()) {
+            /* Fewer samples than threads (inference of one image): each
+             * thread takes a slice of the outputs, and each sample is
+             * W x, A = W read in place, no transposing pack. The GEMM's
+             * bits depend on K alone, so they are those of X W^T. */
+            cnn_slice(O, CNN_TID(), CNN_TEAM(), &lo, &hi);
+            for (int64_t b = 0; hi > lo && b < e->batch; b++) {
+                float *y = n->y + b * O;
+                for (int64_t o = lo; o < hi; o++)
+                    y[o] = B ? B[o] : 0.0f;
+                cnn_gemm_ws(false, false, (int)(hi - lo), 1, F, 1.0f, W + lo * F, F, x->y + b * F,
+                            1, 1.0f, y + lo, 1, gemm_ws(e));
+            }
+        } else {
+            cnn_slice(e->batch, CNN_TID(), CNN_TEAM(), &lo, &hi);
             float *y = n->y + lo * O;
             for (int64_t b = lo; b < hi; b++)
                 for (int o = 0; o < O; o++)
