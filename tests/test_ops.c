@@ -1273,6 +1273,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
     a.pad[1] = a.pad[3] = v[6];
     a.dilation[0] = a.dilation[1] = v[7];
     a.stride[0] = v[8];
+    a.stride[1] = v[10] ? v[10] : 1;
     a.groups = v[9];
     x = cnn_input(g, v[0], v[1], v[2], "x");
     c = cnn_conv2d(g, x, &a, "c");
@@ -1295,14 +1296,18 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
 
 static void conv_direct_same_bits(void)
 {
-    static const int shapes[][10] = {
-        /* c, h, w, oc, k, pad h, pad w, dilation, stride h, groups */
+    static const int shapes[][11] = {
+        /* c, h, w, oc, k, pad h, pad w, dilation, stride h, groups, stride w (0: 1) */
         {3, 14, 14, 16, 3, 1, 1, 1, 1, 1}, {1, 28, 28, 6, 5, 2, 2, 1, 1, 1},
         {6, 18, 18, 16, 5, 0, 0, 1, 1, 1}, {40, 16, 16, 13, 3, 1, 1, 1, 1, 1},
         {4, 16, 20, 10, 3, 2, 0, 2, 2, 2}, {2, 7, 12, 5, 3, 1, 2, 1, 1, 1},
         {8, 14, 14, 37, 3, 1, 1, 1, 1, 1}, {24, 12, 16, 64, 3, 1, 1, 1, 1, 2},
         {16, 7, 7, 24, 3, 1, 1, 1, 1, 1}, {6, 14, 14, 16, 5, 0, 0, 1, 1, 1},
         {5, 9, 6, 7, 3, 1, 1, 1, 1, 1},   {3, 5, 9, 20, 3, 2, 1, 2, 1, 1},
+        /* strides across rows (a band of phases): 3x3/2, 7x7/2 (ResNet's
+         * stem), 5x5/3 with dilation 2, 1x1/2 */
+        {4, 15, 33, 12, 3, 1, 1, 1, 2, 1, 2}, {3, 30, 30, 9, 7, 3, 3, 1, 2, 1, 2},
+        {2, 13, 40, 5, 5, 2, 1, 2, 1, 1, 3},  {6, 9, 34, 17, 1, 0, 0, 1, 2, 1, 2},
     };
     static float want[200000], got[200000];
     const cnn_isa isa0 = cnn_gemm_isa();

@@ -187,3 +187,34 @@ CNN_CLONES void cnn_band_rows(const float *x, int c, int h, int w, int iy0, int 
             zero_row(row + pl + w, wp - pl - w);
         }
 }
+
+CNN_CLONES void cnn_band_rows_phased(const float *x, int c, int h, int w, int iy0, int hb, int pl,
+                                     int sw, int wq, int64_t ldc, float *xb)
+{
+    for (int ci = 0; ci < c; ci++)
+        for (int r = 0; r < hb; r++) {
+            float    *row = xb + ci * ldc + (int64_t)r * sw * wq;
+            const int iy  = iy0 + r;
+            if (iy < 0 || iy >= h) {
+                zero_row(row, sw * wq);
+                continue;
+            }
+            const float *src = x + ((int64_t)ci * h + iy) * w;
+            for (int ph = 0; ph < sw; ph++) {
+                /* phase ph holds padded columns ph, ph + sw, ...: input
+                 * column q*sw + ph - pl for q in [qa, qb) */
+                float    *d  = row + ph * wq;
+                const int qa = pl - ph <= 0 ? 0 : (pl - ph + sw - 1) / sw;
+                int       qb = (w + pl - ph + sw - 1) / sw;
+                if (qb > wq)
+                    qb = wq;
+                zero_row(d, qa < wq ? qa : wq);
+                for (int q = qa; q < qb; q++)
+                    d[q] = src[q * sw + ph - pl];
+                if (qb > qa)
+                    zero_row(d + qb, wq - qb);
+                else if (qa < wq)
+                    zero_row(d + qa, wq - qa);
+            }
+        }
+}

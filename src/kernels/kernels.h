@@ -174,6 +174,13 @@ void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const cnn_win2d *
 void cnn_band_rows(const float *x, int c, int h, int w, int iy0, int hb, int pl, int wp,
                    int64_t ldc, float *xb);
 
+/* The same for a stride of sw across rows: each band row (pitch sw*wq)
+ * holds the padded row's sw phases one after the other, phase p (at
+ * p*wq) the padded columns p, p + sw, p + 2*sw, ..., so the inputs that
+ * consecutive outputs read through one tap are consecutive. */
+void cnn_band_rows_phased(const float *x, int c, int h, int w, int iy0, int hb, int pl, int sw,
+                          int wq, int64_t ldc, float *xb);
+
 /* ==== @@ELEMENTWISE ==== */
 
 /* y = max(x, 0) (NaN gives 0, as x > 0 ? x : 0). */

@@ -166,7 +166,7 @@ typedef struct conv_plan {
      * backward's partial dW. */
     cnn_direct_fn *direct, *direct_dx;
     bool      wide, widex; /* cnn_direct's wide mode (forward, dx) */
-    int       wp, wpx;
+    int       wq, wpx;     /* band row pitches (a phase's: the row's is sw*wq) */
     int64_t   band_off, koff_off, wt_off, bandx_off;
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
      * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
@@ -177,41 +177,45 @@ typedef struct conv_plan {
     int64_t   nd, bandd, staged, dwk_off, dwb_off, dws_off;
 } conv_plan;
 
-/* Whether the forward goes by cnn_direct: the microkernel reads the input
- * rows where im2col would copy them, which pays where im2col costs as much
- * as the product (few output channels). It needs a stride of 1 across
- * rows, and rows that fill its vectors (3/4 of the lanes or more: 14 or 28
- * pixels, not 7 or 10). The input band of a whole image, padded (wp: a
- * row's vectors plus the kernel's reach), and the tap offsets go in the
- * scratch. */
-/* The band pitch and the share of vector lanes that hold output pixels,
- * for output rows of ow pixels (oh of them) read from input rows of w
- * placed at column pl, with a reach of (kw-1)*dw: by rows, each row
- * padded to whole vectors (wide false); or wide (cnn_direct), the rows
- * one span at the band's pitch, for a vertical stride of 1 and rows 8
- * lanes apart or more. Takes the mode that fills more lanes. */
-static double direct_mode(int oh, int ow, int w, int pl, int reach, int sh, int lanes, bool *wide,
-                          int *pitch)
+/* The band's phase width (*wq; its row pitch is sw * wq) and the share
+ * of vector lanes that hold output pixels, for output rows of ow pixels
+ * (oh of them) read with strides sh, sw from input rows of w placed at
+ * column pl, with a reach of (kw-1)*dw: by rows, each row padded to whole
+ * vectors (wide false); or wide (cnn_direct), the rows one span at the
+ * band's pitch, for strides of 1 and rows 8 lanes apart or more. Takes
+ * the mode that fills more lanes. */
+static double direct_mode(int oh, int ow, int w, int pl, int reach, int sh, int sw, int lanes,
+                          bool *wide, int *wq)
 {
     const int     vecs = (ow + lanes - 1) / lanes;
     const double  frow = (double)ow / ((double)vecs * lanes);
     const int     pw   = ow + reach > pl + w ? ow + reach : pl + w;
     const int64_t span = (int64_t)(oh - 1) * pw + ow;
-    const double  fw   = sh == 1 && pw >= 8
+    const double  fw   = sh == 1 && sw == 1 && pw >= 8
                              ? (double)oh * ow / ((double)((span + lanes - 1) / lanes) * lanes)
                              : 0.0;
 
     *wide = fw > frow;
     if (*wide) {
-        *pitch = pw;
+        *wq = pw;
         return fw;
     }
-    /* Sizes for the widest vectors (16 lanes), whichever variant runs. */
-    *pitch = (ow + 15) / 16 * 16 + reach;
-    if (*pitch < pl + w)
-        *pitch = pl + w;
+    /* Sizes for the widest vectors (16 lanes), whichever variant runs:
+     * the last vector of a row reads up to (ow rounded up) + reach / sw
+     * in a phase, which holds the padded row's columns up to pl + w. */
+    *wq = (ow + 15) / 16 * 16 + reach / sw;
+    if (*wq < (pl + w + sw - 1) / sw)
+        *wq = (pl + w + sw - 1) / sw;
     return frow;
 }
+
+/* Whether the forward goes by cnn_direct: the microkernel reads the input
+ * rows where im2col would copy them, which pays where im2col costs as much
+ * as the product (few output channels). The input band of a whole image,
+ * zero-padded (for a stride across rows above 1, each row in its phases,
+ * cnn_band_rows_phased), and the tap offsets go in the scratch. It needs
+ * rows that fill direct_fill of the vectors (by rows or wide) and at most
+ * 256 output channels a group (the kernel's packed weights). */
 
 static void plan_direct(conv_plan *p)
 {
@@ -219,12 +223,12 @@ static void plan_direct(conv_plan *p)
     cnn_direct_fn *fn   = cnn_direct_kernel(&lanes);
     const int64_t full = (int64_t)(p->w.oh - 1) * p->w.sh + (int64_t)(p->w.kh - 1) * p->w.dh + 1;
     const double  fill = direct_mode(p->w.oh, p->w.ow, p->w.w, p->w.pl, (p->w.kw - 1) * p->w.dw,
-                                     p->w.sh, lanes, &p->wide, &p->wp);
+                                     p->w.sh, p->w.sw, lanes, &p->wide, &p->wq);
     /* Wide: 16 floats past the last row (zeros). */
-    const int64_t band = p->cg * full * p->wp + 16;
+    const int64_t band = (int64_t)p->cg * full * p->wq * p->w.sw + 16;
 
     p->direct = NULL;
-    if (p->w.sw != 1 || p->pw || p->ocg > 256 || p->kc > 4096 || band > ((int64_t)1 << 22))
+    if (p->w.sw > 4 || p->pw || p->ocg > 256 || p->kc > 4096 || band > ((int64_t)1 << 22))
         return;
     p->band_off = p->col_off;
     p->koff_off = p->band_off + r16(band);
@@ -248,7 +252,7 @@ static void plan_direct_dx(conv_plan *p)
     const int64_t kx = (int64_t)p->ocg * w->kh * w->kw;
     int64_t       band, need;
 
-    const double  fill = direct_mode(w->h, w->w, w->ow, plx, (w->kw - 1) * w->dw, 1, lanes,
+    const double  fill = direct_mode(w->h, w->w, w->ow, plx, (w->kw - 1) * w->dw, 1, 1, lanes,
                                      &p->widex, &p->wpx);
 
     p->direct_dx = NULL;
@@ -473,7 +477,7 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
  * the tap offsets in it (direct_koff, once per call of the op). */
 typedef struct direct_geo {
     const float *x;
-    int          c, h, w, kh, kw, sh, dh, dw, pt, pl, oh, ow, wp, hs, M;
+    int          c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, wq, hs, M;
     const float *W;
     float       *y;
     int64_t      ldy;
@@ -482,9 +486,13 @@ typedef struct direct_geo {
 
 static void direct_koff(const direct_geo *q, int32_t *koff)
 {
+    const int64_t wp = (int64_t)q->sw * q->wq;
+
     for (int k = 0; k < q->c * q->kh * q->kw; k++) {
         const int ci = k / (q->kh * q->kw), ky = k / q->kw % q->kh, kx = k % q->kw;
-        koff[k] = (int32_t)(((int64_t)ci * q->hs + (int64_t)ky * q->dh) * q->wp + kx * q->dw);
+        const int at = kx * q->dw; /* padded column of output 0: phase at % sw */
+        koff[k] = (int32_t)(((int64_t)ci * q->hs + (int64_t)ky * q->dh) * wp +
+                            (int64_t)(at % q->sw) * q->wq + at / q->sw);
     }
 }
 
@@ -494,12 +502,18 @@ static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, f
     const int iy0 = r0 * q->sh - q->pt, hb = (r1 - r0 - 1) * q->sh + (q->kh - 1) * q->dh + 1;
     const int kc  = q->c * q->kh * q->kw;
 
-    cnn_band_rows(q->x, q->c, q->h, q->w, iy0, hb, q->pl, q->wp, (int64_t)q->hs * q->wp, xb);
+    const int64_t wp = (int64_t)q->sw * q->wq;
+
+    if (q->sw == 1)
+        cnn_band_rows(q->x, q->c, q->h, q->w, iy0, hb, q->pl, q->wq, q->hs * wp, xb);
+    else
+        cnn_band_rows_phased(q->x, q->c, q->h, q->w, iy0, hb, q->pl, q->sw, q->wq, q->hs * wp,
+                             xb);
     /* read (into lanes not stored) by wide mode past the last row */
-    memset(xb + ((int64_t)(q->c - 1) * q->hs + hb) * q->wp, 0, 16 * sizeof *xb);
+    memset(xb + ((int64_t)(q->c - 1) * q->hs + hb) * wp, 0, 16 * sizeof *xb);
     const cnn_direct d = {
         .M = q->M, .K = kc, .ow = q->ow, .r0 = r0, .r1 = r1, .W = q->W, .ldw = kc, .koff = koff,
-        .xb = xb, .ldx = (int64_t)q->sh * q->wp, .y = q->y, .ldy = q->ldy, .add = q->add,
+        .xb = xb, .ldx = q->sh * wp, .y = q->y, .ldy = q->ldy, .add = q->add,
         .wide = q->wide,
     };
     fn(&d, ws);
@@ -513,8 +527,8 @@ static direct_geo direct_fwd_geo(const conv_plan *p, const cnn_exec *e, cnn_node
     const cnn_win2d *w = &p->w;
     const direct_geo q = {
         .x = cnn_in_node(e, n, 0)->y + b * p->xs + (int64_t)gi * p->cg * w->h * w->w,
-        .c = p->cg, .h = w->h, .w = w->w, .kh = w->kh, .kw = w->kw, .sh = w->sh, .dh = w->dh,
-        .dw = w->dw, .pt = w->pt, .pl = w->pl, .oh = w->oh, .ow = w->ow, .wp = p->wp,
+        .c = p->cg, .h = w->h, .w = w->w, .kh = w->kh, .kw = w->kw, .sh = w->sh, .sw = w->sw,
+        .dh = w->dh, .dw = w->dw, .pt = w->pt, .pl = w->pl, .oh = w->oh, .ow = w->ow, .wq = p->wq,
         .hs = (w->oh - 1) * w->sh + (w->kh - 1) * w->dh + 1, .M = p->ocg,
         .W = cnn_param(e, n, 0) + (int64_t)gi * p->ocg * p->kc,
         .y = n->y + b * p->ys + (int64_t)gi * p->ocg * p->ohw, .ldy = p->ohw, .wide = p->wide,
@@ -716,9 +730,10 @@ static direct_geo direct_dx_geo(const conv_plan *p, const cnn_exec *e, cnn_node 
     cnn_node        *x = cnn_in_node(e, n, 0);
     const direct_geo q = {
         .x = n->dy + b * p->ys + (int64_t)gi * p->ocg * p->ohw,
-        .c = p->ocg, .h = w->oh, .w = w->ow, .kh = w->kh, .kw = w->kw, .sh = 1, .dh = w->dh,
-        .dw = w->dw, .pt = (w->kh - 1) * w->dh - w->pt, .pl = (w->kw - 1) * w->dw - w->pl,
-        .oh = w->h, .ow = w->w, .wp = p->wpx, .hs = w->h + (w->kh - 1) * w->dh, .M = p->cg,
+        .c = p->ocg, .h = w->oh, .w = w->ow, .kh = w->kh, .kw = w->kw, .sh = 1, .sw = 1,
+        .dh = w->dh, .dw = w->dw, .pt = (w->kh - 1) * w->dh - w->pt,
+        .pl = (w->kw - 1) * w->dw - w->pl, .oh = w->h, .ow = w->w, .wq = p->wpx,
+        .hs = w->h + (w->kh - 1) * w->dh, .M = p->cg,
         .W = Wt + (int64_t)gi * p->cg * p->ocg * w->kh * w->kw,
         .y = x->dy + b * p->xs + (int64_t)gi * p->cg * w->h * w->w, .ldy = (int64_t)w->h * w->w,
         .add = true, .wide = p->widex,
