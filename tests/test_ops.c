@@ -435,7 +435,7 @@ static void conv_tiles_and_splits(void)
         cnn_conv_tuning.direct_dw_fill = tune == 0 ? 0.0f : 2.0f;
         cnn_conv_tuning.direct_dw_min  = 0;
         /* the direct forward and dx wherever they can go (tune 0) */
-        cnn_conv_tuning.direct_fill = tune == 0 ? 0.0f : 0.75f;
+        cnn_conv_tuning.direct_fill = tune == 0 ? 0.0f : keep.direct_fill;
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads++)
                 for (int batch = 1; batch <= 3; batch++) {
@@ -1258,10 +1258,12 @@ static void conv_slices_same_bits(void)
 
 /* The direct forward (cnn_direct: the microkernel reads the input rows)
  * gives the very bits of im2col + GEMM, for every variant that has one:
- * paddings, dilations, a vertical stride, groups, Kc over CNN_GEMM_KC,
- * output channels off the microkernel's rows, 1 to 3 threads and images. */
+ * paddings, dilations, strides, groups, Kc over CNN_GEMM_KC, output
+ * channels off the microkernel's rows and over 256, rows by rows or wide,
+ * 1 to 3 threads and images. */
 static void run_direct(const int *v, bool direct, int threads, int batch, float *out, int64_t *ny)
 {
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
     cnn_graph      *g = cnn_graph_new();
     cnn_conv2d_attr a = cnn_conv2d_defaults(v[3], v[4], v[4]);
     int             x, c;
@@ -1269,6 +1271,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
 
     cnn_conv_tuning.direct = direct;
     cnn_conv_tuning.direct_fill = 0.0f; /* wherever it can, by rows or wide */
+    cnn_conv_tuning.direct_band = threads == 3 ? 1 : (int64_t)1 << 17; /* 3: one-row tiles */
     a.pad[0] = a.pad[2] = v[5];
     a.pad[1] = a.pad[3] = v[6];
     a.dilation[0] = a.dilation[1] = v[7];
@@ -1290,8 +1293,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
     *ny = (int64_t)batch * sh.dim[0] * sh.dim[1] * sh.dim[2];
     memcpy(out, cnn_graph_data(g, c), (size_t)*ny * sizeof *out);
     cnn_graph_free(g);
-    cnn_conv_tuning.direct = true;
-    cnn_conv_tuning.direct_fill = 0.75f;
+    cnn_conv_tuning = keep;
 }
 
 static void conv_direct_same_bits(void)
@@ -1308,6 +1310,8 @@ static void conv_direct_same_bits(void)
          * stem), 5x5/3 with dilation 2, 1x1/2 */
         {4, 15, 33, 12, 3, 1, 1, 1, 2, 1, 2}, {3, 30, 30, 9, 7, 3, 3, 1, 2, 1, 2},
         {2, 13, 40, 5, 5, 2, 1, 2, 1, 1, 3},  {6, 9, 34, 17, 1, 0, 0, 1, 2, 1, 2},
+        /* more output channels than the kernel takes at once (parts) */
+        {4, 7, 7, 300, 3, 1, 1, 1, 1, 1, 0},
     };
     static float want[200000], got[200000];
     const cnn_isa isa0 = cnn_gemm_isa();

@@ -191,6 +191,7 @@ extern struct cnn_conv_tuning {
     int     k_slice;
     bool    direct; /* forward by cnn_direct where it applies (the same bits) */
     float   direct_fill; /* ... and fills at least this part of its lanes */
+    int64_t direct_band; /* floats of input band a tile of rows may take */
     /* dW by cnn_direct_dw (stride 1) when at least this part of the
      * vector lanes hold output pixels; above 1: never. */
     float   direct_dw_fill;

@@ -368,13 +368,13 @@ typedef struct gt_seg {
  * storing its parts sg[v] (rows ldy apart). The arithmetic of
  * gt_kernel_rows with alpha 1, element by element. */
 static inline __attribute__((always_inline)) void
-gt_direct_rows(int rows, int kc, const float *restrict Ap, const float *restrict Bp,
-               const int32_t *restrict koff, const float *const *b0, const gt_seg *sg,
-               int64_t ldy, bool over)
+gt_direct_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
+               const float *restrict Bp, const int32_t *restrict koff, const float *const *b0,
+               const gt_seg *sg, int64_t ldy, bool over)
 {
     gt_vec acc[GT_MR][GT_NV];
 
-    gt_products(acc, rows, GT_NV, kc, Ap, 1, GT_MR, Bp, GT_NR, Bp ? NULL : koff, b0);
+    gt_products(acc, rows, GT_NV, kc, Ap, ars, aks, Bp, GT_NR, Bp ? NULL : koff, b0);
     const gt_vec one = GT_SET1(1.0f);
 #pragma GCC unroll 4
     for (int v = 0; v < GT_NV; v++)
@@ -398,23 +398,28 @@ gt_direct_rows(int rows, int kc, const float *restrict Ap, const float *restrict
 }
 
 _Static_assert(GT_MR <= 8, "gt_direct_edge: add cases for a taller microkernel");
-/* The same for any rows <= GT_MR, from the input (Bp NULL) or packed. */
-static void gt_direct_any(int rows, int kc, const float *restrict Ap, const float *restrict Bp,
-                          const int32_t *restrict koff, const float *const *b0, const gt_seg *sg,
-                          int64_t ldy, bool over)
+/* The same for any rows <= GT_MR, from the input (Bp NULL) or packed,
+ * the weights packed (ars 1, aks GT_MR) or read in place (ars ldw, aks 1). */
+static void gt_direct_any(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
+                          const float *restrict Bp, const int32_t *restrict koff,
+                          const float *const *b0, const gt_seg *sg, int64_t ldy, bool over)
 {
+    if (Bp && rows == GT_MR && ars == 1) {
+        gt_direct_rows(GT_MR, kc, Ap, 1, GT_MR, Bp, NULL, b0, sg, ldy, over);
+        return;
+    }
     if (Bp && rows == GT_MR) {
-        gt_direct_rows(GT_MR, kc, Ap, Bp, NULL, b0, sg, ldy, over);
+        gt_direct_rows(GT_MR, kc, Ap, ars, 1, Bp, NULL, b0, sg, ldy, over);
         return;
     }
     if (rows == GT_MR) {
-        gt_direct_rows(GT_MR, kc, Ap, NULL, koff, b0, sg, ldy, over);
+        gt_direct_rows(GT_MR, kc, Ap, ars, aks, NULL, koff, b0, sg, ldy, over);
         return;
     }
     switch (rows) {
 #define GT_ROWS_CASE(n)                                                                          \
     case n:                                                                                      \
-        gt_direct_rows(n < GT_MR ? n : GT_MR, kc, Ap, Bp, koff, b0, sg, ldy, over);              \
+        gt_direct_rows(n < GT_MR ? n : GT_MR, kc, Ap, ars, aks, Bp, koff, b0, sg, ldy, over);    \
         break;
         GT_ROWS_CASE(1)
         GT_ROWS_CASE(2)
@@ -425,7 +430,7 @@ static void gt_direct_any(int rows, int kc, const float *restrict Ap, const floa
         GT_ROWS_CASE(7)
 #undef GT_ROWS_CASE
     default:
-        gt_direct_rows(GT_MR, kc, Ap, Bp, koff, b0, sg, ldy, over);
+        gt_direct_rows(GT_MR, kc, Ap, ars, aks, Bp, koff, b0, sg, ldy, over);
     }
 }
 
@@ -470,10 +475,14 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
     const bool    pack = d->M > 2 * GT_MR;
     const int64_t span = (int64_t)(d->r1 - d->r0 - 1) * d->ldx + d->ow;
     const int64_t nseg = d->wide ? (span + GT_VL - 1) / GT_VL : (int64_t)(d->r1 - d->r0) * segs;
+    /* Weights used by two tiles of segments or fewer (a 7x7 plane): read
+     * in place, as packing them would cost as much as using them. */
+    const bool a_in_place = nseg <= 2 * GT_NV;
 
     for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
         const int kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
-        gt_pack_a(false, d->W, d->ldw, 0, d->M, p0, kc, Ap);
+        if (!a_in_place)
+            gt_pack_a(false, d->W, d->ldw, 0, d->M, p0, kc, Ap);
         for (int64_t s = 0; s < nseg; s += GT_NV) {
             const float *b0[GT_NV];
             gt_seg       sg[GT_NV];
@@ -495,8 +504,13 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
                     for (int q = 0; q < sr[v].n; q++)
                         sr[v].c[q] += ir * d->ldy;
                 }
-                gt_direct_any(mr, kc, Ap + (int64_t)ir * kc, pack ? Bp : NULL, d->koff + p0, b0,
-                              sr, d->ldy, p0 == 0 && !d->add);
+                if (a_in_place)
+                    gt_direct_any(mr, kc, d->W + (int64_t)ir * d->ldw + p0, d->ldw, 1,
+                                  pack ? Bp : NULL, d->koff + p0, b0, sr, d->ldy,
+                                  p0 == 0 && !d->add);
+                else
+                    gt_direct_any(mr, kc, Ap + (int64_t)ir * kc, 1, GT_MR, pack ? Bp : NULL,
+                                  d->koff + p0, b0, sr, d->ldy, p0 == 0 && !d->add);
             }
         }
     }

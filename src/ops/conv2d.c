@@ -133,7 +133,7 @@ static bool is_pointwise(const cnn_win2d *w)
 /* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
 struct cnn_conv_tuning cnn_conv_tuning = {
     .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
-    .direct_fill = 0.65f, .direct_dw_fill = 0.6f, .direct_dw_min = 1536};
+    .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_dw_fill = 0.6f, .direct_dw_min = 1536};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -214,8 +214,8 @@ static double direct_mode(int oh, int ow, int w, int pl, int reach, int sh, int 
  * as the product (few output channels). The input band of a whole image,
  * zero-padded (for a stride across rows above 1, each row in its phases,
  * cnn_band_rows_phased), and the tap offsets go in the scratch. It needs
- * rows that fill direct_fill of the vectors (by rows or wide) and at most
- * 256 output channels a group (the kernel's packed weights). */
+ * rows that fill direct_fill of the vectors (by rows or wide); the
+ * kernel takes at most 256 output channels at a time (conv_forward). */
 
 static void plan_direct(conv_plan *p)
 {
@@ -228,7 +228,8 @@ static void plan_direct(conv_plan *p)
     const int64_t band = (int64_t)p->cg * full * p->wq * p->w.sw + 16;
 
     p->direct = NULL;
-    if (p->w.sw > 4 || p->pw || p->ocg > 256 || p->kc > 4096 || band > ((int64_t)1 << 22))
+    if (p->w.sw > 4 || p->pw || p->kc > (1 << 16) || band > ((int64_t)1 << 22) ||
+        (p->w.kh * p->w.kw == 1 && p->w.sh * p->w.sw > 1)) /* a strided 1x1: im2col subsamples */
         return;
     p->band_off = p->col_off;
     p->koff_off = p->band_off + r16(band);
@@ -519,34 +520,41 @@ static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, f
     fn(&d, ws);
 }
 
-/* Output rows [r0, r1) of image b, group gi, by cnn_direct, then the bias
- * and a fused epilogue as in fwd_block. */
+/* The forward of image b, group gi, for cnn_direct (all its output
+ * channels), by tiles of at most `rows` output rows. */
 static direct_geo direct_fwd_geo(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b,
-                                 int gi)
+                                 int gi, int rows)
 {
     const cnn_win2d *w = &p->w;
     const direct_geo q = {
         .x = cnn_in_node(e, n, 0)->y + b * p->xs + (int64_t)gi * p->cg * w->h * w->w,
         .c = p->cg, .h = w->h, .w = w->w, .kh = w->kh, .kw = w->kw, .sh = w->sh, .sw = w->sw,
         .dh = w->dh, .dw = w->dw, .pt = w->pt, .pl = w->pl, .oh = w->oh, .ow = w->ow, .wq = p->wq,
-        .hs = (w->oh - 1) * w->sh + (w->kh - 1) * w->dh + 1, .M = p->ocg,
+        .hs = (rows - 1) * w->sh + (w->kh - 1) * w->dh + 1, .M = p->ocg,
         .W = cnn_param(e, n, 0) + (int64_t)gi * p->ocg * p->kc,
         .y = n->y + b * p->ys + (int64_t)gi * p->ocg * p->ohw, .ldy = p->ohw, .wide = p->wide,
     };
     return q;
 }
 
+/* Output channels [o0, o1) (at most 256) of output rows [r0, r1) (at most
+ * `rows`) of image b, group gi, by cnn_direct, then the bias and a fused
+ * epilogue as in fwd_block. */
 static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int gi,
-                         int r0, int r1, float *base)
+                         int r0, int r1, int rows, int o0, int o1, float *base)
 {
     const cnn_win2d *w   = &p->w;
     const float     *B   = n->a.conv.bias ? cnn_param(e, n, 1) + gi * p->ocg : NULL;
     const bool       fused = n->fuse_bn >= 0 || n->fuse_relu;
-    const direct_geo q = direct_fwd_geo(p, e, n, b, gi);
+    direct_geo q = direct_fwd_geo(p, e, n, b, gi, rows);
 
+    q.M = o1 - o0;
+    q.W += (int64_t)o0 * p->kc;
+    q.y += (int64_t)o0 * p->ohw;
     direct_run(p->direct, &q, r0, r1, base + p->band_off, (int32_t *)(void *)(base + p->koff_off),
                base);
-    for (int o = 0; o < p->ocg; o++) {
+    q.y -= (int64_t)o0 * p->ohw;
+    for (int o = o0; o < o1; o++) {
         float        *yo = q.y + (int64_t)o * p->ohw + (int64_t)r0 * w->ow;
         const int64_t len = (int64_t)(r1 - r0) * w->ow;
         if (B)
@@ -570,22 +578,44 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
     /* Output-channel parts per block, when blocks alone cannot feed the threads. */
     int ms = 1;
 
-    if (p.direct) { /* images, or tiles of rows when there are fewer images than threads */
-        const int split = e->batch < nt ? (nt + e->batch - 1) / e->batch : 1;
-        const int rows  = (p.w.oh + split - 1) / split, tiles = (p.w.oh + rows - 1) / rows;
+    if (p.direct) {
+        /* Blocks: images x groups, each in parts of its output channels
+         * (at most 256 a part, the kernel's packed weights; with fewer
+         * images than threads, as many parts as threads, 16 channels or
+         * more each), then, if that is still too few, tiles of rows. */
+        const int64_t ig    = (int64_t)e->batch * p.G;
+        int           parts = (p.ocg + 255) / 256;
+        if (ig * parts < nt) {
+            const int want = (int)((nt + ig - 1) / ig), most = p.ocg / 16 > 1 ? p.ocg / 16 : 1;
+            parts = want < most ? want : most;
+            if (parts < (p.ocg + 255) / 256)
+                parts = (p.ocg + 255) / 256;
+        }
+        const int64_t split = (nt + ig * parts - 1) / (ig * parts);
+        int           rows  = (int)((p.w.oh + split - 1) / split);
+        /* A tile's band stays within direct_band floats (half a MiB: L2
+         * keeps it while the kernel sweeps the weights over it). */
+        const int64_t fit = cnn_conv_tuning.direct_band / ((int64_t)p.cg * p.wq * p.w.sw);
+        const int64_t most = (fit - (int64_t)(p.w.kh - 1) * p.w.dh - 1) / p.w.sh + 1;
+        if (rows > most)
+            rows = most > 1 ? (int)most : 1;
+        const int tiles = (p.w.oh + rows - 1) / rows;
         CNN_OMP(omp parallel num_threads(nt))
         {
             float  *base = e->scratch + CNN_TID() * e->scratch_per_thread;
             int64_t lo, hi;
-            cnn_slice((int64_t)e->batch * tiles * p.G, CNN_TID(), CNN_TEAM(), &lo, &hi);
+            cnn_slice(ig * parts * tiles, CNN_TID(), CNN_TEAM(), &lo, &hi);
             if (lo < hi) {
-                const direct_geo q = direct_fwd_geo(&p, e, n, 0, 0);
+                const direct_geo q = direct_fwd_geo(&p, e, n, 0, 0, rows);
                 direct_koff(&q, (int32_t *)(void *)(base + p.koff_off));
             }
             for (int64_t i = lo; i < hi; i++) {
-                const int gi = (int)(i % p.G), t = (int)(i / p.G % tiles), r0 = t * rows;
-                direct_block(&p, e, n, i / p.G / tiles, gi, r0,
-                             r0 + rows < p.w.oh ? r0 + rows : p.w.oh, base);
+                const int     t = (int)(i % tiles), part = (int)(i / tiles % parts), r0 = t * rows;
+                const int64_t bg = i / tiles / parts;
+                int64_t       o0, o1;
+                cnn_slice(p.ocg, part, parts, &o0, &o1);
+                direct_block(&p, e, n, bg / p.G, (int)(bg % p.G), r0,
+                             r0 + rows < p.w.oh ? r0 + rows : p.w.oh, rows, (int)o0, (int)o1, base);
             }
         }
         return;
