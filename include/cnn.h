@@ -406,7 +406,10 @@ CNN_API int cnn_graph_set_threads(cnn_graph *g, int nthreads);
 
 /* Allocates activations, gradients and scratch space for batches of `batch`
  * samples. Forward and backward then allocate nothing. Adding a node
- * invalidates the plan. */
+ * invalidates the plan. A ReLU that is the only reader of a conv, a batch
+ * norm or an add is done by that node's forward, in its output (as
+ * PyTorch's inplace ReLU): after a forward, cnn_graph_data of that node
+ * and of the ReLU both show the ReLU's output. */
 CNN_API int cnn_graph_plan(cnn_graph *g, int batch);
 
 /* Whether the next training plan (cnn_graph_plan) lets the gradients of

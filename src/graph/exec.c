@@ -90,6 +90,35 @@ static int fusion_roots(const cnn_graph *g, int *root)
     return CNN_OK;
 }
 
+/* Training plans: a ReLU that is the only reader of a conv, a batch norm
+ * or an add is computed by that producer's forward, in the producer's
+ * output, which then holds the ReLU's output (the backward of neither op
+ * reads its own output, and the ReLU's backward reads only the signs of
+ * its output); the ReLU's pass over memory goes, its backward stays. */
+static int fuse_train_relus(cnn_graph *g)
+{
+    int *readers = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *readers);
+
+    if (!readers)
+        return cnn_fail(CNN_ENOMEM, "plan: out of memory");
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            readers[g->nodes[i].in[k]]++;
+    for (int i = 0; i < g->n_nodes; i++) {
+        cnn_node *n = &g->nodes[i];
+        if (n->op != CNN_OP_RELU || n->n_in != 1 || readers[n->in[0]] != 1)
+            continue;
+        cnn_node *src = &g->nodes[n->in[0]];
+        if (src->op == CNN_OP_CONV2D || src->op == CNN_OP_BATCHNORM2D || src->op == CNN_OP_ADD) {
+            n->fused_into  = n->in[0];
+            n->y           = src->y;
+            src->fuse_relu = true;
+        }
+    }
+    free(readers);
+    return CNN_OK;
+}
+
 /* Activation offsets of an inference plan: each output takes the best-
  * fitting free block of the arena, and goes back to the free list once
  * the last node that reads it has run. Inputs and outputs (nodes no node
@@ -348,6 +377,10 @@ static int plan(cnn_graph *g, int batch, bool infer)
     for (int i = 0; kind != PLAN_TRAIN && i < g->n_nodes; i++) {
         g->nodes[i].y  = kind == PLAN_INFER ? p + off[i] : g->nodes[i].y;
         g->nodes[i].dy = kind == PLAN_SHARED ? p + off[i] : NULL;
+    }
+    if (kind != PLAN_INFER && (rc = fuse_train_relus(g)) < 0) {
+        cnn_graph_drop_plan(g);
+        goto out;
     }
     for (int i = 0; kind == PLAN_INFER && i < g->n_nodes; i++) {
         cnn_node *n = &g->nodes[i], *r = &g->nodes[root[i]];

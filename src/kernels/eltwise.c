@@ -166,6 +166,20 @@ CNN_CLONES void cnn_affine(const float *restrict x, float *restrict y, int64_t n
         y[i] = x[i] * s + t;
 }
 
+CNN_CLONES void cnn_affine_to(const float *restrict x, float *restrict y, int64_t n, float s,
+                              float t, bool relu)
+{
+    if (!relu) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * s + t;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] * s + t;
+        y[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
 CNN_CLONES void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu)
 {
     if (affine && relu)

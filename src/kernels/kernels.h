@@ -202,6 +202,9 @@ float cnn_sum(const float *x, int64_t n);
 float cnn_sum_sqdev(const float *x, int64_t n, float m);
 float cnn_dot_dev(const float *a, const float *x, int64_t n, float m);
 void  cnn_affine(const float *x, float *y, int64_t n, float s, float t);
+/* y = x * s + t, then max(y, 0) when `relu`: the bits of cnn_affine then
+ * cnn_relu_fwd, in one pass. */
+void  cnn_affine_to(const float *x, float *y, int64_t n, float s, float t, bool relu);
 /* In place: y = y * s + t when `affine`, then max(y, 0) when `relu`; the
  * bits of cnn_affine then cnn_relu_fwd. */
 void  cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu);

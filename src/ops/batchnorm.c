@@ -112,9 +112,9 @@ static void normalize(const cnn_exec *e, cnn_node *n, int c, double mean, double
     coef(e, n, c, mean, var, &m, &inv, &scale, &shift);
     n->aux[c]     = m;
     n->aux[C + c] = inv;
-    for (int b = 0; b < e->batch; b++)
-        cnn_affine(x->y + ((int64_t)b * C + c) * hw, n->y + ((int64_t)b * C + c) * hw, hw, scale,
-                   shift);
+    for (int b = 0; b < e->batch; b++) /* with a training plan's ReLU (fuse_relu) */
+        cnn_affine_to(x->y + ((int64_t)b * C + c) * hw, n->y + ((int64_t)b * C + c) * hw, hw, scale,
+                      shift, n->fuse_relu);
 }
 
 /* The epilogue of a producer that computes this node's eval output. */
