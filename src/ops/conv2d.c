@@ -786,17 +786,18 @@ static void direct_dx(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
     direct_run(p->direct_dx, &q, 0, p->w.h, base + p->bandx_off, dx_koff(p, base), base);
 }
 
-/* Wt[g][ci][(o, ky, kx)] = W[g][o][(ci, kh-1-ky, kw-1-kx)]. */
-static void flip_weights(const conv_plan *p, const float *W, float *Wt)
+/* Rows [r0, r1) of the G*cg rows of Wt[g][ci][(o, ky, kx)] =
+ * W[g][o][(ci, kh-1-ky, kw-1-kx)]. */
+static void flip_weights(const conv_plan *p, const float *W, float *Wt, int64_t r0, int64_t r1)
 {
     const int kk = p->w.kh * p->w.kw;
 
-    for (int gi = 0; gi < p->G; gi++)
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t gi = r / p->cg, ci = r % p->cg;
         for (int o = 0; o < p->ocg; o++)
-            for (int ci = 0; ci < p->cg; ci++)
-                for (int t = 0; t < kk; t++)
-                    Wt[(((int64_t)gi * p->cg + ci) * p->ocg + o) * kk + t] =
-                        W[(((int64_t)gi * p->ocg + o) * p->cg + ci) * kk + kk - 1 - t];
+            for (int t = 0; t < kk; t++)
+                Wt[(r * p->ocg + o) * kk + t] = W[((gi * p->ocg + o) * p->cg + ci) * kk + kk - 1 - t];
+    }
 }
 
 static void conv_backward(const cnn_exec *e, cnn_node *n)
@@ -807,7 +808,6 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
 
     if ((slice < p.nimgd ? slice : p.nimgd) * p.nd < cnn_conv_tuning.direct_dw_min)
         p.direct_dw = NULL;
-    int             used = 1; /* threads that ran: partials to add up */
 
     CNN_OMP(omp parallel num_threads(e->nthreads))
     {
@@ -818,8 +818,6 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         float    *dB = nt > 1 ? (has_b ? dW + p.wn : NULL) : (has_b ? cnn_pgrad(e, n, 1) : NULL);
         int64_t   lo, hi;
 
-        if (tid == 0)
-            used = nt;
         if (nt > 1 && want_dw)
             memset(dW, 0, (size_t)(p.wn + p.oc) * sizeof *dW);
         cnn_slice(e->batch, tid, nt, &lo, &hi);
@@ -845,24 +843,35 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
                     k.r1 = k.r0 + p.rows < p.w.oh ? k.r0 + p.rows : p.w.oh;
                     bwd_block(&p, e, n, &k, col, stage, gdW, dB, base);
                 }
-        if (p.direct_dx && cnn_in_node(e, n, 0)->req && lo < hi) {
-            float *Wt = base + p.wt_off;
-            flip_weights(&p, cnn_param(e, n, 0), Wt);
+        /* Every thread's partial dW is done (and the scratch of thread
+         * 0's direct dW free): each thread adds a slice of the elements,
+         * thread by thread in order, the arithmetic of one loop. */
+        CNN_OMP(omp barrier)
+        if (nt > 1 && want_dw) {
+            float  *gW = cnn_pgrad(e, n, 0), *gB = has_b ? cnn_pgrad(e, n, 1) : NULL;
+            int64_t a, z;
+            cnn_slice(p.wn + (gB ? p.oc : 0), tid, nt, &a, &z);
+            for (int t = 0; t < nt; t++) {
+                const float *pW = e->scratch + t * e->scratch_per_thread + p.part_off;
+                for (int64_t i = a; i < z; i++)
+                    if (i < p.wn)
+                        gW[i] += pW[i];
+                    else
+                        gB[i - p.wn] += pW[i];
+            }
+        }
+        if (p.direct_dx && cnn_in_node(e, n, 0)->req) {
+            /* W flipped once, a slice per thread, into thread 0's scratch */
+            float  *Wt = e->scratch + p.wt_off;
+            int64_t a, z;
+            cnn_slice((int64_t)p.G * p.cg, tid, nt, &a, &z);
+            flip_weights(&p, cnn_param(e, n, 0), Wt, a, z);
+            CNN_OMP(omp barrier)
             const direct_geo q = direct_dx_geo(&p, e, n, 0, 0, Wt);
             direct_koff(&q, dx_koff(&p, base));
             for (int64_t b = lo; b < hi; b++)
                 for (int gi = 0; gi < p.G; gi++)
                     direct_dx(&p, e, n, b, gi, Wt, base);
-        }
-    }
-    if (used > 1 && want_dw) {
-        float *gW = cnn_pgrad(e, n, 0), *gB = has_b ? cnn_pgrad(e, n, 1) : NULL;
-        for (int t = 0; t < used; t++) {
-            const float *pW = e->scratch + t * e->scratch_per_thread + p.part_off;
-            for (int64_t i = 0; i < p.wn; i++)
-                gW[i] += pW[i];
-            for (int o = 0; gB && o < p.oc; o++)
-                gB[o] += pW[p.wn + o];
         }
     }
 }
