@@ -46,52 +46,41 @@ CNN_CLONES void cnn_leaky_bwd_add(const float *restrict x, const float *restrict
         at       = t_ ? (i) : at;                                                                \
     } while (0)
 
+/* Stride 2, a K x K window (K a constant after inlining), no clipping. */
+static inline __attribute__((always_inline)) void
+max_s2(const float *restrict x, const cnn_win2d *g, int oy0, int oy1, int ox0, int ox1,
+       float *restrict y, int32_t *restrict arg, const int K)
+{
+    const int w = g->w, ow = g->ow;
+
+    for (int oy = oy0; oy < oy1; oy++) {
+        const int iy = 2 * oy - g->pt;
+        for (int ox = ox0; ox < ox1; ox++) {
+            const int32_t i0 = iy * w + 2 * ox - g->pl;
+            int32_t       at = i0;
+            float         best = x[i0];
+#pragma GCC unroll 3
+            for (int ky = 0; ky < K; ky++)
+#pragma GCC unroll 3
+                for (int kx = ky == 0; kx < K; kx++)
+                    MAX_STEP(x[i0 + ky * w + kx], i0 + ky * w + kx);
+            y[oy * ow + ox]   = best;
+            arg[oy * ow + ox] = at;
+        }
+    }
+}
+
 CNN_CLONES void cnn_maxpool_fwd_rect(const float *restrict x, const cnn_win2d *g, int oy0, int oy1,
                           int ox0, int ox1, float *restrict y, int32_t *restrict arg)
 {
     const int w = g->w, ow = g->ow;
 
-    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2) {
-        for (int oy = oy0; oy < oy1; oy++) {
-            const int    iy = 2 * oy - g->pt;
-            const float *r0 = x + iy * w, *r1 = r0 + w;
-            float       *yr = y + oy * ow;
-            int32_t     *ar = arg + oy * ow;
-            for (int ox = ox0; ox < ox1; ox++) {
-                const int ix = 2 * ox - g->pl;
-                int32_t   i0 = iy * w + ix, at = i0;
-                float     best = r0[ix];
-                MAX_STEP(r0[ix + 1], i0 + 1);
-                MAX_STEP(r1[ix], i0 + w);
-                MAX_STEP(r1[ix + 1], i0 + w + 1);
-                yr[ox] = best;
-                ar[ox] = at;
-            }
-        }
-        return;
-    }
-    if (g->kh == 3 && g->kw == 3 && g->sh == 2 && g->sw == 2) { /* ResNet's stem */
-        for (int oy = oy0; oy < oy1; oy++) {
-            const int    iy = 2 * oy - g->pt;
-            const float *r0 = x + iy * w, *r1 = r0 + w, *r2 = r1 + w;
-            float       *yr = y + oy * ow;
-            int32_t     *ar = arg + oy * ow;
-            for (int ox = ox0; ox < ox1; ox++) {
-                const int ix = 2 * ox - g->pl;
-                int32_t   i0 = iy * w + ix, at = i0;
-                float     best = r0[ix];
-                MAX_STEP(r0[ix + 1], i0 + 1);
-                MAX_STEP(r0[ix + 2], i0 + 2);
-                MAX_STEP(r1[ix], i0 + w);
-                MAX_STEP(r1[ix + 1], i0 + w + 1);
-                MAX_STEP(r1[ix + 2], i0 + w + 2);
-                MAX_STEP(r2[ix], i0 + 2 * w);
-                MAX_STEP(r2[ix + 1], i0 + 2 * w + 1);
-                MAX_STEP(r2[ix + 2], i0 + 2 * w + 2);
-                yr[ox] = best;
-                ar[ox] = at;
-            }
-        }
+    /* LeNet's and VGG's 2x2/2 and ResNet's 3x3/2: the window a constant */
+    if (g->sh == 2 && g->sw == 2 && g->kh == g->kw && (g->kh == 2 || g->kh == 3)) {
+        if (g->kh == 2)
+            max_s2(x, g, oy0, oy1, ox0, ox1, y, arg, 2);
+        else
+            max_s2(x, g, oy0, oy1, ox0, ox1, y, arg, 3);
         return;
     }
     for (int oy = oy0; oy < oy1; oy++)
