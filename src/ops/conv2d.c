@@ -216,7 +216,6 @@ static double direct_mode(int oh, int ow, int w, int pl, int reach, int sh, int 
  * cnn_band_rows_phased), and the tap offsets go in the scratch. It needs
  * rows that fill direct_fill of the vectors (by rows or wide); the
  * kernel takes at most 256 output channels at a time (conv_forward). */
-
 static void plan_direct(conv_plan *p)
 {
     int           lanes = 1;
@@ -282,10 +281,9 @@ static void plan_direct_dx(conv_plan *p)
  * layers of few images), the GEMM's way is faster. */
 static void plan_direct_dw(conv_plan *p, int batch)
 {
-    int                    lanes = 1;
-    cnn_direct_dw_fn      *fn = cnn_direct_dw_kernel(&lanes);
-    const cnn_win2d       *w  = &p->w;
-    int64_t                per, need;
+    cnn_direct_dw_fn *fn = cnn_direct_dw_kernel(NULL);
+    const cnn_win2d  *w  = &p->w;
+    int64_t           per, need;
 
     p->direct_dw = NULL;
     if (w->sh != 1 || w->sw != 1 || p->pw || !fn)
@@ -473,9 +471,10 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
 /* A convolution by cnn_direct: input x [c, h, w], window kh x kw with
  * row stride sh, dilation dh x dw and leading pads pt, pl; output rows
  * [r0, r1) of y [M, oh, ow] (ldy apart per channel), weights W [M, c*kh*kw].
- * The input rows those outputs read go into a zero-padded band xb of row
- * stride wp and hs rows a channel (enough for all output rows); koff holds
- * the tap offsets in it (direct_koff, once per call of the op). */
+ * The input rows those outputs read go into a zero-padded band xb, hs
+ * rows a channel (enough for a tile of rows), each row sw * wq floats (its
+ * sw phases, wq floats each); koff holds the tap offsets in it
+ * (direct_koff, once per call of the op). */
 typedef struct direct_geo {
     const float *x;
     int          c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, wq, hs, M;
@@ -501,8 +500,7 @@ static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, f
                        const int32_t *koff, float *ws)
 {
     const int iy0 = r0 * q->sh - q->pt, hb = (r1 - r0 - 1) * q->sh + (q->kh - 1) * q->dh + 1;
-    const int kc  = q->c * q->kh * q->kw;
-
+    const int     kc = q->c * q->kh * q->kw;
     const int64_t wp = (int64_t)q->sw * q->wq;
 
     if (q->sw == 1)
