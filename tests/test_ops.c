@@ -1319,7 +1319,7 @@ static void conv_direct_same_bits(void)
     for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
         if (!cnn_gemm_set_isa((cnn_isa)isa))
             continue;
-        T_TRUE(cnn_direct_kernel(NULL) != NULL);
+        T_TRUE(cnn_direct_kernel(NULL, NULL) != NULL);
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads += 2)
                 for (int batch = 1; batch <= 3; batch += 2) {

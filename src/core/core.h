@@ -6,6 +6,7 @@
 #include "cnn.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #if defined(__GNUC__)
@@ -93,6 +94,22 @@ static inline void cnn_slice(int64_t n, int ith, int nth, int64_t *lo, int64_t *
     int64_t per = n / nth, rem = n % nth;
     *lo = ith * per + (ith < rem ? ith : rem);
     *hi = *lo + per + (ith < rem ? 1 : 0);
+}
+
+/* Work handed out as it is asked for: each call gives the caller the
+ * next item of a counter that a team of threads shares (cnn_counter c = {0}
+ * before the parallel region). Only for work whose results do not depend
+ * on which thread does which item: the two vCPUs of a shared machine
+ * often run at different speeds, and a static split waits for the slower
+ * one. */
+typedef struct cnn_counter {
+    _Alignas(64) _Atomic int64_t next;
+    char pad[64 - sizeof(int64_t)]; /* a cache line of its own */
+} cnn_counter;
+
+static inline int64_t cnn_next(cnn_counter *c)
+{
+    return atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
 }
 
 #endif

@@ -18,6 +18,7 @@ typedef __m256 gt_vec;
 #define GT_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define GT_HAVE_AVX2    1
 #define GT_DIRECT_FN    cnn_direct_avx2
+#define GT_DIRECT_PACK_FN cnn_direct_pack_avx2
 typedef __m256i gt_mask;
 #define GT_MASKR(lo, hi)   _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), \
                                             _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((lo) - 1)))

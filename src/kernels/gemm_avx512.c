@@ -19,6 +19,7 @@ typedef __m512 gt_vec;
 #define GT_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define GT_HAVE_AVX2    1
 #define GT_DIRECT_FN    cnn_direct_avx512
+#define GT_DIRECT_PACK_FN cnn_direct_pack_avx512
 typedef __mmask16 gt_mask;
 #define GT_MASKR(lo, hi)  ((__mmask16)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)))
 #define GT_LOADM(p, m)     _mm512_maskz_loadu_ps((m), (p))

@@ -17,6 +17,7 @@
  *   GT_DW_MR, GT_DW_NK, GT_HSUM(v)   its tile (rows x taps) and the sum of
  *                     a vector's lanes
  *   GT_DIRECT_FN      (optional) the direct convolution to define, with
+ *                     GT_DIRECT_PACK_FN (its packing of the weights) and
  *   gt_mask, GT_MASKR(lo, hi), GT_LOADM(p, m), GT_STOREM(p, m, v)   lanes
  *                     [lo, hi) only (the others read as 0, not written)
  *
@@ -465,6 +466,17 @@ static void gt_direct_seg(const cnn_direct *d, int64_t si, int segs, const float
     }
 }
 
+/* Slices [s0, s1) of GT_KC columns of W [M, K] (rows ldw apart) packed
+ * as GT_DIRECT_FN packs them: slice s at Ap + mup*s*GT_KC, mup = M
+ * rounded up to GT_MR, in GT_MR-row panels. */
+void GT_DIRECT_PACK_FN(int M, int K, const float *W, int64_t ldw, int s0, int s1, float *Ap)
+{
+    const int64_t mup = (M + GT_MR - 1) / GT_MR * GT_MR;
+
+    for (int p0 = s0 * GT_KC; p0 < K && p0 < s1 * GT_KC; p0 += GT_KC)
+        gt_pack_a(false, W, ldw, 0, M, p0, K - p0 < GT_KC ? K - p0 : GT_KC, Ap + mup * p0);
+}
+
 void GT_DIRECT_FN(const cnn_direct *d, float *ws)
 {
     float    *Ap   = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
@@ -476,12 +488,16 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
     const int64_t span = (int64_t)(d->r1 - d->r0 - 1) * d->ldx + d->ow;
     const int64_t nseg = d->wide ? (span + GT_VL - 1) / GT_VL : (int64_t)(d->r1 - d->r0) * segs;
     /* Weights used by two tiles of segments or fewer (a 7x7 plane): read
-     * in place, as packing them would cost as much as using them. */
-    const bool a_in_place = nseg <= 2 * GT_NV;
+     * in place, as packing them would cost as much as using them, unless
+     * the caller packed them (d->Ap). */
+    const bool    a_in_place = nseg <= 2 * GT_NV && !d->Ap;
+    const int64_t mup        = (d->M + GT_MR - 1) / GT_MR * GT_MR;
 
     for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
         const int kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
-        if (!a_in_place)
+        if (d->Ap)
+            Ap = (float *)d->Ap + mup * p0; /* read only */
+        else if (!a_in_place)
             gt_pack_a(false, d->W, d->ldw, 0, d->M, p0, kc, Ap);
         for (int64_t s = 0; s < nseg; s += GT_NV) {
             const float *b0[GT_NV];

@@ -26,6 +26,13 @@ static cnn_direct_fn *const isa_direct[CNN_ISA_COUNT_] = {
     cnn_direct_avx512,
 #endif
 };
+static cnn_direct_pack_fn *const isa_direct_pack[CNN_ISA_COUNT_] = {
+    NULL,
+#ifdef HAVE_X86_VARIANTS
+    cnn_direct_pack_avx2,
+    cnn_direct_pack_avx512,
+#endif
+};
 static cnn_direct_dw_fn *const isa_direct_dw[CNN_ISA_COUNT_] = {
     NULL,
 #ifdef HAVE_X86_VARIANTS
@@ -100,12 +107,14 @@ cnn_isa cnn_gemm_isa(void)
     return active;
 }
 
-cnn_direct_fn *cnn_direct_kernel(int *lanes)
+cnn_direct_fn *cnn_direct_kernel(int *lanes, cnn_direct_pack_fn **pack)
 {
     cnn_isa isa = cnn_gemm_isa();
 
     if (lanes)
         *lanes = isa_lanes[isa];
+    if (pack)
+        *pack = isa_direct_pack[isa];
     return isa_direct[isa];
 }
 

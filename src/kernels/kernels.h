@@ -102,14 +102,28 @@ typedef struct cnn_direct {
      * stored: rows of 7 or 10 pixels fill the vectors as well as long
      * ones. xb must be readable lanes floats past the last row's end. */
     bool           wide;
+    /* The weights already packed by the variant's cnn_direct_pack_fn
+     * (W and ldw unused), or NULL: the kernel packs them itself, per
+     * call. The bits are the same either way. */
+    const float   *Ap;
 } cnn_direct;
 
 typedef void cnn_direct_fn(const cnn_direct *d, float *ws);
 cnn_direct_fn cnn_direct_avx2, cnn_direct_avx512;
 
+/* Packs W [M, K] (rows ldw apart) for cnn_direct's Ap, into at most
+ * CNN_DIRECT_PACKED(M, K) floats: for weights that several calls use.
+ * Slices [s0, s1) of CNN_GEMM_KC columns only, so threads can share the
+ * work (each slice's place in Ap does not depend on the others). */
+typedef void cnn_direct_pack_fn(int M, int K, const float *W, int64_t ldw, int s0, int s1,
+                                float *Ap);
+cnn_direct_pack_fn cnn_direct_pack_avx2, cnn_direct_pack_avx512;
+#define CNN_DIRECT_PACKED(M, K) (((int64_t)(M) + 8) * (K))
+
 /* The direct kernel of the variant cnn_gemm runs now and its vector
- * lanes, or NULL when it has none (portable: im2col + GEMM). */
-cnn_direct_fn *cnn_direct_kernel(int *lanes);
+ * lanes, or NULL when it has none (portable: im2col + GEMM); *pack (may
+ * be NULL) gets the variant's packing of the weights. */
+cnn_direct_fn *cnn_direct_kernel(int *lanes, cnn_direct_pack_fn **pack);
 
 /* Weight gradient by direct correlation, for a conv of stride 1: over
  * images i < nimg and positions j < n (a multiple of the lanes),

@@ -168,6 +168,13 @@ typedef struct conv_plan {
     bool      wide, widex; /* cnn_direct's wide mode (forward, dx) */
     int       wq, wpx;     /* band row pitches (a phase's: the row's is sw*wq) */
     int64_t   band_off, koff_off, wt_off, bandx_off;
+    /* The direct forward's items (direct_split): images x groups x parts
+     * of the output channels x tiles of rows. Weights that several items
+     * use are packed once (pack), in thread 0's scratch at pk_off, pk_group
+     * floats a group, part j of a group at (its first channel + 8j) rows. */
+    int       parts, drows, dtiles, dimg; /* dimg: images (x groups) an item */
+    cnn_direct_pack_fn *pack;
+    int64_t   pk_off, pk_group;
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
      * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
      * same row pitch [ocg, nd] (staged floats); nimgd images at a time;
@@ -209,17 +216,69 @@ static double direct_mode(int oh, int ow, int w, int pl, int reach, int sh, int 
     return frow;
 }
 
+/* The direct forward's items: runs of images x groups, each in tiles of
+ * rows (each tile's band within direct_band floats, half a MiB: L2 keeps
+ * it while the kernel sweeps the weights over it) and parts of its output
+ * channels (at most 256 a part, the kernel's packed weights): with too
+ * few images for the threads, more tiles, then more parts.
+ * Weights that more than one item uses are packed once, in thread 0's
+ * scratch (its part_off region, which only the backward uses, or after
+ * the band if that is further). */
+static void direct_split(conv_plan *p, int batch, int nt)
+{
+    const int64_t ig = (int64_t)batch * p->G, want = nt;
+
+    /* Tiles of 8 rows or more first (the fewer the parts, the more row
+     * panels share each packing of the taps), then parts of 64 channels
+     * or more. */
+    p->parts = (p->ocg + 255) / 256;
+    int64_t split = (want + ig * p->parts - 1) / (ig * p->parts);
+    if (split > p->w.oh)
+        split = p->w.oh;
+    while (split > 1 && (p->w.oh + split - 1) / split < 8)
+        split--;
+    int           rows = (int)((p->w.oh + split - 1) / split);
+    const int64_t fit  = cnn_conv_tuning.direct_band / ((int64_t)p->cg * p->wq * p->w.sw);
+    const int64_t most = (fit - (int64_t)(p->w.kh - 1) * p->w.dh - 1) / p->w.sh + 1;
+    if (rows > most)
+        rows = most > 1 ? (int)most : 1;
+    const int64_t tiles = (p->w.oh + rows - 1) / rows;
+    if (ig * p->parts * tiles < want) {
+        const int64_t need = (want + ig * tiles - 1) / (ig * tiles);
+        const int     few  = p->ocg / 64 > 1 ? p->ocg / 64 : 1;
+        if (need > p->parts)
+            p->parts = need < few ? (int)need : few > p->parts ? few : p->parts;
+    }
+    p->drows    = rows;
+    p->dtiles   = (p->w.oh + rows - 1) / rows;
+    /* Small items in runs of images (2 MFLOP or more an item, about
+     * 10 us), as long as there are as many items as threads. */
+    const double  unit  = 2.0 * p->ocg / p->parts * p->kc * rows * p->w.ow;
+    const int64_t units = ig * p->parts * p->dtiles;
+    int64_t       run   = (int64_t)(2e6 / unit) + 1;
+    if (run > units / want)
+        run = units / want;
+    p->dimg = run > 1 ? (int)run : 1;
+    /* For the most parts there can be, whatever the tuning at run time. */
+    const int64_t parts_most = p->ocg / 64 > (p->ocg + 255) / 256 ? p->ocg / 64 : (p->ocg + 255) / 256;
+    p->pk_group = ((int64_t)p->ocg + 8 * parts_most) * p->kc;
+    p->pk_off   = p->koff_off + r16(p->kc) > p->part_off ? p->koff_off + r16(p->kc) : p->part_off;
+    if (p->pk_off + p->G * p->pk_group > p->total)
+        p->total = p->pk_off + p->G * p->pk_group;
+    if ((int64_t)batch * p->dtiles < 2)
+        p->pack = NULL;
+}
+
 /* Whether the forward goes by cnn_direct: the microkernel reads the input
  * rows where im2col would copy them, which pays where im2col costs as much
  * as the product (few output channels). The input band of a whole image,
  * zero-padded (for a stride across rows above 1, each row in its phases,
  * cnn_band_rows_phased), and the tap offsets go in the scratch. It needs
- * rows that fill direct_fill of the vectors (by rows or wide); the
- * kernel takes at most 256 output channels at a time (conv_forward). */
-static void plan_direct(conv_plan *p)
+ * rows that fill direct_fill of the vectors (by rows or wide). */
+static void plan_direct(conv_plan *p, int batch, int nt)
 {
     int           lanes = 1;
-    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes);
+    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes, &p->pack);
     const int64_t full = (int64_t)(p->w.oh - 1) * p->w.sh + (int64_t)(p->w.kh - 1) * p->w.dh + 1;
     const double  fill = direct_mode(p->w.oh, p->w.ow, p->w.w, p->w.pl, (p->w.kw - 1) * p->w.dw,
                                      p->w.sh, p->w.sw, lanes, &p->wide, &p->wq);
@@ -234,6 +293,7 @@ static void plan_direct(conv_plan *p)
     p->koff_off = p->band_off + r16(band);
     if (p->koff_off + r16(p->kc) > p->total)
         p->total = p->koff_off + r16(p->kc);
+    direct_split(p, batch, nt);
     if (cnn_conv_tuning.direct && fill >= cnn_conv_tuning.direct_fill)
         p->direct = fn;
 }
@@ -245,7 +305,7 @@ static void plan_direct(conv_plan *p)
 static void plan_direct_dx(conv_plan *p)
 {
     int           lanes = 1;
-    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes);
+    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes, NULL);
     const cnn_win2d *w  = &p->w;
     const int     ptx = (w->kh - 1) * w->dh - w->pt, plx = (w->kw - 1) * w->dw - w->pl;
     const int64_t full = (int64_t)w->h - 1 + (int64_t)(w->kh - 1) * w->dh + 1;
@@ -313,8 +373,8 @@ static void plan_direct_dw(conv_plan *p, int batch)
 }
 
 /* `split`: at least this many row tiles per large image (forward with
- * fewer images than threads); 1 otherwise. */
-static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int split)
+ * fewer images than threads); 1 otherwise. nt: the threads. */
+static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int split, int nt)
 {
     const cnn_node *x = &g->nodes[n->in[0]];
     conv_plan       p = {.w = win_of(g, n), .G = n->a.conv.groups, .oc = n->a.conv.out_channels};
@@ -350,7 +410,7 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     p.stage_off = p.col_off + r16((int64_t)p.ks * p.tn);
     p.part_off  = p.stage_off + r16((int64_t)p.ocg * p.tn);
     p.total     = p.part_off + p.wn + p.oc;
-    plan_direct(&p);
+    plan_direct(&p, batch, nt);
     plan_direct_dx(&p);
     plan_direct_dw(&p, batch);
     return p;
@@ -358,7 +418,7 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
 
 static int64_t conv_scratch(const cnn_graph *g, const cnn_node *n, int batch)
 {
-    return plan_of(g, n, batch, 1).total; /* split only makes tiles smaller */
+    return plan_of(g, n, batch, 1, g->nthreads).total; /* split only makes tiles smaller */
 }
 
 /* A block: images [b0, b0+cnt) of group gi, output rows [r0, r1) (all rows
@@ -478,7 +538,7 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
 typedef struct direct_geo {
     const float *x;
     int          c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, wq, hs, M;
-    const float *W;
+    const float *W, *Ap; /* Ap: W packed (cnn_direct's Ap), or NULL */
     float       *y;
     int64_t      ldy;
     bool         add, wide;
@@ -496,24 +556,28 @@ static void direct_koff(const direct_geo *q, int32_t *koff)
     }
 }
 
+/* Output rows [r0, r1) by cnn_direct; `band`: xb holds their band
+ * already (the thread's last call read the same rows of the same
+ * image). */
 static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, float *xb,
-                       const int32_t *koff, float *ws)
+                       bool band, const int32_t *koff, float *ws)
 {
     const int iy0 = r0 * q->sh - q->pt, hb = (r1 - r0 - 1) * q->sh + (q->kh - 1) * q->dh + 1;
     const int     kc = q->c * q->kh * q->kw;
     const int64_t wp = (int64_t)q->sw * q->wq;
 
-    if (q->sw == 1)
+    if (!band && q->sw == 1)
         cnn_band_rows(q->x, q->c, q->h, q->w, iy0, hb, q->pl, q->wq, q->hs * wp, xb);
-    else
+    else if (!band)
         cnn_band_rows_phased(q->x, q->c, q->h, q->w, iy0, hb, q->pl, q->sw, q->wq, q->hs * wp,
                              xb);
     /* read (into lanes not stored) by wide mode past the last row */
-    memset(xb + ((int64_t)(q->c - 1) * q->hs + hb) * wp, 0, 16 * sizeof *xb);
+    if (!band)
+        memset(xb + ((int64_t)(q->c - 1) * q->hs + hb) * wp, 0, 16 * sizeof *xb);
     const cnn_direct d = {
         .M = q->M, .K = kc, .ow = q->ow, .r0 = r0, .r1 = r1, .W = q->W, .ldw = kc, .koff = koff,
         .xb = xb, .ldx = q->sh * wp, .y = q->y, .ldy = q->ldy, .add = q->add,
-        .wide = q->wide,
+        .wide = q->wide, .Ap = q->Ap,
     };
     fn(&d, ws);
 }
@@ -535,22 +599,34 @@ static direct_geo direct_fwd_geo(const conv_plan *p, const cnn_exec *e, cnn_node
     return q;
 }
 
-/* Output channels [o0, o1) (at most 256) of output rows [r0, r1) (at most
- * `rows`) of image b, group gi, by cnn_direct, then the bias and a fused
- * epilogue as in fwd_block. */
+/* The packed weights of part j of group gi (direct_split). */
+static float *direct_packed(const conv_plan *p, const cnn_exec *e, int gi, int j)
+{
+    int64_t o0, o1;
+
+    cnn_slice(p->ocg, j, p->parts, &o0, &o1);
+    return e->scratch + p->pk_off + gi * p->pk_group + (o0 + 8 * j) * p->kc;
+}
+
+/* Part j of group gi's output channels (at most 256) in output rows
+ * [r0, r1) (at most p->drows) of image b by cnn_direct, then the bias and
+ * a fused epilogue as in fwd_block. `band`: as for direct_run. */
 static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int gi,
-                         int r0, int r1, int rows, int o0, int o1, float *base)
+                         int r0, int r1, int j, bool band, float *base)
 {
     const cnn_win2d *w   = &p->w;
     const float     *B   = n->a.conv.bias ? cnn_param(e, n, 1) + gi * p->ocg : NULL;
     const bool       fused = n->fuse_bn >= 0 || n->fuse_relu;
-    direct_geo q = direct_fwd_geo(p, e, n, b, gi, rows);
+    direct_geo q = direct_fwd_geo(p, e, n, b, gi, p->drows);
+    int64_t    o0, o1;
 
-    q.M = o1 - o0;
-    q.W += (int64_t)o0 * p->kc;
-    q.y += (int64_t)o0 * p->ohw;
-    direct_run(p->direct, &q, r0, r1, base + p->band_off, (int32_t *)(void *)(base + p->koff_off),
-               base);
+    cnn_slice(p->ocg, j, p->parts, &o0, &o1);
+    q.M = (int)(o1 - o0);
+    q.W += o0 * p->kc;
+    q.y += o0 * p->ohw;
+    q.Ap = p->pack ? direct_packed(p, e, gi, j) : NULL;
+    direct_run(p->direct, &q, r0, r1, base + p->band_off, band,
+               (int32_t *)(void *)(base + p->koff_off), base);
     q.y -= (int64_t)o0 * p->ohw;
     for (int o = o0; o < o1; o++) {
         float        *yo = q.y + (int64_t)o * p->ohw + (int64_t)r0 * w->ow;
@@ -564,96 +640,84 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
 
 /* Every output element is one GEMM sum over Kc plus the bias, whatever the
  * block or the thread, so the bits depend on neither the thread count nor
- * the split. Threads take static runs of blocks: tiles of single images,
- * each thread's slice of the batch in chunks, or, when there are fewer
- * chunks than threads, parts of the output channels of every block. */
+ * the split, and the threads take the items (blocks, or the direct
+ * kernel's tiles) as they come (cnn_next): on a machine whose two vCPUs
+ * run at different speeds, the faster one does more. */
 static void conv_forward(const cnn_exec *e, cnn_node *n)
 {
     const cnn_node *x  = cnn_in_node(e, n, 0);
     const int       nt = e->nthreads;
-    const conv_plan p  = plan_of(e->g, n, e->batch, e->batch < nt ? (nt + e->batch - 1) / e->batch : 1);
-    const int64_t   chunks = p.small ? (e->batch + p.nb - 1) / p.nb : (int64_t)e->batch * p.tiles;
-    /* Output-channel parts per block, when blocks alone cannot feed the threads. */
-    int ms = 1;
+    conv_plan p = plan_of(e->g, n, e->batch, e->batch < nt ? (nt + e->batch - 1) / e->batch : 1, nt);
+    int       ms = 1; /* output-channel parts a block */
 
     if (p.direct) {
-        /* Blocks: images x groups, each in parts of its output channels
-         * (at most 256 a part, the kernel's packed weights; with fewer
-         * images than threads, as many parts as threads, 16 channels or
-         * more each), then, if that is still too few, tiles of rows. */
-        const int64_t ig    = (int64_t)e->batch * p.G;
-        int           parts = (p.ocg + 255) / 256;
-        if (ig * parts < nt) {
-            const int want = (int)((nt + ig - 1) / ig), most = p.ocg / 16 > 1 ? p.ocg / 16 : 1;
-            parts = want < most ? want : most;
-            if (parts < (p.ocg + 255) / 256)
-                parts = (p.ocg + 255) / 256;
-        }
-        const int64_t split = (nt + ig * parts - 1) / (ig * parts);
-        int           rows  = (int)((p.w.oh + split - 1) / split);
-        /* A tile's band stays within direct_band floats (half a MiB: L2
-         * keeps it while the kernel sweeps the weights over it). */
-        const int64_t fit = cnn_conv_tuning.direct_band / ((int64_t)p.cg * p.wq * p.w.sw);
-        const int64_t most = (fit - (int64_t)(p.w.kh - 1) * p.w.dh - 1) / p.w.sh + 1;
-        if (rows > most)
-            rows = most > 1 ? (int)most : 1;
-        const int tiles = (p.w.oh + rows - 1) / rows;
+        const int64_t ig = (int64_t)e->batch * p.G;
+        const int64_t items = (ig + p.dimg - 1) / p.dimg * p.parts * p.dtiles;
+        const int     slices = (p.kc + CNN_GEMM_KC - 1) / CNN_GEMM_KC;
+        cnn_counter   next   = {0};
         CNN_OMP(omp parallel num_threads(nt))
         {
             float  *base = e->scratch + CNN_TID() * e->scratch_per_thread;
-            int64_t lo, hi;
-            cnn_slice(ig * parts * tiles, CNN_TID(), CNN_TEAM(), &lo, &hi);
-            if (lo < hi) {
-                const direct_geo q = direct_fwd_geo(&p, e, n, 0, 0, rows);
-                direct_koff(&q, (int32_t *)(void *)(base + p.koff_off));
+            int64_t lo, hi, last = -1;
+            if (p.pack) { /* the weights packed once, slices shared by the threads */
+                cnn_slice((int64_t)p.G * p.parts * slices, CNN_TID(), CNN_TEAM(), &lo, &hi);
+                for (int64_t i = lo; i < hi; i++) {
+                    const int gi = (int)(i / slices / p.parts), j = (int)(i / slices % p.parts);
+                    const int s0 = (int)(i % slices);
+                    int64_t   o0, o1;
+                    cnn_slice(p.ocg, j, p.parts, &o0, &o1);
+                    p.pack((int)(o1 - o0), p.kc, cnn_param(e, n, 0) + (gi * p.ocg + o0) * p.kc,
+                           p.kc, s0, s0 + 1, direct_packed(&p, e, gi, j));
+                }
+                CNN_OMP(omp barrier)
             }
-            for (int64_t i = lo; i < hi; i++) {
-                const int     t = (int)(i % tiles), part = (int)(i / tiles % parts), r0 = t * rows;
-                const int64_t bg = i / tiles / parts;
-                int64_t       o0, o1;
-                cnn_slice(p.ocg, part, parts, &o0, &o1);
-                direct_block(&p, e, n, bg / p.G, (int)(bg % p.G), r0,
-                             r0 + rows < p.w.oh ? r0 + rows : p.w.oh, rows, (int)o0, (int)o1, base);
+            const direct_geo q = direct_fwd_geo(&p, e, n, 0, 0, p.drows);
+            direct_koff(&q, (int32_t *)(void *)(base + p.koff_off));
+            /* Items by parts fastest, so one taken right after another
+             * often reads the band the thread has built. */
+            for (int64_t i; (i = cnn_next(&next)) < items;) {
+                const int     j = (int)(i % p.parts);
+                const int64_t rest = i / p.parts, c0 = rest / p.dtiles * p.dimg;
+                const int     r0 = (int)(rest % p.dtiles) * p.drows;
+                for (int64_t bg = c0; bg < c0 + p.dimg && bg < ig; bg++)
+                    direct_block(&p, e, n, bg / p.G, (int)(bg % p.G), r0,
+                                 r0 + p.drows < p.w.oh ? r0 + p.drows : p.w.oh, j,
+                                 p.dimg == 1 && rest == last, base);
+                last = rest;
             }
         }
         return;
     }
-    if (p.small && e->batch < nt && chunks * p.G < nt) {
-        ms = (int)((nt + chunks * p.G - 1) / (chunks * p.G));
-        if (ms > p.ocg / 16)
-            ms = p.ocg / 16 > 1 ? p.ocg / 16 : 1;
+    if (p.small && p.nb > (e->batch + nt - 1) / nt) /* a chunk or more a thread */
+        p.nb = (e->batch + nt - 1) / nt;
+    const int64_t chunks = p.small ? (e->batch + p.nb - 1) / p.nb : (int64_t)e->batch * p.tiles;
+    /* Blocks (chunks of images, or tiles of one), each in ms parts of
+     * its output channels (64 or more) when there are fewer than
+     * threads; the threads take them as they come. */
+    const int64_t want = nt;
+    if (chunks * p.G < want) {
+        ms = (int)((want + chunks * p.G - 1) / (chunks * p.G));
+        if (ms > p.ocg / 64)
+            ms = p.ocg / 64 > 1 ? p.ocg / 64 : 1;
     }
-
+    cnn_counter next = {0};
     CNN_OMP(omp parallel num_threads(nt))
     {
-        float     *base = e->scratch + CNN_TID() * e->scratch_per_thread;
-        float     *col = base + p.col_off, *stage = base + p.stage_off;
-        const int  tid = CNN_TID(), team = CNN_TEAM();
-        int64_t    lo, hi, ld = 0;
+        float       *base = e->scratch + CNN_TID() * e->scratch_per_thread;
+        float       *col = base + p.col_off, *stage = base + p.stage_off;
+        int64_t      last = -1, ld = 0;
         const float *cm = NULL;
 
-        if (p.small && e->batch >= nt) { /* the thread's images, nb at a time */
-            cnn_slice(e->batch, tid, team, &lo, &hi);
-            for (int64_t b0 = lo; b0 < hi; b0 += p.nb)
-                for (int gi = 0; gi < p.G; gi++) {
-                    conv_block k = {.b0 = b0, .cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb),
-                                    .r0 = 0, .r1 = p.w.oh, .gi = gi};
-                    cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
-                    fwd_block(&p, e, n, &k, cm, ld, 0, p.ocg, col, stage, base);
-                }
-        } else {
-            int64_t last = -1;
-            cnn_slice(chunks * p.G * ms, tid, team, &lo, &hi);
-            for (int64_t i = lo; i < hi; i++) {
-                const conv_block k = block_at(&p, e->batch, i / ms);
-                int64_t          o0, o1;
-                /* The parts of one block share its columns when it has one slice. */
-                if (i / ms != last || p.ks < p.kc)
-                    cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
-                last = i / ms;
-                cnn_slice(p.ocg, (int)(i % ms), ms, &o0, &o1);
-                fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, col, stage, base);
-            }
+        for (int64_t i; (i = cnn_next(&next)) < chunks * p.G * ms;) {
+            const conv_block k = block_at(&p, e->batch, i / ms);
+            int64_t          o0, o1;
+            /* The parts of one block share its columns when it has one
+             * slice and one thread takes them one after the other. */
+            if (i / ms != last || p.ks < p.kc)
+                cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
+            last = i / ms;
+            cnn_slice(p.ocg, (int)(i % ms), ms, &o0, &o1);
+            fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, col, stage, base);
         }
     }
 }
@@ -781,7 +845,7 @@ static void direct_dx(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
 {
     const direct_geo q = direct_dx_geo(p, e, n, b, gi, Wt);
 
-    direct_run(p->direct_dx, &q, 0, p->w.h, base + p->bandx_off, dx_koff(p, base), base);
+    direct_run(p->direct_dx, &q, 0, p->w.h, base + p->bandx_off, false, dx_koff(p, base), base);
 }
 
 /* Rows [r0, r1) of the G*cg rows of Wt[g][ci][(o, ky, kx)] =
@@ -800,9 +864,11 @@ static void flip_weights(const conv_plan *p, const float *W, float *Wt, int64_t 
 
 static void conv_backward(const cnn_exec *e, cnn_node *n)
 {
-    conv_plan       p = plan_of(e->g, n, e->batch, 1);
+    conv_plan       p = plan_of(e->g, n, e->batch, 1, e->nthreads);
     const bool      want_dw = n->trainable, has_b = n->a.conv.bias;
     const int64_t   slice = (e->batch + e->nthreads - 1) / e->nthreads;
+
+    cnn_counter     next = {0};
 
     if ((slice < p.nimgd ? slice : p.nimgd) * p.nd < cnn_conv_tuning.direct_dw_min)
         p.direct_dw = NULL;
@@ -867,9 +933,9 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
             CNN_OMP(omp barrier)
             const direct_geo q = direct_dx_geo(&p, e, n, 0, 0, Wt);
             direct_koff(&q, dx_koff(&p, base));
-            for (int64_t b = lo; b < hi; b++)
-                for (int gi = 0; gi < p.G; gi++)
-                    direct_dx(&p, e, n, b, gi, Wt, base);
+            /* Each image's dx is its own sum: taken as they come. */
+            for (int64_t i; (i = cnn_next(&next)) < (int64_t)e->batch * p.G;)
+                direct_dx(&p, e, n, i / p.G, (int)(i % p.G), Wt, base);
         }
     }
 }
