@@ -356,6 +356,23 @@ static void eltwise_definitions(void)
             float want = dx0[i] + (x[i] > 0.0f ? dy[i] : s * dy[i]);
             T_TRUE(memcmp(&dx[i], &want, sizeof want) == 0);
         }
+        memcpy(dx, dx0, sizeof dx);
+        cnn_add_to(dx, x, len);
+        for (int i = 0; i < len; i++) {
+            float want = dx0[i] + x[i];
+            T_TRUE(isnan(want) ? isnan(dx[i]) : memcmp(&dx[i], &want, sizeof want) == 0);
+        }
+        cnn_vadd(x, dy, y, len);
+        for (int i = 0; i < len; i++) {
+            float want = x[i] + dy[i];
+            T_TRUE(isnan(want) ? isnan(y[i]) : memcmp(&y[i], &want, sizeof want) == 0);
+        }
+        memcpy(dx, dx0, sizeof dx); /* in place: y = a + b with y = a */
+        cnn_vadd(dx, dy, dx, len);
+        for (int i = 0; i < len; i++) {
+            float want = dx0[i] + dy[i];
+            T_TRUE(memcmp(&dx[i], &want, sizeof want) == 0);
+        }
     }
 }
 

@@ -561,6 +561,21 @@ int cnn_graph_forward(cnn_graph *g, cnn_mode mode)
     return CNN_OK;
 }
 
+/* x[0, n) = 0, by the threads when it is large. */
+static void zero(float *x, int64_t n, int nthreads)
+{
+    if (n < ((int64_t)1 << 16) || nthreads < 2) {
+        memset(x, 0, (size_t)n * sizeof *x);
+        return;
+    }
+    CNN_OMP(omp parallel num_threads(nthreads))
+    {
+        int64_t lo, hi;
+        cnn_slice(n, CNN_TID(), CNN_TEAM(), &lo, &hi);
+        memset(x + lo, 0, (size_t)(hi - lo) * sizeof *x);
+    }
+}
+
 int cnn_graph_clear_grads(cnn_graph *g)
 {
     if (!g)
@@ -572,8 +587,7 @@ int cnn_graph_clear_grads(cnn_graph *g)
                         "gradients; plan with cnn_graph_plan to train)");
     for (int i = 0; i < g->n_nodes; i++)
         if (!g->shared_dy || g->nodes[i].last == g->n_nodes) /* shared ones: by backward */
-            memset(g->nodes[i].dy, 0,
-                   (size_t)(cnn_node_numel(&g->nodes[i]) * g->batch) * sizeof(float));
+            zero(g->nodes[i].dy, cnn_node_numel(&g->nodes[i]) * g->batch, g->plan_threads);
     return CNN_OK;
 }
 
@@ -623,7 +637,7 @@ int cnn_graph_backward(cnn_graph *g)
             for (int k = 0; k < n->n_in; k++) { /* first writer of a shared dy: zero it */
                 cnn_node *src = &g->nodes[n->in[k]];
                 if (src->last == i && src->req)
-                    memset(src->dy, 0, (size_t)(cnn_node_numel(src) * g->batch) * sizeof(float));
+                    zero(src->dy, cnn_node_numel(src) * g->batch, e.nthreads);
             }
         if (n->req && n->op != CNN_OP_INPUT)
             run_node(g, &e, i, 1);

@@ -18,6 +18,18 @@ CNN_CLONES void cnn_relu_bwd_add(const float *restrict x, const float *restrict 
     }
 }
 
+CNN_CLONES void cnn_add_to(float *restrict y, const float *restrict x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+CNN_CLONES void cnn_vadd(const float *a, const float *b, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) /* y may be a or b: no restrict */
+        y[i] = a[i] + b[i];
+}
+
 CNN_CLONES void cnn_leaky_fwd(const float *restrict x, float *restrict y, int64_t n, float slope)
 {
     for (int64_t i = 0; i < n; i++) {

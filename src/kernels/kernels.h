@@ -201,6 +201,10 @@ void cnn_band_rows_phased(const float *x, int c, int h, int w, int iy0, int hb, 
 void cnn_relu_fwd(const float *x, float *y, int64_t n);
 /* dx += x > 0 ? dy : 0 */
 void cnn_relu_bwd_add(const float *x, const float *dy, float *dx, int64_t n);
+/* y += x (y and x do not overlap) */
+void cnn_add_to(float *y, const float *x, int64_t n);
+/* y = a + b (y may be a or b) */
+void cnn_vadd(const float *a, const float *b, float *y, int64_t n);
 /* y = x > 0 ? x : slope * x */
 void cnn_leaky_fwd(const float *x, float *y, int64_t n, float slope);
 /* dx += x > 0 ? dy : slope * dy */

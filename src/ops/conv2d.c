@@ -915,13 +915,13 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
             float  *gW = cnn_pgrad(e, n, 0), *gB = has_b ? cnn_pgrad(e, n, 1) : NULL;
             int64_t a, z;
             cnn_slice(p.wn + (gB ? p.oc : 0), tid, nt, &a, &z);
+            const int64_t zw = z < p.wn ? z : p.wn, ab = a > p.wn ? a : p.wn;
             for (int t = 0; t < nt; t++) {
                 const float *pW = e->scratch + t * e->scratch_per_thread + p.part_off;
-                for (int64_t i = a; i < z; i++)
-                    if (i < p.wn)
-                        gW[i] += pW[i];
-                    else
-                        gB[i - p.wn] += pW[i];
+                if (zw > a)
+                    cnn_add_to(gW + a, pW + a, zw - a);
+                if (z > ab)
+                    cnn_add_to(gB + (ab - p.wn), pW + ab, z - ab);
             }
         }
         if (p.direct_dx && cnn_in_node(e, n, 0)->req) {

@@ -63,9 +63,12 @@ static void copy_forward(const cnn_exec *e, cnn_node *n)
 static void accumulate(float *dst, const float *src, int64_t count, int nthreads)
 {
     (void)nthreads; /* unused without OpenMP */
-    CNN_OMP(omp parallel for num_threads(nthreads) schedule(static))
-    for (int64_t i = 0; i < count; i++)
-        dst[i] += src[i];
+    CNN_OMP(omp parallel num_threads(nthreads))
+    {
+        int64_t lo, hi;
+        cnn_slice(count, CNN_TID(), CNN_TEAM(), &lo, &hi);
+        cnn_add_to(dst + lo, src + lo, hi - lo);
+    }
 }
 
 /* Passes the gradient unchanged to every input that wants it. */
@@ -109,8 +112,7 @@ static void add_forward(const cnn_exec *e, cnn_node *n)
         {
             int64_t lo, hi;
             cnn_slice(count, CNN_TID(), CNN_TEAM(), &lo, &hi);
-            for (int64_t i = lo; i < hi; i++)
-                y[i] = a[i] + b[i];
+            cnn_vadd(a + lo, b + lo, y + lo, hi - lo);
             if (n->fuse_relu) /* an inference plan's ReLU, while in cache */
                 cnn_affine_relu(y + lo, hi - lo, 1.0f, 0.0f, false, true);
         }
