@@ -362,6 +362,12 @@ static void eltwise_definitions(void)
             float want = dx0[i] + x[i];
             T_TRUE(isnan(want) ? isnan(dx[i]) : memcmp(&dx[i], &want, sizeof want) == 0);
         }
+        memcpy(dx, dx0, sizeof dx);
+        cnn_add_bias(dx, len, s);
+        for (int i = 0; i < len; i++) {
+            float want = dx0[i] + s;
+            T_TRUE(memcmp(&dx[i], &want, sizeof want) == 0);
+        }
         cnn_vadd(x, dy, y, len);
         for (int i = 0; i < len; i++) {
             float want = x[i] + dy[i];

@@ -1023,6 +1023,33 @@ static void shared_gradients_match(void)
 /* Per-node timing: zero until a pass runs, then positive for every node
  * that ran (the input's forward is not run), backward only in backward;
  * turning it on again zeroes the totals; bad arguments refused. */
+/* A training plan's ReLU done by its producer keeps no output of its own:
+ * conv -> relu costs the conv's plan plus the ReLU's gradient only; a
+ * ReLU on the input (not fused) has both. */
+static void fused_relu_memory(void)
+{
+    int64_t bytes[3];
+
+    for (int v = 0; v < 3; v++) {
+        cnn_graph        *g = cnn_graph_new();
+        cnn_conv2d_attr a = cnn_conv2d_defaults(4, 3, 3);
+        int               x = cnn_input(g, 2, 8, 8, "x");
+        if (v == 2)
+            x = cnn_relu(g, x, "pre");
+        x = cnn_conv2d(g, x, &a, "conv");
+        if (v >= 1)
+            x = cnn_relu(g, x, "relu");
+        T_TRUE(x >= 0);
+        T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 1));
+        bytes[v] = cnn_graph_plan_bytes(g, 3);
+        T_TRUE(bytes[v] > 0);
+        cnn_graph_free(g);
+    }
+    const int64_t act = 3 * 4 * 6 * 6 * (int64_t)sizeof(float), in = 3 * 2 * 8 * 8 * (int64_t)sizeof(float);
+    T_EQ(bytes[1] - bytes[0], act);      /* relu's dy only */
+    T_EQ(bytes[2] - bytes[1], 2 * in);   /* the input's relu: y and dy */
+}
+
 static void node_profile(void)
 {
     cnn_graph *g = cnn_model_new("lenet5", 10, 1, 28, 28);
@@ -1097,6 +1124,7 @@ int main(void)
     T_RUN(determinism);
     T_RUN(residual_block);
     T_RUN(shared_gradients_match);
+    T_RUN(fused_relu_memory);
     T_RUN(node_profile);
     return t_done("train");
 }

@@ -94,29 +94,34 @@ static int fusion_roots(const cnn_graph *g, int *root)
  * or an add is computed by that producer's forward, in the producer's
  * output, which then holds the ReLU's output (the backward of neither op
  * reads its own output, and the ReLU's backward reads only the signs of
- * its output); the ReLU's pass over memory goes, its backward stays. */
-static int fuse_train_relus(cnn_graph *g)
+ * its output); the ReLU's pass over memory goes, and its own output
+ * buffer, its backward stays. The producer, or -1 for any other node. */
+static int train_relu_producer(const cnn_graph *g, int i)
 {
-    int *readers = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *readers);
+    const cnn_node *n = &g->nodes[i];
+    int             readers = 0;
 
-    if (!readers)
-        return cnn_fail(CNN_ENOMEM, "plan: out of memory");
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i].n_in; k++)
-            readers[g->nodes[i].in[k]]++;
+    if (n->op != CNN_OP_RELU || n->n_in != 1)
+        return -1;
+    const cnn_op src = g->nodes[n->in[0]].op;
+    if (src != CNN_OP_CONV2D && src != CNN_OP_BATCHNORM2D && src != CNN_OP_ADD)
+        return -1;
+    for (int j = 0; j < g->n_nodes; j++)
+        for (int k = 0; k < g->nodes[j].n_in; k++)
+            readers += g->nodes[j].in[k] == n->in[0];
+    return readers == 1 ? n->in[0] : -1;
+}
+
+static void fuse_train_relus(cnn_graph *g)
+{
     for (int i = 0; i < g->n_nodes; i++) {
-        cnn_node *n = &g->nodes[i];
-        if (n->op != CNN_OP_RELU || n->n_in != 1 || readers[n->in[0]] != 1)
-            continue;
-        cnn_node *src = &g->nodes[n->in[0]];
-        if (src->op == CNN_OP_CONV2D || src->op == CNN_OP_BATCHNORM2D || src->op == CNN_OP_ADD) {
-            n->fused_into  = n->in[0];
-            n->y           = src->y;
-            src->fuse_relu = true;
+        const int at = train_relu_producer(g, i);
+        if (at >= 0) {
+            g->nodes[i].fused_into = at;
+            g->nodes[i].y          = g->nodes[at].y;
+            g->nodes[at].fuse_relu = true;
         }
     }
-    free(readers);
-    return CNN_OK;
 }
 
 /* Activation offsets of an inference plan: each output takes the best-
@@ -232,7 +237,7 @@ typedef enum plan_kind { PLAN_TRAIN, PLAN_SHARED, PLAN_INFER } plan_kind;
 static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *off, int *last,
                       int *root, int64_t *arena, int64_t *scratch)
 {
-    int64_t total = 0, most = 0, shared = 0;
+    int64_t total = 0, most = 0, shared = 0, fused = 0; /* fused: training ReLUs' y */
     int     rc;
 
     for (int i = 0; i < g->n_nodes; i++) {
@@ -254,6 +259,8 @@ static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *of
             (rc = cnn_size_add(total, round_up(act), &total)) < 0 ||
             (rc = cnn_size_add(total, round_up(aux), &total)) < 0)
             return cnn_fail(rc, "plan: batch %d needs more memory than can be addressed", batch);
+        if (kind != PLAN_INFER && train_relu_producer(g, i) >= 0)
+            fused += round_up(act);
         if (def->scratch_floats) {
             int64_t s = def->scratch_floats(g, n, batch);
             if (s < 0)
@@ -286,7 +293,7 @@ static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *of
                 total += round_up(cnn_node_numel(&g->nodes[i]) * batch);
         }
     }
-    *arena   = total;
+    *arena   = total - fused;
     *scratch = round_up(most);
     return CNN_OK;
 }
@@ -365,7 +372,7 @@ static int plan(cnn_graph *g, int batch, bool infer)
         n->last       = last ? last[i] : g->n_nodes;
         n->aux = p;
         p += round_up(n->aux_floats);
-        if (kind != PLAN_INFER) {
+        if (kind != PLAN_INFER && train_relu_producer(g, i) < 0) { /* fused: later */
             n->y = p;
             p += act;
         }
@@ -378,10 +385,8 @@ static int plan(cnn_graph *g, int batch, bool infer)
         g->nodes[i].y  = kind == PLAN_INFER ? p + off[i] : g->nodes[i].y;
         g->nodes[i].dy = kind == PLAN_SHARED ? p + off[i] : NULL;
     }
-    if (kind != PLAN_INFER && (rc = fuse_train_relus(g)) < 0) {
-        cnn_graph_drop_plan(g);
-        goto out;
-    }
+    if (kind != PLAN_INFER)
+        fuse_train_relus(g);
     for (int i = 0; kind == PLAN_INFER && i < g->n_nodes; i++) {
         cnn_node *n = &g->nodes[i], *r = &g->nodes[root[i]];
         if (root[i] == i)

@@ -24,6 +24,12 @@ CNN_CLONES void cnn_add_to(float *restrict y, const float *restrict x, int64_t n
         y[i] += x[i];
 }
 
+CNN_CLONES void cnn_add_bias(float *y, int64_t n, float b)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += b;
+}
+
 CNN_CLONES void cnn_vadd(const float *a, const float *b, float *y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) /* y may be a or b: no restrict */

@@ -203,6 +203,8 @@ void cnn_relu_fwd(const float *x, float *y, int64_t n);
 void cnn_relu_bwd_add(const float *x, const float *dy, float *dx, int64_t n);
 /* y += x (y and x do not overlap) */
 void cnn_add_to(float *y, const float *x, int64_t n);
+/* y += b, one value for all (a conv's bias on a plane) */
+void cnn_add_bias(float *y, int64_t n, float b);
 /* y = a + b (y may be a or b) */
 void cnn_vadd(const float *a, const float *b, float *y, int64_t n);
 /* y = x > 0 ? x : slope * x */

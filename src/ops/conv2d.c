@@ -512,7 +512,7 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     if (k->cnt == 1) {
         for (int o = o0; o < o1; o++, y += p->ohw) {
             if (B)
-                cnn_affine_relu(y, N, 1.0f, B[o], true, false);
+                cnn_add_bias(y, N, B[o]);
             if (fused)
                 cnn_fused_epilogue(e, n, k->gi * p->ocg + o, y, N);
         }
@@ -632,7 +632,7 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
         float        *yo = q.y + (int64_t)o * p->ohw + (int64_t)r0 * w->ow;
         const int64_t len = (int64_t)(r1 - r0) * w->ow;
         if (B)
-            cnn_affine_relu(yo, len, 1.0f, B[o], true, false);
+            cnn_add_bias(yo, len, B[o]);
         if (fused)
             cnn_fused_epilogue(e, n, gi * p->ocg + o, yo, len);
     }
@@ -886,12 +886,10 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
             memset(dW, 0, (size_t)(p.wn + p.oc) * sizeof *dW);
         cnn_slice(e->batch, tid, nt, &lo, &hi);
         if (p.direct_dw && want_dw && lo < hi) {
-            int32_t *koff = (int32_t *)(void *)(base + p.dwk_off);
-            for (int k = 0; k < p.kc; k++) {
-                const int ci = k / (p.w.kh * p.w.kw), ky = k / p.w.kw % p.w.kh, kx = k % p.w.kw;
-                koff[k] = (int32_t)(((int64_t)ci * p.hbd + (int64_t)ky * p.w.dh) * p.wpd +
-                                    kx * p.w.dw);
-            }
+            /* The taps' offsets in the input padded all round, pitch wpd. */
+            const direct_geo q = {.c = p.cg, .kh = p.w.kh, .kw = p.w.kw, .sh = 1, .sw = 1,
+                                  .dh = p.w.dh, .dw = p.w.dw, .wq = p.wpd, .hs = p.hbd};
+            direct_koff(&q, (int32_t *)(void *)(base + p.dwk_off));
             for (int64_t b0 = lo; b0 < hi; b0 += p.nimgd)
                 for (int gi = 0; gi < p.G; gi++)
                     direct_dw(&p, e, n, b0, (int)(hi - b0 < p.nimgd ? hi - b0 : p.nimgd), gi, dW,

@@ -32,6 +32,16 @@ static float *gemm_ws(const cnn_exec *e)
 }
 
 /* Rows of the batch are split across threads: Y[rows] = X[rows] W^T + b. */
+/* y[b][o] = B[o] (0 without a bias) for samples [b0, b1), outputs [o0, o1):
+ * the GEMM then adds the products. */
+static void fill_bias(float *y, const float *B, int O, int64_t b0, int64_t b1, int64_t o0,
+                      int64_t o1)
+{
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t o = o0; o < o1; o++)
+            y[b * O + o] = B ? B[o] : 0.0f;
+}
+
 static void linear_forward(const cnn_exec *e, cnn_node *n)
 {
     const cnn_node *x = cnn_in_node(e, n, 0);
@@ -48,21 +58,15 @@ static void linear_forward(const cnn_exec *e, cnn_node *n)
              * W x, A = W read in place, no transposing pack. The GEMM's
              * bits depend on K alone, so they are those of X W^T. */
             cnn_slice(O, CNN_TID(), CNN_TEAM(), &lo, &hi);
-            for (int64_t b = 0; hi > lo && b < e->batch; b++) {
-                float *y = n->y + b * O;
-                for (int64_t o = lo; o < hi; o++)
-                    y[o] = B ? B[o] : 0.0f;
+            fill_bias(n->y, B, O, 0, e->batch, lo, hi);
+            for (int64_t b = 0; hi > lo && b < e->batch; b++)
                 cnn_gemm_ws(false, false, (int)(hi - lo), 1, F, 1.0f, W + lo * F, F, x->y + b * F,
-                            1, 1.0f, y + lo, 1, gemm_ws(e));
-            }
+                            1, 1.0f, n->y + b * O + lo, 1, gemm_ws(e));
         } else {
             cnn_slice(e->batch, CNN_TID(), CNN_TEAM(), &lo, &hi);
-            float *y = n->y + lo * O;
-            for (int64_t b = lo; b < hi; b++)
-                for (int o = 0; o < O; o++)
-                    y[(b - lo) * O + o] = B ? B[o] : 0.0f;
-            cnn_gemm_ws(false, true, (int)(hi - lo), O, F, 1.0f, x->y + lo * F, F, W, F, 1.0f, y, O,
-                        gemm_ws(e));
+            fill_bias(n->y, B, O, lo, hi, 0, O);
+            cnn_gemm_ws(false, true, (int)(hi - lo), O, F, 1.0f, x->y + lo * F, F, W, F, 1.0f,
+                        n->y + lo * O, O, gemm_ws(e));
         }
     }
 }
