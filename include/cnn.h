@@ -418,7 +418,11 @@ CNN_API int cnn_graph_plan(cnn_graph *g, int batch);
  * only from its first consumer's backward to its own. Training then needs
  * about half the activation memory; the gradients of those nodes are not
  * kept (cnn_graph_grad refuses them, and a loss must be taken on an
- * output). Default false; cnn train, cnn finetune and cnn bench set it. */
+ * output). A batch norm or an add that does its ReLU's forward
+ * (cnn_graph_plan) then does that ReLU's backward too: it takes the
+ * gradient through the ReLU from its own output, the same bits without
+ * the ReLU's pass over memory. Default false; cnn train, cnn finetune and
+ * cnn bench set it. */
 CNN_API int cnn_graph_share_grads(cnn_graph *g, bool share);
 
 /* A plan for inference only, in far less memory: no gradients, and each

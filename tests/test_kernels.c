@@ -362,6 +362,50 @@ static void eltwise_definitions(void)
             float want = dx0[i] + x[i];
             T_TRUE(isnan(want) ? isnan(dx[i]) : memcmp(&dx[i], &want, sizeof want) == 0);
         }
+        /* The gradient through a ReLU whose output is x: as the ReLU's
+         * backward leaves it in a zeroed buffer (0 + dy: -0 gives +0). */
+        float g[N], gz[N];
+        for (int i = 0; i < len; i++) {
+            gz[i] = 0.0f;
+            g[i]  = dy[i];
+        }
+        g[0] = -0.0f;
+        cnn_relu_bwd_add(x, g, gz, len);
+        memcpy(dx, dx0, sizeof dx);
+        cnn_relu_bwd_acc(x, g, dx, len);
+        for (int i = 0; i < len; i++) {
+            float want = dx0[i] + gz[i];
+            T_TRUE(memcmp(&dx[i], &want, sizeof want) == 0);
+        }
+        float dx2[N];
+        memcpy(dx, dx0, sizeof dx);
+        memcpy(dx2, dy, sizeof dx2);
+        cnn_relu_bwd_acc2(x, g, dx, dx2, len);
+        for (int i = 0; i < len; i++) {
+            float want = dx0[i] + gz[i], want2 = dy[i] + gz[i];
+            T_TRUE(memcmp(&dx[i], &want, sizeof want) == 0);
+            T_TRUE(memcmp(&dx2[i], &want2, sizeof want2) == 0);
+        }
+        /* Batch norm's sums in one pass: the bits of the two calls, with
+         * and without the ReLU's gradient. */
+        for (int masked = 0; masked < 2; masked++) {
+            const float *d = masked ? gz : g;
+            float        sd, sx;
+            cnn_bn_sums(g, masked ? x : NULL, dx0, len, 0.3f, &sd, &sx);
+            float wd = cnn_sum(d, len), wx = cnn_dot_dev(d, dx0, len, 0.3f);
+            T_TRUE(memcmp(&sd, &wd, sizeof sd) == 0);
+            T_TRUE(memcmp(&sx, &wx, sizeof sx) == 0);
+            float want[N];
+            memcpy(want, dy, sizeof want);
+            cnn_bn_dx_add(dx0, d, NULL, want, len, 0.7f, 0.1f, 0.3f, 0.2f);
+            memcpy(dx, dy, sizeof dx);
+            cnn_bn_dx_add(dx0, g, masked ? x : NULL, dx, len, 0.7f, 0.1f, 0.3f, 0.2f);
+            T_TRUE(memcmp(dx, want, (size_t)len * sizeof *dx) == 0);
+            for (int i = 0; i < len; i++) {
+                float w = dy[i] + 0.7f * (d[i] - 0.1f - (dx0[i] - 0.3f) * 0.2f);
+                T_TRUE(memcmp(&want[i], &w, sizeof w) == 0);
+            }
+        }
         memcpy(dx, dx0, sizeof dx);
         cnn_add_bias(dx, len, s);
         for (int i = 0; i < len; i++) {

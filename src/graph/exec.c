@@ -27,7 +27,7 @@ void cnn_graph_drop_plan(cnn_graph *g)
         g->nodes[i].aux = NULL;
         g->nodes[i].aux_floats = 0;
         g->nodes[i].fuse_bn = g->nodes[i].fused_into = -1;
-        g->nodes[i].fuse_relu = false;
+        g->nodes[i].fuse_relu = g->nodes[i].relu_bwd = g->nodes[i].bwd_fused = false;
     }
 }
 
@@ -112,14 +112,43 @@ static int train_relu_producer(const cnn_graph *g, int i)
     return readers == 1 ? n->in[0] : -1;
 }
 
-static void fuse_train_relus(cnn_graph *g)
+/* With gradient memory shared (intermediate gradients not kept), a batch
+ * norm or a same-shape add also does its ReLU's backward: it reads the
+ * ReLU's dy and takes the gradient through the ReLU from its own output,
+ * as the ReLU's backward would (cnn_relu_bwd_acc, cnn_bn_sums), so the
+ * ReLU's pass and the producer's own dy go. */
+static bool relu_bwd_fusable(const cnn_graph *g, int at)
+{
+    const cnn_node *src = &g->nodes[at];
+
+    return src->op == CNN_OP_BATCHNORM2D ||
+           (src->op == CNN_OP_ADD && cnn_node_numel(&g->nodes[src->in[0]]) == cnn_node_numel(src) &&
+            cnn_node_numel(&g->nodes[src->in[1]]) == cnn_node_numel(src));
+}
+
+/* The gradient layout's roots of a plan sharing gradient memory: a ReLU
+ * whose backward its producer does shares the producer's dy block. */
+static void shared_roots(const cnn_graph *g, int *root)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         const int at = train_relu_producer(g, i);
-        if (at >= 0) {
-            g->nodes[i].fused_into = at;
-            g->nodes[i].y          = g->nodes[at].y;
-            g->nodes[at].fuse_relu = true;
+        root[i]      = at >= 0 && relu_bwd_fusable(g, at) ? at : i;
+    }
+}
+
+static void fuse_train_relus(cnn_graph *g, bool shared)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        const int at = train_relu_producer(g, i);
+        if (at < 0)
+            continue;
+        cnn_node *r = &g->nodes[i], *src = &g->nodes[at];
+        r->fused_into  = at;
+        r->y           = src->y;
+        src->fuse_relu = true;
+        if (shared && relu_bwd_fusable(g, at)) { /* src->dy == r->dy: shared_roots */
+            src->relu_bwd = true;
+            r->bwd_fused  = true;
         }
     }
 }
@@ -271,11 +300,15 @@ static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *of
     }
     if (kind != PLAN_TRAIN) {
         int64_t *o = off ? off : malloc((size_t)g->n_nodes * sizeof *o);
-        int     *r = kind != PLAN_INFER ? NULL : root ? root : malloc((size_t)g->n_nodes * sizeof *r);
-        if (!o || (kind == PLAN_INFER && !r)) {
+        int     *r = root ? root : malloc((size_t)g->n_nodes * sizeof *r);
+        if (!o || !r) {
             rc = cnn_fail(CNN_ENOMEM, "plan: out of memory");
         } else {
-            rc = r ? fusion_roots(g, r) : CNN_OK;
+            rc = CNN_OK;
+            if (kind == PLAN_INFER)
+                rc = fusion_roots(g, r);
+            else
+                shared_roots(g, r);
             if (rc == CNN_OK)
                 rc = infer_layout(g, batch, r, o, &shared, last);
         }
@@ -386,7 +419,7 @@ static int plan(cnn_graph *g, int batch, bool infer)
         g->nodes[i].dy = kind == PLAN_SHARED ? p + off[i] : NULL;
     }
     if (kind != PLAN_INFER)
-        fuse_train_relus(g);
+        fuse_train_relus(g, kind == PLAN_SHARED);
     for (int i = 0; kind == PLAN_INFER && i < g->n_nodes; i++) {
         cnn_node *n = &g->nodes[i], *r = &g->nodes[root[i]];
         if (root[i] == i)
@@ -641,10 +674,10 @@ int cnn_graph_backward(cnn_graph *g)
         if (g->shared_dy)
             for (int k = 0; k < n->n_in; k++) { /* first writer of a shared dy: zero it */
                 cnn_node *src = &g->nodes[n->in[k]];
-                if (src->last == i && src->req)
+                if (src->last == i && src->req && !n->bwd_fused) /* fused: src->dy is n's */
                     zero(src->dy, cnn_node_numel(src) * g->batch, e.nthreads);
             }
-        if (n->req && n->op != CNN_OP_INPUT)
+        if (n->req && n->op != CNN_OP_INPUT && !n->bwd_fused)
             run_node(g, &e, i, 1);
         if (g->hook_rc < 0)
             return g->hook_rc;

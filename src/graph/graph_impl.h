@@ -53,6 +53,11 @@ typedef struct cnn_node {
      * whose forward computes theirs. */
     int      fuse_bn, fused_into;
     bool     fuse_relu;
+    /* Training plans sharing gradient memory: a batch norm or an add whose
+     * fused ReLU's backward it also does (relu_bwd: its dy is the ReLU's,
+     * the gradient through the ReLU taken from its own output y, which
+     * holds the ReLU's), and that ReLU (bwd_fused: no backward of its own). */
+    bool     relu_bwd, bwd_fused;
 } cnn_node;
 
 struct cnn_graph {

@@ -154,6 +154,66 @@ CNN_CLONES float cnn_sum_sqdev(const float *x, int64_t n, float m)
 }
 
 /* Sum of a[i] * (x[i] - m), in the same lanes. */
+/* The gradient through a ReLU whose output is r: what the ReLU's own
+ * backward leaves in a zeroed buffer, 0 + (r > 0 ? d : 0), so -0 gives +0. */
+static inline float relu_grad(float r, float d)
+{
+    return r > 0.0f ? d + 0.0f : 0.0f;
+}
+
+CNN_CLONES void cnn_relu_bwd_acc(const float *restrict r, const float *restrict dy,
+                                 float *restrict dx, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += relu_grad(r[i], dy[i]);
+}
+
+CNN_CLONES void cnn_relu_bwd_acc2(const float *restrict r, const float *restrict dy,
+                                  float *restrict dx, float *restrict dx2, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float g = relu_grad(r[i], dy[i]);
+        dx[i] += g;
+        dx2[i] += g;
+    }
+}
+
+/* cnn_sum and cnn_dot_dev of the gradient through a ReLU whose output
+ * is r (separate loops: each vectorizes, a fused one did not). */
+CNN_CLONES static float sum_relu(const float *dy, const float *r, int64_t n)
+{
+    float   acc[8] = {0};
+    int64_t i      = 0;
+
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += relu_grad(r[i + l], dy[i + l]);
+    for (int l = 0; i < n; i++, l++)
+        acc[l] += relu_grad(r[i], dy[i]);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+CNN_CLONES static float dot_dev_relu(const float *dy, const float *r, const float *x, int64_t n,
+                                     float m)
+{
+    float   acc[8] = {0};
+    int64_t i      = 0;
+
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += relu_grad(r[i + l], dy[i + l]) * (x[i + l] - m);
+    for (int l = 0; i < n; i++, l++)
+        acc[l] += relu_grad(r[i], dy[i]) * (x[i] - m);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+void cnn_bn_sums(const float *dy, const float *r, const float *x, int64_t n, float m, float *sdy,
+                 float *sdyx)
+{
+    *sdy  = r ? sum_relu(dy, r, n) : cnn_sum(dy, n);
+    *sdyx = r ? dot_dev_relu(dy, r, x, n, m) : cnn_dot_dev(dy, x, n, m);
+}
+
 CNN_CLONES float cnn_dot_dev(const float *a, const float *x, int64_t n, float m)
 {
     float   acc[8] = {0};
@@ -202,9 +262,14 @@ CNN_CLONES void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affi
             y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
 
-CNN_CLONES void cnn_bn_dx_add(const float *restrict x, const float *restrict dy, float *restrict dx,
-                   int64_t n, float k, float a1, float m, float b)
+CNN_CLONES void cnn_bn_dx_add(const float *restrict x, const float *restrict dy,
+                              const float *restrict r, float *restrict dx, int64_t n, float k,
+                              float a1, float m, float b)
 {
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += k * (dy[i] - a1 - (x[i] - m) * b);
+    if (r)
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += k * (relu_grad(r[i], dy[i]) - a1 - (x[i] - m) * b);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += k * (dy[i] - a1 - (x[i] - m) * b);
 }

@@ -207,6 +207,12 @@ void cnn_add_to(float *y, const float *x, int64_t n);
 void cnn_add_bias(float *y, int64_t n, float b);
 /* y = a + b (y may be a or b) */
 void cnn_vadd(const float *a, const float *b, float *y, int64_t n);
+/* dx += r > 0 ? dy + 0 : 0: the gradient through a ReLU whose output is
+ * r, as the ReLU's backward would leave it in a zeroed buffer (-0 gives
+ * +0), added in (a training plan's ReLU fused into its producer). */
+void cnn_relu_bwd_acc(const float *r, const float *dy, float *dx, int64_t n);
+/* The same into two gradients at once (an add's inputs; dx != dx2). */
+void cnn_relu_bwd_acc2(const float *r, const float *dy, float *dx, float *dx2, int64_t n);
 /* y = x > 0 ? x : slope * x */
 void cnn_leaky_fwd(const float *x, float *y, int64_t n, float slope);
 /* dx += x > 0 ? dy : slope * dy */
@@ -221,6 +227,12 @@ float cnn_sum(const float *x, int64_t n);
  * dx += k * (dy - a1 - (x - m) * b). */
 float cnn_sum_sqdev(const float *x, int64_t n, float m);
 float cnn_dot_dev(const float *a, const float *x, int64_t n, float m);
+/* *sdy = sum d, *sdyx = sum d * (x - m): the bits of cnn_sum and
+ * cnn_dot_dev; d = dy, or, with r (the output of a ReLU
+ * that follows, fused into the batch norm), the gradient through it as
+ * cnn_relu_bwd_acc gives it. The same r in cnn_bn_dx_add. */
+void  cnn_bn_sums(const float *dy, const float *r, const float *x, int64_t n, float m, float *sdy,
+                  float *sdyx);
 void  cnn_affine(const float *x, float *y, int64_t n, float s, float t);
 /* y = x * s + t, then max(y, 0) when `relu`: the bits of cnn_affine then
  * cnn_relu_fwd, in one pass. */
@@ -228,8 +240,8 @@ void  cnn_affine_to(const float *x, float *y, int64_t n, float s, float t, bool 
 /* In place: y = y * s + t when `affine`, then max(y, 0) when `relu`; the
  * bits of cnn_affine then cnn_relu_fwd. */
 void  cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu);
-void  cnn_bn_dx_add(const float *x, const float *dy, float *dx, int64_t n, float k, float a1,
-                    float m, float b);
+void  cnn_bn_dx_add(const float *x, const float *dy, const float *r, float *dx, int64_t n, float k,
+                    float a1, float m, float b);
 
 /* Max pooling of one plane x [h, w] into y [oh, ow] with arg [oh, ow] the
  * index in x of each maximum (the first of equal values; the last NaN if

@@ -228,15 +228,18 @@ static void bn_backward_sync(const cnn_exec *e, cnn_node *n)
     const int64_t hw    = spatial(n);
     const float  *gamma = cnn_param(e, n, 0);
     const float  *smean = n->aux, *sinv = n->aux + C;
+    const float  *r     = n->relu_bwd ? n->y : NULL; /* a fused ReLU's output */
     double       *d = sync_buf(n), *sdy = d + 1, *sdyx = d + 1 + C; /* count, [C], [C] */
 
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
     for (int c = 0; c < C; c++) {
         double s = 0.0, sx = 0.0;
         for (int b = 0; b < e->batch; b++) {
-            const float *dyp = n->dy + ((int64_t)b * C + c) * hw;
-            s += cnn_sum(dyp, hw);
-            sx += cnn_dot_dev(dyp, x->y + ((int64_t)b * C + c) * hw, hw, smean[c]);
+            const int64_t o = ((int64_t)b * C + c) * hw;
+            float         ps, px;
+            cnn_bn_sums(n->dy + o, r ? r + o : NULL, x->y + o, hw, smean[c], &ps, &px);
+            s += ps;
+            sx += px;
         }
         sdy[c]  = s;
         sdyx[c] = sx * sinv[c];
@@ -256,7 +259,8 @@ static void bn_backward_sync(const cnn_exec *e, cnn_node *n)
             const int64_t o = ((int64_t)b * C + c) * hw;
             if (b + 1 < e->batch)
                 prefetch_w(x->dy + o + C * hw, hw);
-            cnn_bn_dx_add(x->y + o, n->dy + o, x->dy + o, hw, k, a1, m, inv * a2);
+            cnn_bn_dx_add(x->y + o, n->dy + o, r ? r + o : NULL, x->dy + o, hw, k, a1, m,
+                          inv * a2);
         }
     }
 }
@@ -268,6 +272,7 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
     const int64_t hw    = spatial(n), count = hw * e->batch;
     const float  *gamma = cnn_param(e, n, 0);
     const float  *smean = n->aux, *sinv = n->aux + C;
+    const float  *r     = n->relu_bwd ? n->y : NULL; /* a fused ReLU's output */
     const bool    batch_stats = uses_batch_stats(e, n);
 
     if (batch_stats && e->g->reduce) {
@@ -279,13 +284,17 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
         const float m = smean[c], inv = sinv[c];
         double      sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy * xhat */
         for (int b = 0; b < e->batch; b++) {
-            const float *dyp = n->dy + ((int64_t)b * C + c) * hw;
+            const int64_t o = ((int64_t)b * C + c) * hw;
+            float         ps, px;
             if (b + 1 < e->batch) {
-                prefetch(dyp + C * hw, hw);
-                prefetch(x->y + ((int64_t)(b + 1) * C + c) * hw, hw);
+                prefetch(n->dy + o + C * hw, hw);
+                prefetch(x->y + o + C * hw, hw);
+                if (r)
+                    prefetch(r + o + C * hw, hw);
             }
-            sdy += cnn_sum(dyp, hw);
-            sdyx += cnn_dot_dev(dyp, x->y + ((int64_t)b * C + c) * hw, hw, m);
+            cnn_bn_sums(n->dy + o, r ? r + o : NULL, x->y + o, hw, m, &ps, &px);
+            sdy += ps;
+            sdyx += px;
         }
         sdyx *= inv;
         if (n->trainable) {
@@ -303,7 +312,8 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
             const int64_t o = ((int64_t)b * C + c) * hw;
             if (b + 1 < e->batch)
                 prefetch_w(x->dy + o + C * hw, hw);
-            cnn_bn_dx_add(x->y + o, n->dy + o, x->dy + o, hw, k, a1, m, inv * a2);
+            cnn_bn_dx_add(x->y + o, n->dy + o, r ? r + o : NULL, x->dy + o, hw, k, a1, m,
+                          inv * a2);
         }
     }
 }

@@ -136,6 +136,22 @@ static void add_backward(const cnn_exec *e, cnn_node *n)
     const cnn_bcast bc = cnn_bcast_of(A, B);
     const int64_t   as = cnn_node_numel(A), bs = cnn_node_numel(B);
 
+    if (bc.same && n->relu_bwd) { /* through the fused ReLU (its output: n->y) */
+        const int64_t count = cnn_node_numel(n) * e->batch;
+        CNN_OMP(omp parallel num_threads(e->nthreads))
+        {
+            int64_t lo, hi;
+            cnn_slice(count, CNN_TID(), CNN_TEAM(), &lo, &hi);
+            if (A->req && B->req && A != B)
+                cnn_relu_bwd_acc2(n->y + lo, n->dy + lo, A->dy + lo, B->dy + lo, hi - lo);
+            else
+                for (int k = 0; k < 2; k++)
+                    if (cnn_in_node(e, n, k)->req)
+                        cnn_relu_bwd_acc(n->y + lo, n->dy + lo, cnn_in_node(e, n, k)->dy + lo,
+                                         hi - lo);
+        }
+        return;
+    }
     if (bc.same) {
         pass_backward(e, n);
         return;
