@@ -402,6 +402,10 @@ static int plan(cnn_graph *g, int batch, bool infer)
         int64_t           act = round_up(cnn_node_numel(n) * batch);
 
         n->aux_floats = def->aux_floats ? def->aux_floats(g, n, batch) : 0;
+        n->readers    = 0;
+        for (int j = 0; j < g->n_nodes; j++)
+            for (int k = 0; k < g->nodes[j].n_in; k++)
+                n->readers += g->nodes[j].in[k] == i;
         n->last       = last ? last[i] : g->n_nodes;
         n->aux = p;
         p += round_up(n->aux_floats);
@@ -671,10 +675,15 @@ int cnn_graph_backward(cnn_graph *g)
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         cnn_node *n = &g->nodes[i];
         int       rc;
+        n->over_dx = false;
         if (g->shared_dy)
             for (int k = 0; k < n->n_in; k++) { /* first writer of a shared dy: zero it */
                 cnn_node *src = &g->nodes[n->in[k]];
-                if (src->last == i && src->req && !n->bwd_fused) /* fused: src->dy is n's */
+                if (src->last != i || !src->req || n->bwd_fused) /* fused: src->dy is n's */
+                    continue;
+                if (k == 0 && src->readers == 1 && cnn_op_defs[n->op]->writes_dx)
+                    n->over_dx = true; /* its only writer: writes it whole */
+                else
                     zero(src->dy, cnn_node_numel(src) * g->batch, e.nthreads);
             }
         if (n->req && n->op != CNN_OP_INPUT && !n->bwd_fused)

@@ -58,6 +58,11 @@ typedef struct cnn_node {
      * the gradient through the ReLU taken from its own output y, which
      * holds the ReLU's), and that ReLU (bwd_fused: no backward of its own). */
     bool     relu_bwd, bwd_fused;
+    /* Set for each backward: input 0's gradient is this node's alone and
+     * not zeroed: the op writes it (cnn_op_def.writes_dx). readers: how
+     * many inputs of other nodes are this node (set by the plan). */
+    bool     over_dx;
+    int      readers;
 } cnn_node;
 
 struct cnn_graph {
@@ -157,8 +162,11 @@ typedef struct cnn_op_def {
     int (*check)(const cnn_exec *e, const cnn_node *n);
     void (*forward)(const cnn_exec *e, cnn_node *n);
     /* Adds into the gradients of inputs whose `req` is set, and into the
-     * parameter gradients when the node is trainable. */
+     * parameter gradients when the node is trainable; with the node's
+     * over_dx set (only for ops with writes_dx), writes input 0's gradient
+     * instead, every element of it, without reading it. */
     void (*backward)(const cnn_exec *e, cnn_node *n);
+    bool writes_dx;
     /* Multiply-accumulates per sample (NULL: none counted). */
     int64_t (*macs)(const cnn_graph *g, const cnn_node *n);
     /* Receptive-field step (NULL: 1x1 window, stride 1). */

@@ -814,7 +814,7 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
     p->direct_dw(&d);
 }
 
-/* dx of image b, group gi, += the conv of its dY with W^T flipped (Wt). */
+/* dx of image b, group gi, += (with over_dx: =) the conv of its dY with W^T flipped (Wt). */
 static direct_geo direct_dx_geo(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b,
                                 int gi, const float *Wt)
 {
@@ -828,7 +828,7 @@ static direct_geo direct_dx_geo(const conv_plan *p, const cnn_exec *e, cnn_node 
         .hs = w->h + (w->kh - 1) * w->dh, .M = p->cg,
         .W = Wt + (int64_t)gi * p->cg * p->ocg * w->kh * w->kw,
         .y = x->dy + b * p->xs + (int64_t)gi * p->cg * w->h * w->w, .ldy = (int64_t)w->h * w->w,
-        .add = true, .wide = p->widex,
+        .add = !n->over_dx, .wide = p->widex,
     };
     return q;
 }
@@ -897,7 +897,12 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         }
         /* What is left for im2col + GEMM and col2im: dW, dx or both. */
         float *gdW = want_dw && !p.direct_dw ? dW : NULL;
-        for (int64_t b0 = lo; b0 < hi && (gdW || !p.direct_dx); b0 += p.nb)
+        for (int64_t b0 = lo; b0 < hi && (gdW || !p.direct_dx); b0 += p.nb) {
+            /* dx not zeroed (over_dx): these images' dx zeroed here, in
+             * cache, before col2im adds into it. */
+            if (n->over_dx && !p.direct_dx)
+                memset(cnn_in_node(e, n, 0)->dy + b0 * p.xs, 0,
+                       (size_t)((hi - b0 < p.nb ? hi - b0 : p.nb) * p.xs) * sizeof(float));
             for (int t = 0; t < p.tiles; t++)
                 for (int gi = 0; gi < p.G; gi++) {
                     conv_block k = {.b0 = b0, .cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb),
@@ -905,6 +910,7 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
                     k.r1 = k.r0 + p.rows < p.w.oh ? k.r0 + p.rows : p.w.oh;
                     bwd_block(&p, e, n, &k, col, stage, gdW, dB, base);
                 }
+        }
         /* Every thread's partial dW is done (and the scratch of thread
          * 0's direct dW free): each thread adds a slice of the elements,
          * thread by thread in order, the arithmetic of one loop. */
@@ -958,7 +964,7 @@ static void conv_rf(const cnn_graph *g, const cnn_node *n, cnn_rf_step *st)
 const cnn_op_def cnn_op_conv2d = {
     .name = "conv2d", .param_names = {"weight", "bias"},
     .infer = conv_infer, .scratch_floats = conv_scratch,
-    .forward = conv_forward, .backward = conv_backward,
+    .forward = conv_forward, .backward = conv_backward, .writes_dx = true,
     .macs = conv_macs, .rf = conv_rf,
 };
 
