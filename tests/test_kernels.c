@@ -397,13 +397,19 @@ static void eltwise_definitions(void)
             T_TRUE(memcmp(&sx, &wx, sizeof sx) == 0);
             float want[N];
             memcpy(want, dy, sizeof want);
-            cnn_bn_dx_add(dx0, d, NULL, want, len, 0.7f, 0.1f, 0.3f, 0.2f);
+            cnn_bn_dx(dx0, d, NULL, want, len, 0.7f, 0.1f, 0.3f, 0.2f, true);
             memcpy(dx, dy, sizeof dx);
-            cnn_bn_dx_add(dx0, g, masked ? x : NULL, dx, len, 0.7f, 0.1f, 0.3f, 0.2f);
+            cnn_bn_dx(dx0, g, masked ? x : NULL, dx, len, 0.7f, 0.1f, 0.3f, 0.2f, true);
             T_TRUE(memcmp(dx, want, (size_t)len * sizeof *dx) == 0);
             for (int i = 0; i < len; i++) {
                 float w = dy[i] + 0.7f * (d[i] - 0.1f - (dx0[i] - 0.3f) * 0.2f);
                 T_TRUE(memcmp(&want[i], &w, sizeof w) == 0);
+            }
+            memcpy(dx, dy, sizeof dx); /* written, not added to */
+            cnn_bn_dx(dx0, g, masked ? x : NULL, dx, len, 0.7f, 0.1f, 0.3f, 0.2f, false);
+            for (int i = 0; i < len; i++) {
+                float w = 0.7f * (d[i] - 0.1f - (dx0[i] - 0.3f) * 0.2f);
+                T_TRUE(memcmp(&dx[i], &w, sizeof w) == 0);
             }
         }
         memcpy(dx, dx0, sizeof dx);

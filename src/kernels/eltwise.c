@@ -262,14 +262,20 @@ CNN_CLONES void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affi
             y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
 
-CNN_CLONES void cnn_bn_dx_add(const float *restrict x, const float *restrict dy,
-                              const float *restrict r, float *restrict dx, int64_t n, float k,
-                              float a1, float m, float b)
+CNN_CLONES void cnn_bn_dx(const float *restrict x, const float *restrict dy,
+                          const float *restrict r, float *restrict dx, int64_t n, float k,
+                          float a1, float m, float b, bool add)
 {
-    if (r)
+    if (r && add)
         for (int64_t i = 0; i < n; i++)
             dx[i] += k * (relu_grad(r[i], dy[i]) - a1 - (x[i] - m) * b);
-    else
+    else if (r)
+        for (int64_t i = 0; i < n; i++)
+            dx[i] = k * (relu_grad(r[i], dy[i]) - a1 - (x[i] - m) * b);
+    else if (add)
         for (int64_t i = 0; i < n; i++)
             dx[i] += k * (dy[i] - a1 - (x[i] - m) * b);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dx[i] = k * (dy[i] - a1 - (x[i] - m) * b);
 }

@@ -224,13 +224,13 @@ float cnn_sum(const float *x, int64_t n);
 
 /* Batch normalization's passes, in the same fixed lanes as cnn_sum:
  * sum (x - m)^2; sum a * (x - m); y = x * s + t; and
- * dx += k * (dy - a1 - (x - m) * b). */
+ * dx += k * (dy - a1 - (x - m) * b) (or = without `add`). */
 float cnn_sum_sqdev(const float *x, int64_t n, float m);
 float cnn_dot_dev(const float *a, const float *x, int64_t n, float m);
 /* *sdy = sum d, *sdyx = sum d * (x - m): the bits of cnn_sum and
  * cnn_dot_dev; d = dy, or, with r (the output of a ReLU
  * that follows, fused into the batch norm), the gradient through it as
- * cnn_relu_bwd_acc gives it. The same r in cnn_bn_dx_add. */
+ * cnn_relu_bwd_acc gives it. The same r in cnn_bn_dx. */
 void  cnn_bn_sums(const float *dy, const float *r, const float *x, int64_t n, float m, float *sdy,
                   float *sdyx);
 void  cnn_affine(const float *x, float *y, int64_t n, float s, float t);
@@ -240,8 +240,8 @@ void  cnn_affine_to(const float *x, float *y, int64_t n, float s, float t, bool 
 /* In place: y = y * s + t when `affine`, then max(y, 0) when `relu`; the
  * bits of cnn_affine then cnn_relu_fwd. */
 void  cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu);
-void  cnn_bn_dx_add(const float *x, const float *dy, const float *r, float *dx, int64_t n, float k,
-                    float a1, float m, float b);
+void  cnn_bn_dx(const float *x, const float *dy, const float *r, float *dx, int64_t n, float k,
+                float a1, float m, float b, bool add);
 
 /* Max pooling of one plane x [h, w] into y [oh, ow] with arg [oh, ow] the
  * index in x of each maximum (the first of equal values; the last NaN if

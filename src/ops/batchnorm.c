@@ -259,8 +259,8 @@ static void bn_backward_sync(const cnn_exec *e, cnn_node *n)
             const int64_t o = ((int64_t)b * C + c) * hw;
             if (b + 1 < e->batch)
                 prefetch_w(x->dy + o + C * hw, hw);
-            cnn_bn_dx_add(x->y + o, n->dy + o, r ? r + o : NULL, x->dy + o, hw, k, a1, m,
-                          inv * a2);
+            cnn_bn_dx(x->y + o, n->dy + o, r ? r + o : NULL, x->dy + o, hw, k, a1, m, inv * a2,
+                      !n->over_dx);
         }
     }
 }
@@ -312,8 +312,8 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
             const int64_t o = ((int64_t)b * C + c) * hw;
             if (b + 1 < e->batch)
                 prefetch_w(x->dy + o + C * hw, hw);
-            cnn_bn_dx_add(x->y + o, n->dy + o, r ? r + o : NULL, x->dy + o, hw, k, a1, m,
-                          inv * a2);
+            cnn_bn_dx(x->y + o, n->dy + o, r ? r + o : NULL, x->dy + o, hw, k, a1, m, inv * a2,
+                      !n->over_dx);
         }
     }
 }
@@ -322,7 +322,7 @@ const cnn_op_def cnn_op_batchnorm2d = {
     .name = "batchnorm2d", .param_names = {"weight", "bias"},
     .buf_names = {"running_mean", "running_var"},
     .infer = bn_infer, .aux_floats = bn_aux, .check = bn_check,
-    .forward = bn_forward, .backward = bn_backward,
+    .forward = bn_forward, .backward = bn_backward, .writes_dx = true,
 };
 
 int cnn_batchnorm2d(cnn_graph *g, int x, float eps, float momentum, const char *name)
