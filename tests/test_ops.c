@@ -1296,6 +1296,56 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
     cnn_conv_tuning = keep;
 }
 
+/* A training plan's conv whose only reader is a batch norm sums its output
+ * planes for it while they are in cache: the batch norm's output and
+ * running statistics are the bits of the batch norm summing them itself
+ * (the conv given a second reader), by the direct kernel and by im2col +
+ * GEMM, chunked, at 1 and 2 threads. */
+static void run_conv_bn(bool direct, bool second, int threads, float *out, float *stats)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(5, 3, 3);
+    static float    in[4 * 3 * 9 * 9];
+    int             x, c, bn;
+
+    cnn_conv_tuning.direct = direct;
+    a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = 1;
+    x  = cnn_input(g, 3, 9, 9, "x");
+    c  = cnn_conv2d(g, x, &a, "c");
+    bn = cnn_batchnorm2d(g, c, 1e-5f, 0.1f, "bn");
+    T_OK(bn);
+    if (second)
+        T_OK(cnn_relu(g, c, "second"));
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 5));
+    for (int64_t i = 0; i < cnn_graph_buffer_count(g); i++)
+        cnn_graph_buffers(g)[i] = 0.5f;
+    T_OK(cnn_graph_set_threads(g, threads));
+    T_OK(cnn_graph_plan(g, 4));
+    for (int i = 0; i < 4 * 3 * 9 * 9; i++)
+        in[i] = (float)sin(i * 0.37) + 0.3f;
+    T_OK(cnn_graph_set_input(g, x, in));
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    memcpy(out, cnn_graph_data(g, bn), 4 * 5 * 9 * 9 * sizeof *out);
+    memcpy(stats, cnn_graph_buffers(g), 10 * sizeof *stats);
+    cnn_graph_free(g);
+    cnn_conv_tuning = keep;
+}
+
+static void conv_bn_plane_sums(void)
+{
+    static float y0[4 * 5 * 81], y1[4 * 5 * 81];
+    float        s0[10], s1[10];
+
+    for (int direct = 0; direct < 2; direct++)
+        for (int threads = 1; threads <= 2; threads++) {
+            run_conv_bn(direct, true, threads, y0, s0);
+            run_conv_bn(direct, false, threads, y1, s1);
+            T_ARRAY_EQ(y1, y0, 4 * 5 * 81);
+            T_ARRAY_EQ(s1, s0, 10);
+        }
+}
+
 static void conv_direct_same_bits(void)
 {
     static const int shapes[][11] = {
@@ -1345,6 +1395,7 @@ int main(void)
     T_RUN(conv_pointwise);
     T_RUN(conv_slices_same_bits);
     T_RUN(conv_direct_same_bits);
+    T_RUN(conv_bn_plane_sums);
     T_RUN(conv_direct_dw);
     T_RUN(conv_pointwise_strided);
     T_RUN(conv_stride_larger_than_kernel);

@@ -28,6 +28,8 @@ void cnn_graph_drop_plan(cnn_graph *g)
         g->nodes[i].aux_floats = 0;
         g->nodes[i].fuse_bn = g->nodes[i].fused_into = -1;
         g->nodes[i].fuse_relu = g->nodes[i].relu_bwd = g->nodes[i].bwd_fused = false;
+        g->nodes[i].stats_bn    = -1;
+        g->nodes[i].stats_ready = false;
     }
 }
 
@@ -424,6 +426,12 @@ static int plan(cnn_graph *g, int batch, bool infer)
     }
     if (kind != PLAN_INFER)
         fuse_train_relus(g, kind == PLAN_SHARED);
+    for (int i = 0; kind != PLAN_INFER && i < g->n_nodes; i++) { /* conv -> its batch norm */
+        cnn_node *n = &g->nodes[i], *src = n->n_in == 1 ? &g->nodes[n->in[0]] : NULL;
+        if (n->op == CNN_OP_BATCHNORM2D && src && src->op == CNN_OP_CONV2D && src->readers == 1 &&
+            n->shape.ndim == 3)
+            src->stats_bn = i;
+    }
     for (int i = 0; kind == PLAN_INFER && i < g->n_nodes; i++) {
         cnn_node *n = &g->nodes[i], *r = &g->nodes[root[i]];
         if (root[i] == i)

@@ -63,6 +63,12 @@ typedef struct cnn_node {
      * many inputs of other nodes are this node (set by the plan). */
     bool     over_dx;
     int      readers;
+    /* Training plans: a conv whose only reader is a batch norm sums each
+     * output plane for it (stats_bn: that node, or -1) while the plane is
+     * in cache; stats_ready: the batch norm's plane sums are this
+     * forward's (set by the conv, cleared by the batch norm). */
+    int      stats_bn;
+    bool     stats_ready;
 } cnn_node;
 
 struct cnn_graph {
@@ -138,6 +144,10 @@ static inline int64_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel
 void cnn_fused_epilogue(const cnn_exec *e, const cnn_node *n, int c, float *y, int64_t len);
 /* Eval batch norm's y = x * scale + shift for channel c (batchnorm.c). */
 void cnn_bn_eval_coef(const cnn_exec *e, const cnn_node *bn, int c, float *scale, float *shift);
+/* Where a conv (cnn_node stats_bn) puts the sums of its output planes for
+ * this forward of batch norm bn: [batch][C], cnn_sum of each plane; NULL
+ * when bn will not use them (eval, frozen, synchronized statistics). */
+float *cnn_bn_plane_sums(const cnn_exec *e, cnn_node *bn);
 
 /* One receptive-field step: the op's window per axis (h, w). An op that
  * mixes its whole input (global pooling, linear) sets `whole`. */

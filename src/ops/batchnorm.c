@@ -28,10 +28,12 @@ static int bn_infer(cnn_graph *g, cnn_node *n)
  * that go through the reduction: the global count, then two C-vectors. */
 static int64_t sync_floats(const cnn_node *n) { return 2 * (2 * n->shape.dim[0] + 1); }
 
+/* Then [batch][C] plane sums from the conv before (stats_bn), used only
+ * without synchronized statistics: at aux + 2C. */
 static int64_t bn_aux(const cnn_graph *g, const cnn_node *n, int batch)
 {
-    (void)batch;
-    return 2 * n->shape.dim[0] + (g->reduce ? sync_floats(n) : 0);
+    return 2 * n->shape.dim[0] + (g->reduce ? sync_floats(n) : 0) +
+           (n->shape.ndim == 3 ? (int64_t)batch * n->shape.dim[0] : 0);
 }
 
 static int64_t spatial(const cnn_node *n)
@@ -44,6 +46,17 @@ static bool uses_batch_stats(const cnn_exec *e, const cnn_node *n)
     return e->mode == CNN_TRAIN && n->trainable;
 }
 
+float *cnn_bn_plane_sums(const cnn_exec *e, cnn_node *bn)
+{
+    const int64_t C = bn->shape.dim[0];
+
+    if (!uses_batch_stats(e, bn) || e->g->reduce || bn->shape.ndim != 3 ||
+        bn->aux_floats < 2 * C + (int64_t)e->batch * C)
+        return NULL;
+    bn->stats_ready = true;
+    return bn->aux + 2 * C;
+}
+
 static int bn_check(const cnn_exec *e, const cnn_node *n)
 {
     if (uses_batch_stats(e, n) && e->batch * spatial(n) < 2)
@@ -51,8 +64,7 @@ static int bn_check(const cnn_exec *e, const cnn_node *n)
                         "batchnorm2d '%s': training needs more than 1 value per channel (batch %d "
                         "x %lld positions)",
                         n->name, e->batch, (long long)spatial(n));
-    if (uses_batch_stats(e, n) && e->g->reduce &&
-        n->aux_floats < 2 * n->shape.dim[0] + sync_floats(n))
+    if (uses_batch_stats(e, n) && e->g->reduce && n->aux_floats < bn_aux(e->g, n, e->batch))
         return cnn_fail(CNN_ESTATE, "batchnorm2d '%s': synchronized statistics were asked for "
                         "after the graph was planned; plan it again", n->name);
     return CNN_OK;
@@ -192,6 +204,9 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
         bn_forward_sync(e, n);
         return;
     }
+    /* The planes' sums, from the conv before when it made them. */
+    const float *sums = batch_stats && n->stats_ready ? n->aux + 2 * C : NULL;
+    n->stats_ready    = false;
     /* A channel is one thread's, whichever: taken as they come. */
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(dynamic, 1))
     for (int c = 0; c < C; c++) {
@@ -200,7 +215,9 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
             /* Two passes (mean, then squared deviations), each plane in
              * float lanes and the planes in double. */
             double s = 0.0, ss = 0.0;
-            for (int b = 0; b < e->batch; b++) {
+            for (int b = 0; sums && b < e->batch; b++)
+                s += sums[(int64_t)b * C + c];
+            for (int b = 0; !sums && b < e->batch; b++) {
                 if (b + 1 < e->batch)
                     prefetch(x->y + ((int64_t)(b + 1) * C + c) * hw, hw);
                 s += cnn_sum(x->y + ((int64_t)b * C + c) * hw, hw);

@@ -488,7 +488,7 @@ static conv_block block_at(const conv_plan *p, int batch, int64_t i)
  * the caller, who may share them between the parts of a block). */
 static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const conv_block *k,
                       const float *cm, int64_t ldc, int o0, int o1, float *col, float *stage,
-                      float *ws)
+                      float *ws, float *sums)
 {
     const cnn_node *x  = cnn_in_node(e, n, 0);
     const float    *W  = cnn_param(e, n, 0) + ((int64_t)k->gi * p->ocg + o0) * p->kc;
@@ -515,6 +515,8 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
                 cnn_add_bias(y, N, B[o]);
             if (fused)
                 cnn_fused_epilogue(e, n, k->gi * p->ocg + o, y, N);
+            if (sums) /* whole planes only */
+                sums[k->b0 * p->oc + k->gi * p->ocg + o] = cnn_sum(y, N);
         }
         return;
     }
@@ -525,6 +527,8 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
             cnn_affine(s, d, p->ohw, 1.0f, B ? B[o] : 0.0f);
             if (fused)
                 cnn_fused_epilogue(e, n, k->gi * p->ocg + o, d, p->ohw);
+            if (sums)
+                sums[(k->b0 + i) * p->oc + k->gi * p->ocg + o] = cnn_sum(d, p->ohw);
         }
 }
 
@@ -612,7 +616,7 @@ static float *direct_packed(const conv_plan *p, const cnn_exec *e, int gi, int j
  * [r0, r1) (at most p->drows) of image b by cnn_direct, then the bias and
  * a fused epilogue as in fwd_block. `band`: as for direct_run. */
 static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int gi,
-                         int r0, int r1, int j, bool band, float *base)
+                         int r0, int r1, int j, bool band, float *base, float *sums)
 {
     const cnn_win2d *w   = &p->w;
     const float     *B   = n->a.conv.bias ? cnn_param(e, n, 1) + gi * p->ocg : NULL;
@@ -635,6 +639,8 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
             cnn_add_bias(yo, len, B[o]);
         if (fused)
             cnn_fused_epilogue(e, n, gi * p->ocg + o, yo, len);
+        if (sums) /* whole planes only */
+            sums[b * p->oc + gi * p->ocg + o] = cnn_sum(yo, len);
     }
 }
 
@@ -649,6 +655,11 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
     const int       nt = e->nthreads;
     conv_plan p = plan_of(e->g, n, e->batch, e->batch < nt ? (nt + e->batch - 1) / e->batch : 1, nt);
     int       ms = 1; /* output-channel parts a block */
+    /* The sums of the output planes for the batch norm after (training),
+     * where every item holds whole planes: they are in cache here. */
+    float    *sums = n->stats_bn >= 0 && (p.direct ? p.dtiles == 1 : p.small || p.tiles == 1)
+                         ? cnn_bn_plane_sums(e, &e->g->nodes[n->stats_bn])
+                         : NULL;
 
     if (p.direct) {
         const int64_t ig = (int64_t)e->batch * p.G;
@@ -682,7 +693,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
                 for (int64_t bg = c0; bg < c0 + p.dimg && bg < ig; bg++)
                     direct_block(&p, e, n, bg / p.G, (int)(bg % p.G), r0,
                                  r0 + p.drows < p.w.oh ? r0 + p.drows : p.w.oh, j,
-                                 p.dimg == 1 && rest == last, base);
+                                 p.dimg == 1 && rest == last, base, sums);
                 last = rest;
             }
         }
@@ -717,7 +728,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
                 cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
             last = i / ms;
             cnn_slice(p.ocg, (int)(i % ms), ms, &o0, &o1);
-            fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, col, stage, base);
+            fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, col, stage, base, sums);
         }
     }
 }
