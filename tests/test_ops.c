@@ -1260,8 +1260,10 @@ static void conv_slices_same_bits(void)
  * gives the very bits of im2col + GEMM, for every variant that has one:
  * paddings, dilations, strides, groups, Kc over CNN_GEMM_KC, output
  * channels off the microkernel's rows and over 256, rows by rows or wide,
- * 1 to 3 threads and images. */
-static void run_direct(const int *v, bool direct, int threads, int batch, float *out, int64_t *ny)
+ * output channels in the lanes (ocl) or pixels, 1 to 3 threads and
+ * images. */
+static void run_direct(const int *v, bool direct, int threads, int batch, float *out, int64_t *ny,
+                       float ocl_gain)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     cnn_graph      *g = cnn_graph_new();
@@ -1272,6 +1274,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
     cnn_conv_tuning.direct = direct;
     cnn_conv_tuning.direct_fill = 0.0f; /* wherever it can, by rows or wide */
     cnn_conv_tuning.direct_band = threads == 3 ? 1 : (int64_t)1 << 17; /* 3: one-row tiles */
+    cnn_conv_tuning.direct_ocl_gain = ocl_gain;
     a.pad[0] = a.pad[2] = v[5];
     a.pad[1] = a.pad[3] = v[6];
     a.dilation[0] = a.dilation[1] = v[7];
@@ -1294,6 +1297,72 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
     memcpy(out, cnn_graph_data(g, c), (size_t)*ny * sizeof *out);
     cnn_graph_free(g);
     cnn_conv_tuning = keep;
+}
+
+/* The direct input gradient (cnn_direct of dY with W flipped) gives the
+ * same bits with the input channels in the lanes (ocl, W packed once) as
+ * with the pixels: channels on and off the panels, groups, dilation, 1 to
+ * 3 threads and images. */
+static void run_direct_dx(const int *v, int threads, int batch, float ocl_gain, float *dx)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(v[3], v[4], v[4]);
+    static float    in[3 * 64 * 14 * 14];
+    int             x, c;
+
+    cnn_conv_tuning.direct_fill     = 0.0f;
+    cnn_conv_tuning.direct_ocl_gain = ocl_gain;
+    a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = v[5];
+    a.dilation[0] = a.dilation[1] = v[6];
+    a.groups = v[7];
+    x = cnn_input(g, v[0], v[1], v[2], "x");
+    c = cnn_conv2d(g, x, &a, "c");
+    T_OK(c);
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 7));
+    T_OK(cnn_graph_set_threads(g, threads));
+    T_OK(cnn_graph_want_input_grad(g, x, true));
+    T_OK(cnn_graph_plan(g, batch));
+    const int64_t nx = (int64_t)batch * v[0] * v[1] * v[2];
+    for (int64_t i = 0; i < nx; i++)
+        in[i] = (float)sin(i * 0.43);
+    T_OK(cnn_graph_set_input(g, x, in));
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    T_OK(cnn_graph_clear_grads(g));
+    T_OK(cnn_graph_zero_param_grads(g));
+    cnn_shape sh;
+    T_OK(cnn_node_info(g, c, NULL, NULL, &sh));
+    for (int64_t i = 0; i < (int64_t)batch * cnn_shape_numel(&sh); i++)
+        cnn_graph_grad(g, c)[i] = (float)cos(i * 0.29);
+    T_OK(cnn_graph_backward(g));
+    memcpy(dx, cnn_graph_grad(g, x), (size_t)nx * sizeof *dx);
+    cnn_graph_free(g);
+    cnn_conv_tuning = keep;
+}
+
+static void conv_direct_dx_ocl(void)
+{
+    static const int shapes[][8] = {
+        /* c, h, w, oc, k, pad, dilation, groups */
+        {64, 7, 7, 64, 3, 1, 1, 1}, {20, 9, 6, 5, 3, 1, 1, 1}, {40, 5, 11, 16, 5, 2, 1, 2},
+        {37, 8, 8, 3, 3, 2, 2, 1},  {3, 14, 14, 8, 3, 1, 1, 1},
+    };
+    static float  want[3 * 64 * 14 * 14], got[3 * 64 * 14 * 14];
+    const cnn_isa isa0 = cnn_gemm_isa();
+
+    for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_gemm_set_isa((cnn_isa)isa))
+            continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int threads = 1; threads <= 3; threads += 2)
+                for (int batch = 1; batch <= 3; batch += 2) {
+                    const int *v = shapes[s];
+                    run_direct_dx(v, threads, batch, 2.0f, want);
+                    run_direct_dx(v, threads, batch, -2.0f, got);
+                    T_ARRAY_EQ(got, want, batch * v[0] * v[1] * v[2]);
+                }
+    }
+    T_TRUE(cnn_gemm_set_isa(isa0));
 }
 
 /* A training plan's conv whose only reader is a batch norm sums its output
@@ -1369,16 +1438,18 @@ static void conv_direct_same_bits(void)
     for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
         if (!cnn_gemm_set_isa((cnn_isa)isa))
             continue;
-        T_TRUE(cnn_direct_kernel(NULL, NULL) != NULL);
+        T_TRUE(cnn_direct_kernel(NULL, NULL, NULL) != NULL);
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads += 2)
-                for (int batch = 1; batch <= 3; batch += 2) {
-                    int64_t nw, ng;
-                    run_direct(shapes[s], false, threads, batch, want, &nw);
-                    run_direct(shapes[s], true, threads, batch, got, &ng);
-                    T_EQ(ng, nw);
-                    T_ARRAY_EQ(got, want, nw);
-                }
+                for (int batch = 1; batch <= 3; batch += 2)
+                    /* pixels in the lanes, then output channels (ocl) */
+                    for (int ocl = 0; ocl < 2; ocl++) {
+                        int64_t nw, ng;
+                        run_direct(shapes[s], false, threads, batch, want, &nw, 2.0f);
+                        run_direct(shapes[s], true, threads, batch, got, &ng, ocl ? -2.0f : 2.0f);
+                        T_EQ(ng, nw);
+                        T_ARRAY_EQ(got, want, nw);
+                    }
     }
     T_TRUE(cnn_gemm_set_isa(isa0));
 }
@@ -1395,6 +1466,7 @@ int main(void)
     T_RUN(conv_pointwise);
     T_RUN(conv_slices_same_bits);
     T_RUN(conv_direct_same_bits);
+    T_RUN(conv_direct_dx_ocl);
     T_RUN(conv_bn_plane_sums);
     T_RUN(conv_direct_dw);
     T_RUN(conv_pointwise_strided);

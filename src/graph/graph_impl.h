@@ -144,10 +144,11 @@ static inline int64_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel
 void cnn_fused_epilogue(const cnn_exec *e, const cnn_node *n, int c, float *y, int64_t len);
 /* Eval batch norm's y = x * scale + shift for channel c (batchnorm.c). */
 void cnn_bn_eval_coef(const cnn_exec *e, const cnn_node *bn, int c, float *scale, float *shift);
-/* Where a conv (cnn_node stats_bn) puts the sums of its output planes for
- * this forward of batch norm bn: [batch][C], cnn_sum of each plane; NULL
- * when bn will not use them (eval, frozen, synchronized statistics). */
-float *cnn_bn_plane_sums(const cnn_exec *e, cnn_node *bn);
+/* Where a conv (cnn_node stats_bn) puts the statistics of its output
+ * planes for this forward of batch norm bn: [batch][C][2], cnn_plane_stats
+ * of each plane; NULL when bn will not use them (eval, frozen,
+ * synchronized statistics). */
+float *cnn_bn_plane_stats(const cnn_exec *e, cnn_node *bn);
 
 /* One receptive-field step: the op's window per axis (h, w). An op that
  * mixes its whole input (global pooling, linear) sets `whole`. */
@@ -215,6 +216,10 @@ extern struct cnn_conv_tuning {
     bool    direct; /* forward by cnn_direct where it applies (the same bits) */
     float   direct_fill; /* ... and fills at least this part of its lanes */
     int64_t direct_band; /* floats of input band a tile of rows may take */
+    /* cnn_direct with output channels in the lanes (ocl; forward and dx)
+     * where that fills more than this part of the lanes above the pixels
+     * in the lanes would: below -1 wherever it can, above 1 never. */
+    float   direct_ocl_gain;
     /* dW by cnn_direct_dw (stride 1) when at least this part of the
      * vector lanes hold output pixels; above 1: never. */
     float   direct_dw_fill;

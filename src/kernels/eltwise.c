@@ -153,6 +153,12 @@ CNN_CLONES float cnn_sum_sqdev(const float *x, int64_t n, float m)
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+void cnn_plane_stats(const float *x, int64_t n, float st[2])
+{
+    st[0] = cnn_sum(x, n);
+    st[1] = cnn_sum_sqdev(x, n, st[0] / (float)n);
+}
+
 /* Sum of a[i] * (x[i] - m), in the same lanes. */
 /* The gradient through a ReLU whose output is r: what the ReLU's own
  * backward leaves in a zeroed buffer, 0 + (r > 0 ? d : 0), so -0 gives +0. */

@@ -466,19 +466,168 @@ static void gt_direct_seg(const cnn_direct *d, int64_t si, int segs, const float
     }
 }
 
-/* Slices [s0, s1) of GT_KC columns of W [M, K] (rows ldw apart) packed
- * as GT_DIRECT_FN packs them: slice s at Ap + mup*s*GT_KC, mup = M
- * rounded up to GT_MR, in GT_MR-row panels. */
-void GT_DIRECT_PACK_FN(int M, int K, const float *W, int64_t ldw, int s0, int s1, float *Ap)
-{
-    const int64_t mup = (M + GT_MR - 1) / GT_MR * GT_MR;
+/* ---- output channels in the lanes (cnn_direct's ocl) ---- */
 
-    for (int p0 = s0 * GT_KC; p0 < K && p0 < s1 * GT_KC; p0 += GT_KC)
-        gt_pack_a(false, W, ldw, 0, M, p0, K - p0 < GT_KC ? K - p0 : GT_KC, Ap + mup * p0);
+_Static_assert(GT_NV == 2, "cnn_direct_kernel's ocw is two vectors");
+_Static_assert(GT_KC * GT_NR + CNN_DIRECT_OCL_PIXELS * GT_NR + 16 <= CNN_GEMM_WS_FLOATS,
+               "gt_direct_ocl: workspace too small");
+
+/* Columns [p0, p0 + kc) of W [M, K] transposed, in NR-wide panels: panel
+ * j0 (channels j0 ... j0 + NR - 1, zeros past M) at Bp + j0*kc, [kc][NR]. */
+static void gt_pack_wt(int M, const float *W, int64_t ldw, int p0, int kc, float *Bp)
+{
+    for (int j0 = 0; j0 < M; j0 += GT_NR)
+        gt_pack_t(W + (int64_t)j0 * ldw + p0, ldw, M - j0 < GT_NR ? M - j0 : GT_NR, kc, GT_NR,
+                  Bp + (int64_t)j0 * kc);
+}
+
+/* `rows` pixels (row r reading its input at a0[r] + koff[k]) by the NR
+ * channels of a panel Bp [kc][NR], into T (row r at T + r*ldt): the
+ * arithmetic of gt_kernel_rows with alpha 1, element by element (the
+ * factors of each product swapped, which an FMA does not see). */
+static inline __attribute__((always_inline)) void
+gt_ocl_rows(int rows, int kc, const float *const *a0, const int32_t *restrict koff,
+            const float *restrict Bp, float *restrict T, int64_t ldt, bool over)
+{
+    gt_vec acc[GT_MR][GT_NV];
+
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GT_NV; v++)
+            acc[r][v] = GT_SET1(0.0f);
+    for (int k = 0; k < kc; k++) {
+        const int32_t o = koff[k];
+        gt_vec        b[GT_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < GT_NV; v++)
+            b[v] = GT_LOAD(Bp + k * GT_NR + v * GT_VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < rows; r++) {
+            const gt_vec a = GT_SET1(a0[r][o]);
+#pragma GCC unroll 4
+            for (int v = 0; v < GT_NV; v++)
+                acc[r][v] = GT_FMA(a, b[v], acc[r][v]);
+        }
+    }
+    const gt_vec one = GT_SET1(1.0f);
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GT_NV; v++) {
+            float *c = T + r * ldt + v * GT_VL;
+            GT_STORE(c, over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOAD(c)));
+        }
+}
+
+static void gt_ocl_any(int rows, int kc, const float *const *a0, const int32_t *restrict koff,
+                       const float *restrict Bp, float *restrict T, int64_t ldt, bool over)
+{
+    switch (rows) {
+#define GT_ROWS_CASE(n)                                                                          \
+    case n:                                                                                      \
+        gt_ocl_rows(n < GT_MR ? n : GT_MR, kc, a0, koff, Bp, T, ldt, over);                      \
+        break;
+        GT_ROWS_CASE(1)
+        GT_ROWS_CASE(2)
+        GT_ROWS_CASE(3)
+        GT_ROWS_CASE(4)
+        GT_ROWS_CASE(5)
+        GT_ROWS_CASE(6)
+        GT_ROWS_CASE(7)
+#undef GT_ROWS_CASE
+    default:
+        gt_ocl_rows(GT_MR, kc, a0, koff, Bp, T, ldt, over);
+    }
+}
+
+/* dst[j*ldd + i] = src[i*lds + j] for i < ni, j < nj. */
+static void gt_transpose(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd)
+{
+    int i = 0;
+#ifdef GT_HAVE_AVX2
+    for (; i + 8 <= ni; i += 8) {
+        int j = 0;
+        for (; j + 8 <= nj; j += 8) {
+            __m256 r[8];
+            for (int t = 0; t < 8; t++)
+                r[t] = _mm256_loadu_ps(src + (i + t) * lds + j);
+            gt_transpose8(r);
+            for (int t = 0; t < 8; t++)
+                _mm256_storeu_ps(dst + (j + t) * ldd + i, r[t]);
+        }
+        for (; j < nj; j++)
+            for (int t = 0; t < 8; t++)
+                dst[j * ldd + i + t] = src[(i + t) * lds + j];
+    }
+#endif
+    for (; i < ni; i++)
+        for (int j = 0; j < nj; j++)
+            dst[j * ldd + i] = src[i * lds + j];
+}
+
+/* Panel by panel of NR channels: every slice of K into T [pixels][NR]
+ * (the GEMM's C, transposed; with `add`, y's values first), then T into
+ * y. The panel's weights stay in L1 while the pixels sweep it. */
+static void gt_direct_ocl(const cnn_direct *d, float *ws)
+{
+    float        *Bw   = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    float        *T    = Bw + GT_KC * GT_NR;
+    const int     npix = (d->r1 - d->r0) * d->ow;
+    const int64_t mun  = (d->M + GT_NR - 1) / GT_NR * GT_NR;
+    float        *y    = d->y + (int64_t)d->r0 * d->ow;
+
+    for (int j0 = 0; j0 < d->M; j0 += GT_NR) {
+        const int nr = d->M - j0 < GT_NR ? d->M - j0 : GT_NR;
+        if (d->add)
+            gt_transpose(y + j0 * d->ldy, d->ldy, nr, npix, T, GT_NR);
+        for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
+            const int    kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
+            const float *Bk = Bw;
+            if (d->Ap)
+                Bk = d->Ap + mun * p0 + (int64_t)j0 * kc;
+            else
+                gt_pack_t(d->W + (int64_t)j0 * d->ldw + p0, d->ldw, nr, kc, GT_NR, Bw);
+            for (int t = 0; t < npix; t += GT_MR) {
+                const int    mr = npix - t < GT_MR ? npix - t : GT_MR;
+                const float *a0[GT_MR];
+                for (int r = 0; r < GT_MR; r++) {
+                    const int q = t + (r < mr ? r : 0);
+                    a0[r] = d->xb + (int64_t)(q / d->ow) * d->ldx + q % d->ow;
+                }
+                gt_ocl_any(mr, kc, a0, d->koff + p0, Bk, T + (int64_t)t * GT_NR, GT_NR,
+                           p0 == 0 && !d->add);
+            }
+        }
+        gt_transpose(T, GT_NR, npix, nr, y + j0 * d->ldy, d->ldy);
+    }
+}
+
+/* Slices [s0, s1) of GT_KC columns of W [M, K] (rows ldw apart) packed
+ * as GT_DIRECT_FN packs them: slice s at Ap + mup*s*GT_KC, in GT_MR-row
+ * panels (mup = M rounded up to GT_MR), or with ocl, transposed in
+ * GT_NR-wide panels (mup = M rounded up to GT_NR). */
+void GT_DIRECT_PACK_FN(int M, int K, const float *W, int64_t ldw, int s0, int s1, bool ocl,
+                       float *Ap)
+{
+    const int     w   = ocl ? GT_NR : GT_MR;
+    const int64_t mup = (M + w - 1) / w * w;
+
+    for (int p0 = s0 * GT_KC; p0 < K && p0 < s1 * GT_KC; p0 += GT_KC) {
+        const int kc = K - p0 < GT_KC ? K - p0 : GT_KC;
+        if (ocl)
+            gt_pack_wt(M, W, ldw, p0, kc, Ap + mup * p0);
+        else
+            gt_pack_a(false, W, ldw, 0, M, p0, kc, Ap + mup * p0);
+    }
 }
 
 void GT_DIRECT_FN(const cnn_direct *d, float *ws)
 {
+    if (d->ocl) {
+        gt_direct_ocl(d, ws);
+        return;
+    }
     float    *Ap   = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     float    *Bp   = Ap + GT_MC_MAX * GT_KC;
     const int segs = (d->ow + GT_VL - 1) / GT_VL; /* per output row */

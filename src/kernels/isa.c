@@ -107,12 +107,14 @@ cnn_isa cnn_gemm_isa(void)
     return active;
 }
 
-cnn_direct_fn *cnn_direct_kernel(int *lanes, cnn_direct_pack_fn **pack)
+cnn_direct_fn *cnn_direct_kernel(int *lanes, int *ocw, cnn_direct_pack_fn **pack)
 {
     cnn_isa isa = cnn_gemm_isa();
 
     if (lanes)
         *lanes = isa_lanes[isa];
+    if (ocw) /* the microkernel's NR: two vectors */
+        *ocw = 2 * isa_lanes[isa];
     if (pack)
         *pack = isa_direct_pack[isa];
     return isa_direct[isa];

@@ -103,27 +103,39 @@ typedef struct cnn_direct {
      * ones. xb must be readable lanes floats past the last row's end. */
     bool           wide;
     /* The weights already packed by the variant's cnn_direct_pack_fn
-     * (W and ldw unused), or NULL: the kernel packs them itself, per
-     * call. The bits are the same either way. */
+     * (W and ldw unused; packed with the same ocl), or NULL: the kernel
+     * packs them itself, per call. The bits are the same either way. */
     const float   *Ap;
+    /* Output channels in the lanes: each output pixel a row of the
+     * microkernel, reading its input values at xb[pixel's place + koff[k]]
+     * (one at a time: the place is (oy - r0)*ldx + ox, any stride), the
+     * weights W^T in panels of `ocw` channels (cnn_direct_kernel) as
+     * vectors, so M fills the lanes however few pixels a row has (a 7x7
+     * plane: 49 of 49, where pixels in the lanes fill 49 of 64). The
+     * same bits as without; wide is ignored. At most
+     * CNN_DIRECT_OCL_PIXELS pixels ((r1 - r0) * ow) a call. */
+    bool           ocl;
 } cnn_direct;
+#define CNN_DIRECT_OCL_PIXELS 2048
 
 typedef void cnn_direct_fn(const cnn_direct *d, float *ws);
 cnn_direct_fn cnn_direct_avx2, cnn_direct_avx512;
 
-/* Packs W [M, K] (rows ldw apart) for cnn_direct's Ap, into at most
- * CNN_DIRECT_PACKED(M, K) floats: for weights that several calls use.
- * Slices [s0, s1) of CNN_GEMM_KC columns only, so threads can share the
- * work (each slice's place in Ap does not depend on the others). */
+/* Packs W [M, K] (rows ldw apart) for cnn_direct's Ap (for its ocl or
+ * not), into at most CNN_DIRECT_PACKED(M, K) floats: for weights that
+ * several calls use. Slices [s0, s1) of CNN_GEMM_KC columns only, so
+ * threads can share the work (each slice's place in Ap does not depend
+ * on the others). */
 typedef void cnn_direct_pack_fn(int M, int K, const float *W, int64_t ldw, int s0, int s1,
-                                float *Ap);
+                                bool ocl, float *Ap);
 cnn_direct_pack_fn cnn_direct_pack_avx2, cnn_direct_pack_avx512;
-#define CNN_DIRECT_PACKED(M, K) (((int64_t)(M) + 8) * (K))
+#define CNN_DIRECT_PACKED(M, K) (((int64_t)(M) + 32) * (K))
 
-/* The direct kernel of the variant cnn_gemm runs now and its vector
- * lanes, or NULL when it has none (portable: im2col + GEMM); *pack (may
- * be NULL) gets the variant's packing of the weights. */
-cnn_direct_fn *cnn_direct_kernel(int *lanes, cnn_direct_pack_fn **pack);
+/* The direct kernel of the variant cnn_gemm runs now, its vector lanes
+ * and its panels of output channels with ocl (*ocw), or NULL when it has
+ * none (portable: im2col + GEMM); *pack gets the variant's packing of
+ * the weights. Any pointer may be NULL. */
+cnn_direct_fn *cnn_direct_kernel(int *lanes, int *ocw, cnn_direct_pack_fn **pack);
 
 /* Weight gradient by direct correlation, for a conv of stride 1: over
  * images i < nimg and positions j < n (a multiple of the lanes),
@@ -226,6 +238,11 @@ float cnn_sum(const float *x, int64_t n);
  * sum (x - m)^2; sum a * (x - m); y = x * s + t; and
  * dx += k * (dy - a1 - (x - m) * b) (or = without `add`). */
 float cnn_sum_sqdev(const float *x, int64_t n, float m);
+/* A plane's statistics for batch normalization: st[0] = cnn_sum(x, n),
+ * st[1] = cnn_sum_sqdev(x, n, st[0] / n) (the squared deviations from
+ * its own mean, rounded to float), two passes over x while it is in
+ * cache. */
+void  cnn_plane_stats(const float *x, int64_t n, float st[2]);
 float cnn_dot_dev(const float *a, const float *x, int64_t n, float m);
 /* *sdy = sum d, *sdyx = sum d * (x - m): the bits of cnn_sum and
  * cnn_dot_dev; d = dy, or, with r (the output of a ReLU

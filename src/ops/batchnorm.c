@@ -28,12 +28,12 @@ static int bn_infer(cnn_graph *g, cnn_node *n)
  * that go through the reduction: the global count, then two C-vectors. */
 static int64_t sync_floats(const cnn_node *n) { return 2 * (2 * n->shape.dim[0] + 1); }
 
-/* Then [batch][C] plane sums from the conv before (stats_bn), used only
- * without synchronized statistics: at aux + 2C. */
+/* Then [batch][C][2] plane statistics from the conv before (stats_bn),
+ * used only without synchronized statistics: at aux + 2C. */
 static int64_t bn_aux(const cnn_graph *g, const cnn_node *n, int batch)
 {
     return 2 * n->shape.dim[0] + (g->reduce ? sync_floats(n) : 0) +
-           (n->shape.ndim == 3 ? (int64_t)batch * n->shape.dim[0] : 0);
+           (n->shape.ndim == 3 ? 2 * (int64_t)batch * n->shape.dim[0] : 0);
 }
 
 static int64_t spatial(const cnn_node *n)
@@ -46,12 +46,12 @@ static bool uses_batch_stats(const cnn_exec *e, const cnn_node *n)
     return e->mode == CNN_TRAIN && n->trainable;
 }
 
-float *cnn_bn_plane_sums(const cnn_exec *e, cnn_node *bn)
+float *cnn_bn_plane_stats(const cnn_exec *e, cnn_node *bn)
 {
     const int64_t C = bn->shape.dim[0];
 
     if (!uses_batch_stats(e, bn) || e->g->reduce || bn->shape.ndim != 3 ||
-        bn->aux_floats < 2 * C + (int64_t)e->batch * C)
+        bn->aux_floats < 2 * C + 2 * (int64_t)e->batch * C)
         return NULL;
     bn->stats_ready = true;
     return bn->aux + 2 * C;
@@ -204,28 +204,37 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
         bn_forward_sync(e, n);
         return;
     }
-    /* The planes' sums, from the conv before when it made them. */
-    const float *sums = batch_stats && n->stats_ready ? n->aux + 2 * C : NULL;
-    n->stats_ready    = false;
+    /* The planes' statistics, from the conv before when it made them. */
+    const float *stats = batch_stats && n->stats_ready ? n->aux + 2 * C : NULL;
+    n->stats_ready     = false;
     /* A channel is one thread's, whichever: taken as they come. */
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(dynamic, 1))
     for (int c = 0; c < C; c++) {
         double mean, var;
         if (batch_stats) {
-            /* Two passes (mean, then squared deviations), each plane in
-             * float lanes and the planes in double. */
-            double s = 0.0, ss = 0.0;
-            for (int b = 0; sums && b < e->batch; b++)
-                s += sums[(int64_t)b * C + c];
-            for (int b = 0; !sums && b < e->batch; b++) {
-                if (b + 1 < e->batch)
-                    prefetch(x->y + ((int64_t)(b + 1) * C + c) * hw, hw);
-                s += cnn_sum(x->y + ((int64_t)b * C + c) * hw, hw);
+            /* Each plane's sum and squared deviations from its own mean
+             * (cnn_plane_stats: two passes over a plane in cache, in
+             * float lanes), merged plane after plane in double (Chan,
+             * Golub and LeVeque): one read of the planes from memory, or
+             * none when the conv before made them. */
+            double na = 0.0, m2 = 0.0;
+            mean = 0.0;
+            for (int b = 0; b < e->batch; b++) {
+                float st[2];
+                if (stats) {
+                    st[0] = stats[2 * ((int64_t)b * C + c)];
+                    st[1] = stats[2 * ((int64_t)b * C + c) + 1];
+                } else {
+                    if (b + 1 < e->batch)
+                        prefetch(x->y + ((int64_t)(b + 1) * C + c) * hw, hw);
+                    cnn_plane_stats(x->y + ((int64_t)b * C + c) * hw, hw, st);
+                }
+                const double nb = (double)hw, d = st[0] / nb - mean;
+                mean += d * nb / (na + nb);
+                m2 += st[1] + d * d * na * nb / (na + nb);
+                na += nb;
             }
-            mean = s / (double)count;
-            for (int b = 0; b < e->batch; b++)
-                ss += cnn_sum_sqdev(x->y + ((int64_t)b * C + c) * hw, hw, (float)mean);
-            var = ss / (double)count;
+            var = m2 / (double)count;
         } else {
             mean = rmean[c];
             var  = rvar[c];

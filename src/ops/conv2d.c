@@ -133,7 +133,8 @@ static bool is_pointwise(const cnn_win2d *w)
 /* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
 struct cnn_conv_tuning cnn_conv_tuning = {
     .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
-    .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_dw_fill = 0.6f, .direct_dw_min = 1536};
+    .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.05f,
+    .direct_dw_fill = 0.6f, .direct_dw_min = 1536};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -166,12 +167,13 @@ typedef struct conv_plan {
      * backward's partial dW. */
     cnn_direct_fn *direct, *direct_dx;
     bool      wide, widex; /* cnn_direct's wide mode (forward, dx) */
+    bool      ocl, oclx;   /* cnn_direct's ocl (forward, dx)          */
     int       wq, wpx;     /* band row pitches (a phase's: the row's is sw*wq) */
-    int64_t   band_off, koff_off, wt_off, bandx_off;
+    int64_t   band_off, koff_off, wt_off, bandx_off, wtp_off; /* wtp: Wt packed (oclx) */
     /* The direct forward's items (direct_split): images x groups x parts
      * of the output channels x tiles of rows. Weights that several items
      * use are packed once (pack), in thread 0's scratch at pk_off, pk_group
-     * floats a group, part j of a group at (its first channel + 8j) rows. */
+     * floats a group, part j of a group at (its first channel + 32j) rows. */
     int       parts, drows, dtiles, dimg; /* dimg: images (x groups) an item */
     cnn_direct_pack_fn *pack;
     int64_t   pk_off, pk_group;
@@ -261,12 +263,25 @@ static void direct_split(conv_plan *p, int batch, int nt)
     p->dimg = run > 1 ? (int)run : 1;
     /* For the most parts there can be, whatever the tuning at run time. */
     const int64_t parts_most = p->ocg / 64 > (p->ocg + 255) / 256 ? p->ocg / 64 : (p->ocg + 255) / 256;
-    p->pk_group = ((int64_t)p->ocg + 8 * parts_most) * p->kc;
+    p->pk_group = ((int64_t)p->ocg + 32 * parts_most) * p->kc; /* CNN_DIRECT_PACKED a part */
     p->pk_off   = p->koff_off + r16(p->kc) > p->part_off ? p->koff_off + r16(p->kc) : p->part_off;
     if (p->pk_off + p->G * p->pk_group > p->total)
         p->total = p->pk_off + p->G * p->pk_group;
     if ((int64_t)batch * p->dtiles < 2)
         p->pack = NULL;
+}
+
+/* Whether m output channels in panels of ocw lanes fill more of them than
+ * *fill (the pixels' share) by direct_ocl_gain; if so, *fill becomes
+ * theirs. */
+static bool ocl_fills(int64_t m, int ocw, double *fill)
+{
+    const double f = (double)m / (double)((m + ocw - 1) / ocw * ocw);
+
+    if (f <= *fill + cnn_conv_tuning.direct_ocl_gain)
+        return false;
+    *fill = f;
+    return true;
 }
 
 /* Whether the forward goes by cnn_direct: the microkernel reads the input
@@ -277,10 +292,10 @@ static void direct_split(conv_plan *p, int batch, int nt)
  * rows that fill direct_fill of the vectors (by rows or wide). */
 static void plan_direct(conv_plan *p, int batch, int nt)
 {
-    int           lanes = 1;
-    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes, &p->pack);
+    int           lanes = 1, ocw = 1;
+    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes, &ocw, &p->pack);
     const int64_t full = (int64_t)(p->w.oh - 1) * p->w.sh + (int64_t)(p->w.kh - 1) * p->w.dh + 1;
-    const double  fill = direct_mode(p->w.oh, p->w.ow, p->w.w, p->w.pl, (p->w.kw - 1) * p->w.dw,
+    double        fill = direct_mode(p->w.oh, p->w.ow, p->w.w, p->w.pl, (p->w.kw - 1) * p->w.dw,
                                      p->w.sh, p->w.sw, lanes, &p->wide, &p->wq);
     /* Wide: 16 floats past the last row (zeros). */
     const int64_t band = (int64_t)p->cg * full * p->wq * p->w.sw + 16;
@@ -294,6 +309,13 @@ static void plan_direct(conv_plan *p, int batch, int nt)
     if (p->koff_off + r16(p->kc) > p->total)
         p->total = p->koff_off + r16(p->kc);
     direct_split(p, batch, nt);
+    /* Output channels in the lanes where they fill more of them (7x7
+     * planes of 64 channels or more): the parts' channels in panels of
+     * ocw. */
+    const int64_t m = (p->ocg + p->parts - 1) / p->parts;
+    p->ocl = ocl_fills(m, ocw, &fill) && (int64_t)p->drows * p->w.ow <= CNN_DIRECT_OCL_PIXELS;
+    if (p->ocl)
+        p->wide = false;
     if (cnn_conv_tuning.direct && fill >= cnn_conv_tuning.direct_fill)
         p->direct = fn;
 }
@@ -304,15 +326,15 @@ static void plan_direct(conv_plan *p, int batch, int nt)
  * the same one for any threads or batch. */
 static void plan_direct_dx(conv_plan *p)
 {
-    int           lanes = 1;
-    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes, NULL);
+    int           lanes = 1, ocw = 1;
+    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes, &ocw, NULL);
     const cnn_win2d *w  = &p->w;
     const int     ptx = (w->kh - 1) * w->dh - w->pt, plx = (w->kw - 1) * w->dw - w->pl;
     const int64_t full = (int64_t)w->h - 1 + (int64_t)(w->kh - 1) * w->dh + 1;
     const int64_t kx = (int64_t)p->ocg * w->kh * w->kw;
     int64_t       band, need;
 
-    const double  fill = direct_mode(w->h, w->w, w->ow, plx, (w->kw - 1) * w->dw, 1, 1, lanes,
+    double        fill = direct_mode(w->h, w->w, w->ow, plx, (w->kw - 1) * w->dw, 1, 1, lanes,
                                      &p->widex, &p->wpx);
 
     p->direct_dx = NULL;
@@ -320,9 +342,15 @@ static void plan_direct_dx(conv_plan *p)
     if (w->sh != 1 || w->sw != 1 || p->pw || ptx < 0 || plx < 0 || p->cg > 256 || kx > 4096 ||
         band > ((int64_t)1 << 22))
         return;
+    /* With output channels in the lanes, Wt packed once for every image
+     * (wtp_off, in thread 0's scratch). */
+    p->oclx = ocl_fills(p->cg, ocw, &fill) && (int64_t)w->h * w->w <= CNN_DIRECT_OCL_PIXELS;
+    if (p->oclx)
+        p->widex = false;
     p->wt_off   = p->part_off + r16(p->wn + p->oc);
     p->bandx_off = p->wt_off + r16(p->wn);
-    need = p->bandx_off + r16(band) + r16(kx);
+    p->wtp_off  = p->bandx_off + r16(band) + r16(kx);
+    need = p->wtp_off + (p->oclx ? p->G * CNN_DIRECT_PACKED(p->cg, kx) : 0);
     if (need > p->total)
         p->total = need;
     if (cnn_conv_tuning.direct && fn && fill >= cnn_conv_tuning.direct_fill)
@@ -516,7 +544,7 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
             if (fused)
                 cnn_fused_epilogue(e, n, k->gi * p->ocg + o, y, N);
             if (sums) /* whole planes only */
-                sums[k->b0 * p->oc + k->gi * p->ocg + o] = cnn_sum(y, N);
+                cnn_plane_stats(y, N, sums + 2 * (k->b0 * p->oc + k->gi * p->ocg + o));
         }
         return;
     }
@@ -528,7 +556,7 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
             if (fused)
                 cnn_fused_epilogue(e, n, k->gi * p->ocg + o, d, p->ohw);
             if (sums)
-                sums[(k->b0 + i) * p->oc + k->gi * p->ocg + o] = cnn_sum(d, p->ohw);
+                cnn_plane_stats(d, p->ohw, sums + 2 * ((k->b0 + i) * p->oc + k->gi * p->ocg + o));
         }
 }
 
@@ -545,7 +573,7 @@ typedef struct direct_geo {
     const float *W, *Ap; /* Ap: W packed (cnn_direct's Ap), or NULL */
     float       *y;
     int64_t      ldy;
-    bool         add, wide;
+    bool         add, wide, ocl;
 } direct_geo;
 
 static void direct_koff(const direct_geo *q, int32_t *koff)
@@ -581,7 +609,7 @@ static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, f
     const cnn_direct d = {
         .M = q->M, .K = kc, .ow = q->ow, .r0 = r0, .r1 = r1, .W = q->W, .ldw = kc, .koff = koff,
         .xb = xb, .ldx = q->sh * wp, .y = q->y, .ldy = q->ldy, .add = q->add,
-        .wide = q->wide, .Ap = q->Ap,
+        .wide = q->wide, .Ap = q->Ap, .ocl = q->ocl,
     };
     fn(&d, ws);
 }
@@ -599,6 +627,7 @@ static direct_geo direct_fwd_geo(const conv_plan *p, const cnn_exec *e, cnn_node
         .hs = (rows - 1) * w->sh + (w->kh - 1) * w->dh + 1, .M = p->ocg,
         .W = cnn_param(e, n, 0) + (int64_t)gi * p->ocg * p->kc,
         .y = n->y + b * p->ys + (int64_t)gi * p->ocg * p->ohw, .ldy = p->ohw, .wide = p->wide,
+        .ocl = p->ocl,
     };
     return q;
 }
@@ -609,7 +638,7 @@ static float *direct_packed(const conv_plan *p, const cnn_exec *e, int gi, int j
     int64_t o0, o1;
 
     cnn_slice(p->ocg, j, p->parts, &o0, &o1);
-    return e->scratch + p->pk_off + gi * p->pk_group + (o0 + 8 * j) * p->kc;
+    return e->scratch + p->pk_off + gi * p->pk_group + (o0 + 32 * j) * p->kc;
 }
 
 /* Part j of group gi's output channels (at most 256) in output rows
@@ -640,7 +669,7 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
         if (fused)
             cnn_fused_epilogue(e, n, gi * p->ocg + o, yo, len);
         if (sums) /* whole planes only */
-            sums[b * p->oc + gi * p->ocg + o] = cnn_sum(yo, len);
+            cnn_plane_stats(yo, len, sums + 2 * (b * p->oc + gi * p->ocg + o));
     }
 }
 
@@ -658,7 +687,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
     /* The sums of the output planes for the batch norm after (training),
      * where every item holds whole planes: they are in cache here. */
     float    *sums = n->stats_bn >= 0 && (p.direct ? p.dtiles == 1 : p.small || p.tiles == 1)
-                         ? cnn_bn_plane_sums(e, &e->g->nodes[n->stats_bn])
+                         ? cnn_bn_plane_stats(e, &e->g->nodes[n->stats_bn])
                          : NULL;
 
     if (p.direct) {
@@ -678,7 +707,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
                     int64_t   o0, o1;
                     cnn_slice(p.ocg, j, p.parts, &o0, &o1);
                     p.pack((int)(o1 - o0), p.kc, cnn_param(e, n, 0) + (gi * p.ocg + o0) * p.kc,
-                           p.kc, s0, s0 + 1, direct_packed(&p, e, gi, j));
+                           p.kc, s0, s0 + 1, p.ocl, direct_packed(&p, e, gi, j));
                 }
                 CNN_OMP(omp barrier)
             }
@@ -839,7 +868,10 @@ static direct_geo direct_dx_geo(const conv_plan *p, const cnn_exec *e, cnn_node 
         .hs = w->h + (w->kh - 1) * w->dh, .M = p->cg,
         .W = Wt + (int64_t)gi * p->cg * p->ocg * w->kh * w->kw,
         .y = x->dy + b * p->xs + (int64_t)gi * p->cg * w->h * w->w, .ldy = (int64_t)w->h * w->w,
-        .add = !n->over_dx, .wide = p->widex,
+        .add = !n->over_dx, .wide = p->widex, .ocl = p->oclx,
+        .Ap = p->oclx ? e->scratch + p->wtp_off +
+                            gi * CNN_DIRECT_PACKED(p->cg, (int64_t)p->ocg * w->kh * w->kw)
+                      : NULL,
     };
     return q;
 }
@@ -946,6 +978,17 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
             cnn_slice((int64_t)p.G * p.cg, tid, nt, &a, &z);
             flip_weights(&p, cnn_param(e, n, 0), Wt, a, z);
             CNN_OMP(omp barrier)
+            if (p.oclx) { /* and packed, slices shared by the threads */
+                cnn_direct_pack_fn *pack;
+                const int kx = p.ocg * p.w.kh * p.w.kw, slices = (kx + CNN_GEMM_KC - 1) / CNN_GEMM_KC;
+                cnn_direct_kernel(NULL, NULL, &pack);
+                cnn_slice((int64_t)p.G * slices, tid, nt, &a, &z);
+                for (int64_t i = a; i < z; i++)
+                    pack(p.cg, kx, Wt + i / slices * p.cg * kx, kx, (int)(i % slices),
+                         (int)(i % slices) + 1, true,
+                         e->scratch + p.wtp_off + i / slices * CNN_DIRECT_PACKED(p.cg, kx));
+                CNN_OMP(omp barrier)
+            }
             const direct_geo q = direct_dx_geo(&p, e, n, 0, 0, Wt);
             direct_koff(&q, dx_koff(&p, base));
             /* Each image's dx is its own sum: taken as they come. */
