@@ -220,6 +220,10 @@ extern struct cnn_conv_tuning {
      * where that fills more than this part of the lanes above the pixels
      * in the lanes would: below -1 wherever it can, above 1 never. */
     float   direct_ocl_gain;
+    /* A 1x1 stride-1 conv on planes of at most this many pixels goes by
+     * cnn_direct with ocl, reading its input in place, several images a
+     * call (instead of staging them for the GEMM); 0: never. */
+    int64_t direct_pw;
     /* dW by cnn_direct_dw (stride 1) when at least this part of the
      * vector lanes hold output pixels; above 1: never. */
     float   direct_dw_fill;

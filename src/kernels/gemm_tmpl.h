@@ -573,14 +573,16 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
 {
     float        *Bw   = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     float        *T    = Bw + GT_KC * GT_NR;
-    const int     npix = (d->r1 - d->r0) * d->ow;
+    const int     per  = (d->r1 - d->r0) * d->ow, nimg = d->nimg > 1 ? d->nimg : 1;
+    const int     npix = per * nimg;
     const int64_t mun  = (d->M + GT_NR - 1) / GT_NR * GT_NR;
     float        *y    = d->y + (int64_t)d->r0 * d->ow;
 
     for (int j0 = 0; j0 < d->M; j0 += GT_NR) {
         const int nr = d->M - j0 < GT_NR ? d->M - j0 : GT_NR;
-        if (d->add)
-            gt_transpose(y + j0 * d->ldy, d->ldy, nr, npix, T, GT_NR);
+        for (int i = 0; d->add && i < nimg; i++)
+            gt_transpose(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per, T + (int64_t)i * per * GT_NR,
+                         GT_NR);
         for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
             const int    kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
             const float *Bk = Bw;
@@ -592,14 +594,16 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
                 const int    mr = npix - t < GT_MR ? npix - t : GT_MR;
                 const float *a0[GT_MR];
                 for (int r = 0; r < GT_MR; r++) {
-                    const int q = t + (r < mr ? r : 0);
-                    a0[r] = d->xb + (int64_t)(q / d->ow) * d->ldx + q % d->ow;
+                    const int q = t + (r < mr ? r : 0), pq = q % per;
+                    a0[r] = d->xb + q / per * d->xbs + (int64_t)(pq / d->ow) * d->ldx + pq % d->ow;
                 }
                 gt_ocl_any(mr, kc, a0, d->koff + p0, Bk, T + (int64_t)t * GT_NR, GT_NR,
                            p0 == 0 && !d->add);
             }
         }
-        gt_transpose(T, GT_NR, npix, nr, y + j0 * d->ldy, d->ldy);
+        for (int i = 0; i < nimg; i++)
+            gt_transpose(T + (int64_t)i * per * GT_NR, GT_NR, per, nr, y + i * d->ys + j0 * d->ldy,
+                         d->ldy);
     }
 }
 

@@ -112,9 +112,13 @@ typedef struct cnn_direct {
      * weights W^T in panels of `ocw` channels (cnn_direct_kernel) as
      * vectors, so M fills the lanes however few pixels a row has (a 7x7
      * plane: 49 of 49, where pixels in the lanes fill 49 of 64). The
-     * same bits as without; wide is ignored. At most
-     * CNN_DIRECT_OCL_PIXELS pixels ((r1 - r0) * ow) a call. */
+     * same bits as without; wide is ignored. With ocl, nimg images
+     * (0: 1) go in one call, image i's input at xb + i*xbs and its output
+     * at y + i*ys: at most CNN_DIRECT_OCL_PIXELS pixels (nimg * (r1 - r0)
+     * * ow) a call. */
     bool           ocl;
+    int            nimg;
+    int64_t        xbs, ys;
 } cnn_direct;
 #define CNN_DIRECT_OCL_PIXELS 2048
 
