@@ -128,29 +128,35 @@ static void gt_kernel_a(int kc, const float *restrict A, int64_t lda, const floa
  * M = 16 costs 16 rows of work, not 18; and a right edge of at most VL
  * columns (narrow) in one vector, so 196 columns cost 196 + 12, not + 28.
  * One instance per row count and width. */
-_Static_assert(GT_MR <= 8, "gt_kernel_edge: add cases for a taller microkernel");
-#define GT_EDGE_SWITCH(nv)                                                                       \
+/* CALL(n) with n the constant `rows` (at most GT_MR; GT_MR for any
+ * other value): one instance of an inlined kernel per row count. */
+_Static_assert(GT_MR <= 8, "GT_BY_ROWS: add cases for a taller microkernel");
+#define GT_ROWS_N(n) (n < GT_MR ? n : GT_MR)
+#define GT_BY_ROWS(rows, CALL)                                                                   \
     switch (rows) {                                                                              \
-    GT_ROWS_CASE(1, nv) GT_ROWS_CASE(2, nv) GT_ROWS_CASE(3, nv) GT_ROWS_CASE(4, nv)              \
-    GT_ROWS_CASE(5, nv) GT_ROWS_CASE(6, nv) GT_ROWS_CASE(7, nv)                                  \
-    default:                                                                                     \
-        gt_kernel_rows(GT_MR, nv, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over);              \
+    case 1: CALL(GT_ROWS_N(1)); break;                                                           \
+    case 2: CALL(GT_ROWS_N(2)); break;                                                           \
+    case 3: CALL(GT_ROWS_N(3)); break;                                                           \
+    case 4: CALL(GT_ROWS_N(4)); break;                                                           \
+    case 5: CALL(GT_ROWS_N(5)); break;                                                           \
+    case 6: CALL(GT_ROWS_N(6)); break;                                                           \
+    case 7: CALL(GT_ROWS_N(7)); break;                                                           \
+    default: CALL(GT_MR);                                                                        \
     }
-#define GT_ROWS_CASE(n, nv)                                                                      \
-    case n:                                                                                      \
-        gt_kernel_rows(n < GT_MR ? n : GT_MR, nv, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over); \
-        break;
+
 static void gt_kernel_edge(int rows, bool narrow, int kc, const float *restrict Ap, int64_t ars,
                            int64_t aks, const float *restrict Bp, int64_t ldbp, float *restrict C,
                            int64_t ldc, float alpha, bool over)
 {
+#define GT_CALL_1(n) gt_kernel_rows(n, 1, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over)
+#define GT_CALL_NV(n) gt_kernel_rows(n, GT_NV, kc, Ap, ars, aks, Bp, ldbp, C, ldc, alpha, over)
     if (narrow)
-        GT_EDGE_SWITCH(1)
+        GT_BY_ROWS(rows, GT_CALL_1)
     else
-        GT_EDGE_SWITCH(GT_NV)
+        GT_BY_ROWS(rows, GT_CALL_NV)
+#undef GT_CALL_1
+#undef GT_CALL_NV
 }
-#undef GT_ROWS_CASE
-#undef GT_EDGE_SWITCH
 
 #ifdef GT_HAVE_AVX2
 #include <immintrin.h>
@@ -398,7 +404,6 @@ gt_direct_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
         }
 }
 
-_Static_assert(GT_MR <= 8, "gt_direct_edge: add cases for a taller microkernel");
 /* The same for any rows <= GT_MR, from the input (Bp NULL) or packed,
  * the weights packed (ars 1, aks GT_MR) or read in place (ars ldw, aks 1). */
 static void gt_direct_any(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
@@ -417,22 +422,9 @@ static void gt_direct_any(int rows, int kc, const float *restrict Ap, int64_t ar
         gt_direct_rows(GT_MR, kc, Ap, ars, aks, NULL, koff, b0, sg, ldy, over);
         return;
     }
-    switch (rows) {
-#define GT_ROWS_CASE(n)                                                                          \
-    case n:                                                                                      \
-        gt_direct_rows(n < GT_MR ? n : GT_MR, kc, Ap, ars, aks, Bp, koff, b0, sg, ldy, over);    \
-        break;
-        GT_ROWS_CASE(1)
-        GT_ROWS_CASE(2)
-        GT_ROWS_CASE(3)
-        GT_ROWS_CASE(4)
-        GT_ROWS_CASE(5)
-        GT_ROWS_CASE(6)
-        GT_ROWS_CASE(7)
-#undef GT_ROWS_CASE
-    default:
-        gt_direct_rows(GT_MR, kc, Ap, ars, aks, Bp, koff, b0, sg, ldy, over);
-    }
+#define GT_CALL(n) gt_direct_rows(n, kc, Ap, ars, aks, Bp, koff, b0, sg, ldy, over)
+    GT_BY_ROWS(rows, GT_CALL)
+#undef GT_CALL
 }
 
 /* Segment si of the call: where it reads (b0) and the parts it stores.
@@ -523,22 +515,9 @@ gt_ocl_rows(int rows, int kc, const float *const *a0, const int32_t *restrict ko
 static void gt_ocl_any(int rows, int kc, const float *const *a0, const int32_t *restrict koff,
                        const float *restrict Bp, float *restrict T, int64_t ldt, bool over)
 {
-    switch (rows) {
-#define GT_ROWS_CASE(n)                                                                          \
-    case n:                                                                                      \
-        gt_ocl_rows(n < GT_MR ? n : GT_MR, kc, a0, koff, Bp, T, ldt, over);                      \
-        break;
-        GT_ROWS_CASE(1)
-        GT_ROWS_CASE(2)
-        GT_ROWS_CASE(3)
-        GT_ROWS_CASE(4)
-        GT_ROWS_CASE(5)
-        GT_ROWS_CASE(6)
-        GT_ROWS_CASE(7)
-#undef GT_ROWS_CASE
-    default:
-        gt_ocl_rows(GT_MR, kc, a0, koff, Bp, T, ldt, over);
-    }
+#define GT_CALL(n) gt_ocl_rows(n, kc, a0, koff, Bp, T, ldt, over)
+    GT_BY_ROWS(rows, GT_CALL)
+#undef GT_CALL
 }
 
 /* dst[j*ldd + i] = src[i*lds + j] for i < ni, j < nj. */
@@ -740,6 +719,8 @@ void GT_DIRECT_DW_FN(const cnn_direct_dw *d)
 #endif
 
 #undef GT_NR
+#undef GT_BY_ROWS
+#undef GT_ROWS_N
 #undef GT_A_IN_PLACE_N
 #undef GT_KC
 #undef GT_MC
