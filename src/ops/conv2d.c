@@ -335,11 +335,11 @@ static void plan_direct(conv_plan *p, int batch, int nt)
         while (k > 1 && (batch + k - 1) / k * items < nt)
             k--;
         p->dimg = k > 1 ? (int)k : 1;
-        if (!p->ocl)
-            return;
     }
-    if (cnn_conv_tuning.direct && fill >= cnn_conv_tuning.direct_fill)
+    if (cnn_conv_tuning.direct && fill >= cnn_conv_tuning.direct_fill && (p->ocl || !p->pwd))
         p->direct = fn;
+    if (!p->direct) /* the GEMM's way: the input is staged after all */
+        p->pwd = false;
 }
 
 /* dx of a conv with stride 1 is the conv of dY with W transposed and
