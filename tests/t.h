@@ -14,6 +14,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int     t_pass, t_fail;
@@ -82,9 +83,13 @@ static const char *t_name;
                          (double)(want)[t_i_]);                                                  \
     } while (0)
 
+/* Runs the test, unless the environment's T_ONLY names others (the tests
+ * whose names contain it run: T_ONLY=conv_direct build/tests/test_ops). */
 #define T_RUN(fn)                                                                                \
     do {                                                                                         \
         t_name = #fn;                                                                            \
+        if (getenv("T_ONLY") && !strstr(t_name, getenv("T_ONLY")))                               \
+            break;                                                                               \
         if (setjmp(t_jmp) == 0) {                                                                \
             fn();                                                                                \
             t_pass++;                                                                            \

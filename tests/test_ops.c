@@ -453,10 +453,11 @@ static void conv_tiles_and_splits(void)
 }
 
 /* The weight gradient by cnn_direct_dw (each image's dY laid out at the
- * pitch of its padded input) against the double reference and finite
- * differences: pads on each side, dilation, groups, output channels and
- * taps off the kernel's tile, 1 to 3 threads and images, every variant
- * that has one. */
+ * pitch of its padded input, or transposed with the output channels in
+ * the lanes) against the double reference and finite differences: pads
+ * on each side, dilation, groups, output channels and taps off the
+ * kernel's tiles, 1 to 3 threads and images, every variant that has one.
+ * conv_direct_dw_ocl takes larger shapes. */
 static void conv_direct_dw(void)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
@@ -470,9 +471,11 @@ static void conv_direct_dw(void)
 
     cnn_conv_tuning.direct_dw_fill = 0.0f;
     cnn_conv_tuning.direct_dw_min  = 0;
-    for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
+    for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++)
+    for (int ocl = 0; ocl < 2; ocl++) {
         if (!cnn_gemm_set_isa((cnn_isa)isa))
             continue;
+        cnn_conv_tuning.direct_dw_ocl_gain = ocl ? -2.0f : 2.0f;
         T_TRUE(cnn_direct_dw_kernel(NULL) != NULL);
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads += 2)
@@ -1303,7 +1306,11 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
  * same bits with the input channels in the lanes (ocl, W packed once) as
  * with the pixels: channels on and off the panels, groups, dilation, 1 to
  * 3 threads and images. */
-static void run_direct_dx(const int *v, int threads, int batch, float ocl_gain, float *dx)
+/* dx (and, dw not NULL, dW and db) of a conv by the tuning as it stands,
+ * with the direct forward and dx wherever they go, dx's ocl as ocl_gain
+ * says. */
+static void run_direct_dx(const int *v, int threads, int batch, float ocl_gain, float *dx,
+                          float *dw)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     cnn_graph      *g = cnn_graph_new();
@@ -1336,6 +1343,8 @@ static void run_direct_dx(const int *v, int threads, int batch, float ocl_gain, 
         cnn_graph_grad(g, c)[i] = (float)cos(i * 0.29);
     T_OK(cnn_graph_backward(g));
     memcpy(dx, cnn_graph_grad(g, x), (size_t)nx * sizeof *dx);
+    if (dw)
+        memcpy(dw, cnn_graph_param_grads(g), (size_t)cnn_graph_param_count(g) * sizeof *dw);
     cnn_graph_free(g);
     cnn_conv_tuning = keep;
 }
@@ -1357,9 +1366,55 @@ static void conv_direct_dx_ocl(void)
             for (int threads = 1; threads <= 3; threads += 2)
                 for (int batch = 1; batch <= 3; batch += 2) {
                     const int *v = shapes[s];
-                    run_direct_dx(v, threads, batch, 2.0f, want);
-                    run_direct_dx(v, threads, batch, -2.0f, got);
+                    run_direct_dx(v, threads, batch, 2.0f, want, NULL);
+                    run_direct_dx(v, threads, batch, -2.0f, got, NULL);
                     T_ARRAY_EQ(got, want, batch * v[0] * v[1] * v[2]);
+                }
+    }
+    T_TRUE(cnn_gemm_set_isa(isa0));
+}
+
+/* The weight gradient by cnn_direct_dw with the output channels in the
+ * lanes, on shapes too large for finite differences, against im2col +
+ * GEMM and against the positions in the lanes: channels off the panels
+ * (40 and 66: two panels of AVX-512, three of AVX2; groups), positions
+ * past a slice of CNN_GEMM_KC and images in more than one call (40x40),
+ * deep taps (64 channels x 3x3 on 7x7 planes), dilation, 1 and 3 threads,
+ * 1 and 3 images. The sums run in another order: equal within a float's
+ * rounding over the sum's length. */
+static void conv_direct_dw_ocl(void)
+{
+    static const int shapes[][8] = {
+        /* c, h, w, oc, k, pad, dilation, groups */
+        {3, 7, 7, 40, 3, 1, 1, 1}, {4, 6, 5, 66, 3, 1, 1, 2}, {2, 40, 40, 3, 3, 1, 1, 1},
+        {64, 7, 7, 64, 3, 1, 1, 1}, {5, 9, 8, 35, 3, 2, 2, 1}, {16, 14, 14, 32, 3, 1, 1, 1},
+    };
+    static float  dx[3 * 64 * 14 * 14], want[64 * 64 * 9 + 64], got[64 * 64 * 9 + 64];
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    const cnn_isa isa0 = cnn_gemm_isa();
+
+    for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_gemm_set_isa((cnn_isa)isa))
+            continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int threads = 1; threads <= 3; threads += 2)
+                for (int batch = 1; batch <= 3; batch += 2) {
+                    const int *v = shapes[s];
+                    const int  n = v[3] * v[0] / v[7] * v[4] * v[4] + v[3];
+                    cnn_conv_tuning.direct_dw_fill = 2.0f; /* im2col + GEMM */
+                    run_direct_dx(v, threads, batch, 2.0f, dx, want);
+                    cnn_conv_tuning.direct_dw_fill     = 0.0f;
+                    cnn_conv_tuning.direct_dw_min      = 0;
+                    for (int ocl = 0; ocl < 2; ocl++) {
+                        cnn_conv_tuning.direct_dw_ocl_gain = ocl ? -2.0f : 2.0f;
+                        run_direct_dx(v, threads, batch, 2.0f, dx, got);
+                        double big = 0.0;
+                        for (int i = 0; i < n; i++)
+                            big = fmax(big, fabs(want[i]));
+                        for (int i = 0; i < n; i++)
+                            T_NEAR(got[i], want[i], 1e-5 * big);
+                    }
+                    cnn_conv_tuning = keep;
                 }
     }
     T_TRUE(cnn_gemm_set_isa(isa0));
@@ -1472,6 +1527,7 @@ int main(void)
     T_RUN(conv_direct_dx_ocl);
     T_RUN(conv_bn_plane_sums);
     T_RUN(conv_direct_dw);
+    T_RUN(conv_direct_dw_ocl);
     T_RUN(conv_pointwise_strided);
     T_RUN(conv_stride_larger_than_kernel);
     T_RUN(conv_pad_same);

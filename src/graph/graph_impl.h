@@ -230,6 +230,10 @@ extern struct cnn_conv_tuning {
     /* ... and when a call sums over at least this many positions (images
      * x padded plane), so the sums across lanes stay a small part. */
     int64_t direct_dw_min;
+    /* dW by cnn_direct_dw with output channels in the lanes (ocl) where
+     * that fills more than this part of the lanes above the positions in
+     * the lanes would: below -1 wherever it can, above 1 never. */
+    float   direct_dw_ocl_gain;
 } cnn_conv_tuning;
 
 #endif

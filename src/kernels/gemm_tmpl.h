@@ -13,7 +13,8 @@
  *   GT_SET1(x), GT_MUL(a, b)
  *   GT_FMA(a, b, c)   a * b + c with one rounding
  *   GT_HAVE_AVX2      (optional) pack with AVX2 8x8 transposes
- *   GT_DIRECT_DW_FN   (optional) the direct weight gradient to define, with
+ *   GT_DIRECT_DW_FN   (optional, with GT_DIRECT_FN) the direct weight
+ *                     gradient to define, with
  *   GT_DW_MR, GT_DW_NK, GT_HSUM(v)   its tile (rows x taps) and the sum of
  *                     a vector's lanes
  *   GT_DIRECT_FN      (optional) the direct convolution to define, with
@@ -709,8 +710,43 @@ static void gt_dw_tile(const cnn_direct_dw *d, int o0, int mr, int k0, int nk)
             d->dw[(int64_t)(o0 + r) * d->ldw + k0 + c] += GT_HSUM(acc[r][c]);
 }
 
+/* With ocl: panel by panel of NR channels, slices of GT_KC positions,
+ * the taps in tiles of MR rows reading the band as the forward's pixels
+ * do (gt_ocl_any, the roles of taps and positions swapped): T [K][NR]
+ * takes the first slice's sums and adds the others', then dw += T^T. A
+ * slice of the panel (KC x NR) stays in L1 while the taps sweep it. */
+static void gt_dw_ocl(const cnn_direct_dw *d)
+{
+    float *T = (float *)(((uintptr_t)d->ws + 63) & ~(uintptr_t)63);
+
+    for (int j0 = 0; j0 < d->M; j0 += GT_NR) {
+        const int    nr = d->M - j0 < GT_NR ? d->M - j0 : GT_NR;
+        const float *Bp = d->dy + (int64_t)(j0 / GT_NR) * d->n * GT_NR;
+        for (int64_t p0 = 0; p0 < d->n; p0 += GT_KC) {
+            const int kc = d->n - p0 < GT_KC ? (int)(d->n - p0) : GT_KC;
+            for (int k0 = 0; k0 < d->K; k0 += GT_MR) {
+                const int    mr = d->K - k0 < GT_MR ? d->K - k0 : GT_MR;
+                const float *a0[GT_MR];
+                for (int r = 0; r < GT_MR; r++)
+                    a0[r] = d->xb + d->koff[k0 + (r < mr ? r : 0)];
+                gt_ocl_any(mr, kc, a0, d->pos + p0, Bp + p0 * GT_NR, T + (int64_t)k0 * GT_NR,
+                           GT_NR, p0 == 0);
+            }
+        }
+        for (int c = 0; c < nr; c++) {
+            float *dw = d->dw + (int64_t)(j0 + c) * d->ldw;
+            for (int k = 0; k < d->K; k++)
+                dw[k] += T[(int64_t)k * GT_NR + c];
+        }
+    }
+}
+
 void GT_DIRECT_DW_FN(const cnn_direct_dw *d)
 {
+    if (d->ocl) {
+        gt_dw_ocl(d);
+        return;
+    }
     for (int o0 = 0; o0 < d->M; o0 += GT_DW_MR)
         for (int k0 = 0; k0 < d->K; k0 += GT_DW_NK)
             gt_dw_tile(d, o0, d->M - o0 < GT_DW_MR ? d->M - o0 : GT_DW_MR, k0,

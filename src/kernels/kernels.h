@@ -157,7 +157,18 @@ typedef struct cnn_direct_dw {
     const float   *dy, *xb;
     const int32_t *koff;
     float         *dw;
+    /* Output channels in the lanes: dy is dY transposed, in panels of
+     * ocw channels (cnn_direct_kernel's *ocw), panel j at dy + j*n*ocw,
+     * [n][ocw], zeros past M; position j reads its input at xb[pos[j] +
+     * koff[k]] (pos holds each image's place in xb too, so no position
+     * need be a pad: nimg, dys and xbs unused). Each sum runs over the
+     * positions in order, in slices of CNN_GEMM_KC (a slice summed, then
+     * added), with no sums across lanes. ws: CNN_DIRECT_DW_WS(K) floats. */
+    bool           ocl;
+    const int32_t *pos;
+    float         *ws;
 } cnn_direct_dw;
+#define CNN_DIRECT_DW_WS(K) ((int64_t)(K) * 32 + 16)
 
 typedef void cnn_direct_dw_fn(const cnn_direct_dw *d);
 cnn_direct_dw_fn cnn_direct_dw_avx2, cnn_direct_dw_avx512;

@@ -134,7 +134,7 @@ static bool is_pointwise(const cnn_win2d *w)
 struct cnn_conv_tuning cnn_conv_tuning = {
     .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
     .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.05f, .direct_pw = 49,
-    .direct_dw_fill = 0.6f, .direct_dw_min = 1536};
+    .direct_dw_fill = 0.6f, .direct_dw_min = 1536, .direct_dw_ocl_gain = 0.0f};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -180,11 +180,14 @@ typedef struct conv_plan {
     int64_t   pk_off, pk_group;
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
      * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
-     * same row pitch [ocg, nd] (staged floats); nimgd images at a time;
-     * after the backward's partial dW: tap offsets, bands, staged dY. */
+     * same row pitch [ocg, nd] or, with ocl (dwo), transposed in panels
+     * (staged floats); nimgd images at a time; after the backward's
+     * partial dW: tap offsets, bands, staged dY, then (dwo) the
+     * positions' places and the kernel's workspace. */
     cnn_direct_dw_fn *direct_dw;
+    bool      dwo;
     int       hbd, wpd, nimgd;
-    int64_t   nd, bandd, staged, dwk_off, dwb_off, dws_off;
+    int64_t   nd, bandd, staged, dwk_off, dwb_off, dws_off, dwp_off, dwt_off;
 } conv_plan;
 
 /* The band's phase width (*wq; its row pitch is sw * wq) and the share
@@ -394,18 +397,29 @@ static void plan_direct_dw(conv_plan *p, int batch)
     cnn_direct_dw_fn *fn = cnn_direct_dw_kernel(NULL);
     const cnn_win2d  *w  = &p->w;
     int64_t           per, need;
+    int               ocw = 32;
 
     p->direct_dw = NULL;
+    p->dwo       = false;
     if (w->sh != 1 || w->sw != 1 || p->pw || !fn)
         return;
+    cnn_direct_kernel(NULL, &ocw, NULL);
     p->hbd = w->oh + (w->kh - 1) * w->dh; /* = h + pt + pb */
     p->wpd = w->ow + (w->kw - 1) * w->dw; /* = w + pl + pr */
-    /* Sizes for the widest vectors (16 lanes), whichever variant runs. */
+    /* Sizes for the widest vectors (16 lanes, panels of 32 channels),
+     * whichever variant runs. */
     p->nd     = ((int64_t)w->oh * p->wpd + 15) / 16 * 16;
     p->bandd  = r16((int64_t)p->cg * p->hbd * p->wpd + p->wpd + 16);
     p->staged = (int64_t)p->ocg * p->nd;
-    per       = p->bandd + p->staged;
-    if (per > ((int64_t)1 << 22) || (double)p->ohw < cnn_conv_tuning.direct_dw_fill * (double)p->nd)
+    if (p->staged < (int64_t)(p->ocg + 31) / 32 * 32 * p->ohw)
+        p->staged = (int64_t)(p->ocg + 31) / 32 * 32 * p->ohw;
+    per       = p->bandd + p->staged + p->ohw;
+    /* Lanes filled: positions in the lanes (pads between the rows and at
+     * the end), or output channels (the last panel's). */
+    const double fpos = (double)p->ohw / (double)p->nd;
+    const double fch  = (double)p->ocg / (double)((p->ocg + ocw - 1) / ocw * ocw);
+    p->dwo = fch > fpos + cnn_conv_tuning.direct_dw_ocl_gain;
+    if (per > ((int64_t)1 << 22) || (p->dwo ? fch : fpos) < cnn_conv_tuning.direct_dw_fill)
         return;
     int64_t nimg = (2048 + p->nd - 1) / p->nd;
     if (nimg * per > ((int64_t)1 << 20))
@@ -416,7 +430,9 @@ static void plan_direct_dw(conv_plan *p, int batch)
     p->dwk_off = p->part_off + r16(p->wn + p->oc);
     p->dwb_off = p->dwk_off + r16(p->kc);
     p->dws_off = p->dwb_off + p->nimgd * p->bandd;
-    need       = p->dws_off + p->nimgd * p->staged;
+    p->dwp_off = p->dws_off + p->nimgd * p->staged;
+    p->dwt_off = p->dwp_off + r16((int64_t)p->nimgd * p->ohw);
+    need       = p->dwt_off + CNN_DIRECT_DW_WS(p->kc);
     if (need > p->total)
         p->total = need;
     p->direct_dw = fn;
@@ -864,6 +880,12 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
     const float     *dyg  = n->dy + (int64_t)gi * p->ocg * p->ohw;
     float           *band = base + p->dwb_off, *stage = base + p->dws_off;
 
+    const int64_t npos = (int64_t)cnt * p->ohw;
+    int32_t      *pos  = (int32_t *)(void *)(base + p->dwp_off);
+    int           ocw  = 32;
+
+    if (p->dwo)
+        cnn_direct_kernel(NULL, &ocw, NULL);
     for (int i = 0; i < cnt; i++) {
         const float *x  = xg + (b0 + i) * p->xs, *dy = dyg + (b0 + i) * p->ys;
         float       *xb = band + i * p->bandd, *g = stage + i * p->staged;
@@ -871,17 +893,32 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
         cnn_band_rows(x, p->cg, w->h, w->w, -w->pt, p->hbd, w->pl, p->wpd, (int64_t)p->hbd * p->wpd,
                       xb);
         memset(xb + used, 0, (size_t)(p->bandd - used) * sizeof *xb);
-        cnn_band_rows(dy, p->ocg, w->oh, w->ow, 0, w->oh, 0, p->wpd, p->nd, g);
+        if (p->dwo) { /* each pixel's place; dY^T, panels [npos][ocw] */
+            int32_t *pi = pos + i * p->ohw;
+            for (int oy = 0; oy < w->oh; oy++)
+                for (int ox = 0; ox < w->ow; ox++)
+                    *pi++ = (int32_t)(i * p->bandd + oy * p->wpd + ox);
+            for (int o = 0; o < (p->ocg + ocw - 1) / ocw * ocw; o++) {
+                const float *src = dy + (int64_t)o * p->ohw;
+                float *dst = stage + ((int64_t)(o / ocw) * npos + i * p->ohw) * ocw + o % ocw;
+                for (int q = 0; q < p->ohw; q++)
+                    dst[(int64_t)q * ocw] = o < p->ocg ? src[q] : 0.0f;
+            }
+        } else
+            cnn_band_rows(dy, p->ocg, w->oh, w->ow, 0, w->oh, 0, p->wpd, p->nd, g);
         for (int o = 0; o < p->ocg; o++) {
-            memset(g + o * p->nd + rows, 0, (size_t)(p->nd - rows) * sizeof *g);
+            if (!p->dwo)
+                memset(g + o * p->nd + rows, 0, (size_t)(p->nd - rows) * sizeof *g);
             if (dB)
                 dB[gi * p->ocg + o] += cnn_sum(dy + (int64_t)o * p->ohw, p->ohw);
         }
     }
     const cnn_direct_dw d = {
-        .M = p->ocg, .K = p->kc, .nimg = cnt, .n = p->nd, .dys = p->staged, .xbs = p->bandd,
-        .ldw = p->kc, .dy = stage, .xb = band, .koff = (const int32_t *)(const void *)(base + p->dwk_off),
-        .dw = dW + (int64_t)gi * p->ocg * p->kc,
+        .M = p->ocg, .K = p->kc, .nimg = cnt, .n = p->dwo ? npos : p->nd, .dys = p->staged,
+        .xbs = p->bandd, .ldw = p->kc, .dy = stage, .xb = band,
+        .koff = (const int32_t *)(const void *)(base + p->dwk_off),
+        .dw = dW + (int64_t)gi * p->ocg * p->kc, .ocl = p->dwo, .pos = pos,
+        .ws = base + p->dwt_off,
     };
     p->direct_dw(&d);
 }
@@ -945,7 +982,7 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
 
     cnn_counter     next = {0};
 
-    if ((slice < p.nimgd ? slice : p.nimgd) * p.nd < cnn_conv_tuning.direct_dw_min)
+    if (!p.dwo && (slice < p.nimgd ? slice : p.nimgd) * p.nd < cnn_conv_tuning.direct_dw_min)
         p.direct_dw = NULL;
 
     CNN_OMP(omp parallel num_threads(e->nthreads))
