@@ -332,7 +332,12 @@ CNN_API int cnn_node_attrs(const cnn_graph *g, int id, cnn_node_attr *a);
 /* All trainable parameters live in one flat array and their gradients in
  * another of the same length; buffers (batch-norm running statistics) in a
  * third. Pointers stay valid until the next node is added or the graph is
- * freed. */
+ * freed. An inference plan keeps its convs' weights packed from one
+ * forward to the next: each call of cnn_graph_params or cnn_node_param
+ * (with data), and the library's own writers (an optimizer's step,
+ * cnn_graph_init, loading a checkpoint), marks the parameters changed, so
+ * write them through a pointer fetched after the last forward; a write
+ * through a pointer kept from before it may go unseen by such a plan. */
 CNN_API int64_t cnn_graph_param_count(const cnn_graph *g);
 CNN_API float  *cnn_graph_params(cnn_graph *g);
 CNN_API float  *cnn_graph_param_grads(cnn_graph *g);
@@ -434,7 +439,9 @@ CNN_API int cnn_graph_share_grads(cnn_graph *g, bool share);
  * right after such a conv (or its batch norm) or after an add, run in the
  * conv's or add's epilogue, on each block of output while it is in cache:
  * the same bits as node by node, without their passes over memory. Such a
- * plan runs CNN_EVAL forwards only (CNN_TRAIN gives CNN_ESTATE).
+ * plan runs CNN_EVAL forwards only (CNN_TRAIN gives CNN_ESTATE). Its
+ * convs keep their weights packed for their kernels between forwards
+ * (see @@PARAMETERS for writing parameters to such a plan).
  * Backward, the loss functions and cnn_graph_grad refuse such a plan. */
 CNN_API int cnn_graph_plan_infer(cnn_graph *g, int batch);
 

@@ -1420,6 +1420,74 @@ static void conv_direct_dw_ocl(void)
     T_TRUE(cnn_gemm_set_isa(isa0));
 }
 
+/* A conv net (a batch norm, a ReLU: fused in the inference plan) of
+ * `oc` channels at batch `batch`, planned for inference or training. */
+static cnn_graph *keep_net(int oc, int batch, bool infer, int *x, int *out)
+{
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(oc, 3, 3);
+
+    a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = 1;
+    *x   = cnn_input(g, 16, 7, 7, "x");
+    *out = cnn_relu(g, cnn_batchnorm2d(g, cnn_conv2d(g, *x, &a, "c"), 1e-5f, 0.1f, "bn"), "r");
+    T_OK(*out);
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 3));
+    T_OK(cnn_graph_set_threads(g, 2));
+    T_OK(infer ? cnn_graph_plan_infer(g, batch) : cnn_graph_plan(g, batch));
+    static float in[2 * 16 * 7 * 7];
+    for (int i = 0; i < batch * 16 * 7 * 7; i++)
+        in[i] = (float)sin(i * 0.37);
+    T_OK(cnn_graph_set_input(g, *x, in));
+    return g;
+}
+
+/* An inference plan keeps its convs' weights packed between forwards:
+ * its output stays that of a training plan's forward (which packs them
+ * anew) after the parameters change through cnn_graph_params, through
+ * cnn_node_param, by cnn_graph_init, and after the kernel variant and
+ * the layout (ocl) change; at batch 1 (each part packed by its item
+ * otherwise) and 3 (packed once, shared). */
+static void conv_infer_keeps_weights(void)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    const cnn_isa isa0 = cnn_gemm_isa();
+
+    for (int batch = 1; batch <= 3; batch += 2) {
+        int        x, y, rx, ry;
+        cnn_graph *g = keep_net(64, batch, true, &x, &y), *r = keep_net(64, batch, false, &rx, &ry);
+        const int64_t n = (int64_t)batch * 64 * 7 * 7, np = cnn_graph_param_count(g);
+        const float  *pg = cnn_graph_params(g); /* read only: fetching marks them changed */
+        for (int step = 0; step < 6; step++) {
+            float *w, *data;
+            if (step == 1) {
+                w = cnn_graph_params(g);
+                for (int64_t i = 0; i < np; i++)
+                    w[i] = w[i] * 0.5f + 0.01f;
+            }
+            if (step == 2) {
+                T_OK(cnn_node_param(g, 1, 0, &data, NULL, NULL, NULL));
+                data[5] = 3.0f;
+            }
+            if (step == 3)
+                T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 9));
+            if (step == 4 && !cnn_gemm_set_isa(CNN_ISA_AVX2))
+                continue;
+            if (step == 5)
+                cnn_conv_tuning.direct_ocl_gain = 2.0f; /* pixels in the lanes */
+            memcpy(cnn_graph_params(r), pg, (size_t)np * sizeof(float));
+            T_OK(cnn_graph_forward(g, CNN_EVAL));
+            T_OK(cnn_graph_forward(r, CNN_EVAL));
+            T_ARRAY_EQ(cnn_graph_data(g, y), cnn_graph_data(r, ry), n);
+            T_OK(cnn_graph_forward(g, CNN_EVAL)); /* kept, the same */
+            T_ARRAY_EQ(cnn_graph_data(g, y), cnn_graph_data(r, ry), n);
+        }
+        cnn_graph_free(g);
+        cnn_graph_free(r);
+        cnn_conv_tuning = keep;
+        T_TRUE(cnn_gemm_set_isa(isa0));
+    }
+}
+
 /* A training plan's conv whose only reader is a batch norm sums its output
  * planes for it while they are in cache: the batch norm's output and
  * running statistics are the bits of the batch norm summing them itself
@@ -1526,6 +1594,7 @@ int main(void)
     T_RUN(conv_direct_same_bits);
     T_RUN(conv_direct_dx_ocl);
     T_RUN(conv_bn_plane_sums);
+    T_RUN(conv_infer_keeps_weights);
     T_RUN(conv_direct_dw);
     T_RUN(conv_direct_dw_ocl);
     T_RUN(conv_pointwise_strided);

@@ -89,7 +89,7 @@ static int print_summary(const char *model, cnn_graph *g, int batch)
         free(st);
         return cli_error("summary", "%s", cnn_last_error());
     }
-    printf("Inference memory at batch %d (activations shared once read, saved data, scratch): "
+    printf("Inference memory at batch %d (activations shared once read, saved data, packed weights, scratch): "
            "%.1f MiB\n", batch, bytes / 1048576.0);
     printf("Parameter memory (weights + gradients): %.1f MiB\n", t.params * 8.0 / 1048576.0);
     free(st);

@@ -26,6 +26,8 @@ void cnn_graph_drop_plan(cnn_graph *g)
         g->nodes[i].dy  = NULL;
         g->nodes[i].aux = NULL;
         g->nodes[i].aux_floats = 0;
+        g->nodes[i].keep_floats = 0;
+        g->nodes[i].kept_gen    = 0;
         g->nodes[i].fuse_bn = g->nodes[i].fused_into = -1;
         g->nodes[i].fuse_relu = g->nodes[i].relu_bwd = g->nodes[i].bwd_fused = false;
         g->nodes[i].stats_bn    = -1;
@@ -262,6 +264,19 @@ static int infer_layout(const cnn_graph *g, int batch, const int *root, int64_t 
  * writer); or no dy and the y sharing memory (INFER). */
 typedef enum plan_kind { PLAN_TRAIN, PLAN_SHARED, PLAN_INFER } plan_kind;
 
+/* A node's saved data and (INFER) what it keeps, rounded up each; -1 if
+ * either does not fit. */
+static int64_t node_aux(const cnn_graph *g, const cnn_node *n, int batch, plan_kind kind)
+{
+    const cnn_op_def *def  = cnn_op_defs[n->op];
+    const int64_t     aux  = def->aux_floats ? def->aux_floats(g, n, batch) : 0;
+    const int64_t     keep = kind == PLAN_INFER && def->keep_floats ? def->keep_floats(g, n, batch) : 0;
+
+    if (aux < 0 || keep < 0 || aux > INT64_MAX / 4 || keep > INT64_MAX / 4)
+        return -1;
+    return round_up(aux) + round_up(keep);
+}
+
 /* Sizes of a plan, all checked: the arena and the scratch of one thread,
  * in floats; for SHARED and INFER also the offsets in the shared region
  * (off, may be NULL) and each node's last reader (last, may be NULL). */
@@ -279,8 +294,7 @@ static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *of
         if ((rc = cnn_size_mul(cnn_node_numel(n), batch, &act)) < 0)
             return cnn_fail(rc, "plan: node '%s' at batch %d: activation size overflows", n->name,
                             batch);
-        if (def->aux_floats)
-            aux = def->aux_floats(g, n, batch);
+        aux = node_aux(g, n, batch, kind);
         if (aux < 0)
             return cnn_fail(CNN_EOVERFLOW, "plan: node '%s' at batch %d: saved data too large",
                             n->name, batch);
@@ -322,8 +336,7 @@ static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *of
             return rc;
         total = shared;
         for (int i = 0; i < g->n_nodes; i++) {
-            const cnn_op_def *def = cnn_op_defs[g->nodes[i].op];
-            total += round_up(def->aux_floats ? def->aux_floats(g, &g->nodes[i], batch) : 0);
+            total += node_aux(g, &g->nodes[i], batch, kind); /* checked above */
             if (kind == PLAN_SHARED)
                 total += round_up(cnn_node_numel(&g->nodes[i]) * batch);
         }
@@ -403,14 +416,16 @@ static int plan(cnn_graph *g, int batch, bool infer)
         const cnn_op_def *def = cnn_op_defs[n->op];
         int64_t           act = round_up(cnn_node_numel(n) * batch);
 
-        n->aux_floats = def->aux_floats ? def->aux_floats(g, n, batch) : 0;
+        n->aux_floats  = def->aux_floats ? def->aux_floats(g, n, batch) : 0;
+        n->keep_floats = infer && def->keep_floats ? def->keep_floats(g, n, batch) : 0;
+        n->kept_gen    = 0;
         n->readers    = 0;
         for (int j = 0; j < g->n_nodes; j++)
             for (int k = 0; k < g->nodes[j].n_in; k++)
                 n->readers += g->nodes[j].in[k] == i;
         n->last       = last ? last[i] : g->n_nodes;
         n->aux = p;
-        p += round_up(n->aux_floats);
+        p += round_up(n->aux_floats) + round_up(n->keep_floats);
         if (kind != PLAN_INFER && train_relu_producer(g, i) < 0) { /* fused: later */
             n->y = p;
             p += act;

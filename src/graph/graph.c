@@ -312,6 +312,7 @@ static float *alloc_exact(int64_t n, bool zero)
 
 int cnn_graph_ensure_params(cnn_graph *g, bool init_defaults)
 {
+    g->param_gen++; /* the caller may write them */
     if (g->params)
         return CNN_OK;
     if (!(g->params = alloc_exact(g->n_params, false)))

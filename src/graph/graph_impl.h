@@ -69,6 +69,12 @@ typedef struct cnn_node {
      * forward's (set by the conv, cleared by the batch norm). */
     int      stats_bn;
     bool     stats_ready;
+    /* Inference plans: the node's keep_floats (after aux_floats at aux)
+     * hold what it computed from the parameters of generation kept_gen
+     * (0: nothing yet); cnn_kept gives where. */
+    int64_t  keep_floats;
+    uint64_t kept_gen;
+    int      kept_key; /* the op's: what else the kept data depend on */
 } cnn_node;
 
 struct cnn_graph {
@@ -79,6 +85,9 @@ struct cnn_graph {
     int64_t n_params, cap_params, cap_grads;
     float  *buffers;        /* [n_buffers]                              */
     int64_t n_buffers, cap_buffers;
+    /* Bumped by whatever may write the parameters (cnn_graph_ensure_params,
+     * which every accessor and loader calls, and an optimizer's step). */
+    uint64_t param_gen;
 
     cnn_rng rng;            /* dropout masks                            */
     int     nthreads;
@@ -137,6 +146,8 @@ static inline float *cnn_buffer(const cnn_exec *e, const cnn_node *n, int k)
     return e->g->buffers + n->buf_off[k];
 }
 static inline int64_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(&n->shape); }
+/* The node's keep_floats (inference plans), after its aux, 64-byte aligned. */
+static inline float *cnn_kept(const cnn_node *n) { return n->aux + (n->aux_floats + 15) / 16 * 16; }
 
 /* An inference epilogue (cnn_node fuse_bn, fuse_relu) on `len` outputs of
  * channel c of producer n, in place: the bits of the batch norm's and the
@@ -167,6 +178,9 @@ typedef struct cnn_op_def {
     int (*infer)(cnn_graph *g, cnn_node *n);
     /* Saved floats per plan (NULL: none). */
     int64_t (*aux_floats)(const cnn_graph *g, const cnn_node *n, int batch);
+    /* Floats an inference plan keeps for the node from one forward to the
+     * next, after its aux (conv: its weights packed; NULL: none). */
+    int64_t (*keep_floats)(const cnn_graph *g, const cnn_node *n, int batch);
     /* Scratch floats per thread (NULL: none). */
     int64_t (*scratch_floats)(const cnn_graph *g, const cnn_node *n, int batch);
     /* Checks what can only be checked at run time (NULL: nothing). */

@@ -41,6 +41,7 @@ static cnn_direct_dw_fn *const isa_direct_dw[CNN_ISA_COUNT_] = {
 #endif
 };
 static const int isa_lanes[CNN_ISA_COUNT_] = {1, 8, 16};
+static const int isa_mr[CNN_ISA_COUNT_]    = {1, 6, 8}; /* GT_MR of gemm_avx2.c, gemm_avx512.c */
 
 static cnn_isa      active = CNN_ISA_PORTABLE;
 static cnn_gemm_fn *gemm   = NULL; /* set once by select_isa */
@@ -118,6 +119,11 @@ cnn_direct_fn *cnn_direct_kernel(int *lanes, int *ocw, cnn_direct_pack_fn **pack
     if (pack)
         *pack = isa_direct_pack[isa];
     return isa_direct[isa];
+}
+
+int cnn_direct_panel(bool ocl)
+{
+    return ocl ? 2 * isa_lanes[cnn_gemm_isa()] : isa_mr[cnn_gemm_isa()];
 }
 
 cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes)

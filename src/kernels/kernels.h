@@ -134,6 +134,9 @@ typedef void cnn_direct_pack_fn(int M, int K, const float *W, int64_t ldw, int s
                                 bool ocl, float *Ap);
 cnn_direct_pack_fn cnn_direct_pack_avx2, cnn_direct_pack_avx512;
 #define CNN_DIRECT_PACKED(M, K) (((int64_t)(M) + 32) * (K))
+/* The rows the running variant's packing rounds M up to a multiple of
+ * (for ocl or not): it packs M rows into M rounded up times K floats. */
+int cnn_direct_panel(bool ocl);
 
 /* The direct kernel of the variant cnn_gemm runs now, its vector lanes
  * and its panels of output channels with ocl (*ocw), or NULL when it has

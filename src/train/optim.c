@@ -150,6 +150,7 @@ int cnn_optim_step(cnn_optim *o, float lr)
         }
     }
     o->steps++;
+    g->param_gen++;
     return CNN_OK;
 }
 
