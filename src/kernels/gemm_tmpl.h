@@ -489,6 +489,7 @@ gt_ocl_rows(int rows, int kc, const float *const *a0, const int32_t *restrict ko
 #pragma GCC unroll 4
         for (int v = 0; v < GT_NV; v++)
             acc[r][v] = GT_SET1(0.0f);
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         const int32_t o = koff[k];
         gt_vec        b[GT_NV];
