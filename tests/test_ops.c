@@ -462,10 +462,12 @@ static void conv_direct_dw(void)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     static const int shapes[][10] = {
-        /* c, h, w, oc, kh, kw, pads t l b r (as one code), dilation, groups */
+        /* c, h, w, oc, kh, kw, pads t l b r (as one code), dilation,
+         * groups, stride (0: 1; other strides by ocl only) */
         {3, 9, 7, 5, 3, 3, 1111, 1, 1},  {2, 8, 9, 4, 3, 2, 1021, 2, 1},
         {4, 6, 6, 6, 3, 3, 1111, 1, 2},  {1, 12, 11, 7, 5, 5, 2222, 1, 1},
         {6, 7, 5, 3, 1, 3, 101, 1, 1},  {2, 5, 18, 9, 3, 3, 0, 1, 1},
+        {3, 9, 8, 5, 3, 3, 1111, 1, 1, 2}, {2, 11, 10, 4, 3, 2, 1021, 1, 2, 3},
     };
     const cnn_isa isa0 = cnn_gemm_isa();
 
@@ -486,6 +488,7 @@ static void conv_direct_dw(void)
                         c.conv.pad[3 - i] = code % 10;
                     c.conv.dilation[0] = c.conv.dilation[1] = v[7];
                     c.conv.groups = v[8];
+                    c.conv.stride[0] = c.conv.stride[1] = v[9] ? v[9] : 1;
                     c.threads = threads, c.batch = batch;
                     check_case(&c);
                 }
@@ -1310,7 +1313,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
  * with the direct forward and dx wherever they go, dx's ocl as ocl_gain
  * says. */
 static void run_direct_dx(const int *v, int threads, int batch, float ocl_gain, float *dx,
-                          float *dw)
+                          float *dw, int stride)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     cnn_graph      *g = cnn_graph_new();
@@ -1323,6 +1326,7 @@ static void run_direct_dx(const int *v, int threads, int batch, float ocl_gain, 
     a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = v[5];
     a.dilation[0] = a.dilation[1] = v[6];
     a.groups = v[7];
+    a.stride[0] = a.stride[1] = stride;
     x = cnn_input(g, v[0], v[1], v[2], "x");
     c = cnn_conv2d(g, x, &a, "c");
     T_OK(c);
@@ -1366,8 +1370,8 @@ static void conv_direct_dx_ocl(void)
             for (int threads = 1; threads <= 3; threads += 2)
                 for (int batch = 1; batch <= 3; batch += 2) {
                     const int *v = shapes[s];
-                    run_direct_dx(v, threads, batch, 2.0f, want, NULL);
-                    run_direct_dx(v, threads, batch, -2.0f, got, NULL);
+                    run_direct_dx(v, threads, batch, 2.0f, want, NULL, 1);
+                    run_direct_dx(v, threads, batch, -2.0f, got, NULL, 1);
                     T_ARRAY_EQ(got, want, batch * v[0] * v[1] * v[2]);
                 }
     }
@@ -1384,10 +1388,11 @@ static void conv_direct_dx_ocl(void)
  * rounding over the sum's length. */
 static void conv_direct_dw_ocl(void)
 {
-    static const int shapes[][8] = {
-        /* c, h, w, oc, k, pad, dilation, groups */
-        {3, 7, 7, 40, 3, 1, 1, 1}, {4, 6, 5, 66, 3, 1, 1, 2}, {2, 40, 40, 3, 3, 1, 1, 1},
-        {64, 7, 7, 64, 3, 1, 1, 1}, {5, 9, 8, 35, 3, 2, 2, 1}, {16, 14, 14, 32, 3, 1, 1, 1},
+    static const int shapes[][9] = {
+        /* c, h, w, oc, k, pad, dilation, groups, stride */
+        {3, 7, 7, 40, 3, 1, 1, 1, 1}, {4, 6, 5, 66, 3, 1, 1, 2, 1}, {2, 40, 40, 3, 3, 1, 1, 1, 1},
+        {64, 7, 7, 64, 3, 1, 1, 1, 1}, {5, 9, 8, 35, 3, 2, 2, 1, 1}, {16, 14, 14, 32, 3, 1, 1, 1, 1},
+        {16, 14, 14, 32, 3, 1, 1, 1, 2}, {6, 13, 12, 40, 5, 2, 1, 2, 3},
     };
     static float  dx[3 * 64 * 14 * 14], want[64 * 64 * 9 + 64], got[64 * 64 * 9 + 64];
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
@@ -1402,12 +1407,12 @@ static void conv_direct_dw_ocl(void)
                     const int *v = shapes[s];
                     const int  n = v[3] * v[0] / v[7] * v[4] * v[4] + v[3];
                     cnn_conv_tuning.direct_dw_fill = 2.0f; /* im2col + GEMM */
-                    run_direct_dx(v, threads, batch, 2.0f, dx, want);
+                    run_direct_dx(v, threads, batch, 2.0f, dx, want, v[8]);
                     cnn_conv_tuning.direct_dw_fill     = 0.0f;
                     cnn_conv_tuning.direct_dw_min      = 0;
-                    for (int ocl = 0; ocl < 2; ocl++) {
+                    for (int ocl = v[8] > 1; ocl < 2; ocl++) { /* strided: ocl only */
                         cnn_conv_tuning.direct_dw_ocl_gain = ocl ? -2.0f : 2.0f;
-                        run_direct_dx(v, threads, batch, 2.0f, dx, got);
+                        run_direct_dx(v, threads, batch, 2.0f, dx, got, v[8]);
                         double big = 0.0;
                         for (int i = 0; i < n; i++)
                             big = fmax(big, fabs(want[i]));

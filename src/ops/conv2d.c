@@ -383,12 +383,15 @@ static void plan_direct_dx(conv_plan *p)
         p->direct_dx = fn;
 }
 
-/* dW of a conv with stride 1 by cnn_direct_dw: each image's input
- * zero-padded all round into a band of row pitch wpd = ow + (kw-1)*dw, and
- * its dY laid out at that pitch with zeros between the rows, so output
- * position j reads the band at j + the tap's offset for every tap: no
- * columns, no packing. The zeros cost lanes (7x7 pad 1: 49 pixels in 64
- * lanes); below direct_dw_fill it goes by im2col + GEMM. Images go nimgd
+/* dW by cnn_direct_dw: each image's input zero-padded all round into a
+ * band of row pitch wpd (= ow + (kw-1)*dw for a stride of 1). With the
+ * positions in the lanes (stride 1), its dY laid out at that pitch with
+ * zeros between the rows, so output position j reads the band at j + the
+ * tap's offset for every tap: no columns, no packing; the zeros cost
+ * lanes (7x7 pad 1: 49 pixels in 64 lanes). With the output channels in
+ * the lanes (dwo, where they fill more; any stride), dY transposed and
+ * each pixel's place in the band listed. Below direct_dw_fill of the
+ * lanes filled it goes by im2col + GEMM. Images go nimgd
  * at a time, so the sums across lanes are few beside the products (about
  * 2048 positions a call), and a chunk stays within about 4 MiB; where a
  * thread's chunk would still sum fewer than direct_dw_min positions (deep
@@ -400,13 +403,19 @@ static void plan_direct_dw(conv_plan *p, int batch)
     int64_t           per, need;
     int               ocw = 32;
 
+    const bool        strided = w->sh != 1 || w->sw != 1;
+
     p->direct_dw = NULL;
     p->dwo       = false;
-    if (w->sh != 1 || w->sw != 1 || p->pw || !fn)
+    if (p->pw || !fn)
         return;
     cnn_direct_kernel(NULL, &ocw, NULL);
-    p->hbd = w->oh + (w->kh - 1) * w->dh; /* = h + pt + pb */
-    p->wpd = w->ow + (w->kw - 1) * w->dw; /* = w + pl + pr */
+    /* Every tap of every output pixel inside: for a stride of 1, h + pt +
+     * pb rows of w + pl + pr. */
+    p->hbd = (w->oh - 1) * w->sh + (w->kh - 1) * w->dh + 1;
+    p->wpd = (w->ow - 1) * w->sw + (w->kw - 1) * w->dw + 1;
+    if (p->wpd < w->pl + w->w)
+        p->wpd = w->pl + w->w;
     /* Sizes for the widest vectors (16 lanes, panels of 32 channels),
      * whichever variant runs. */
     p->nd     = ((int64_t)w->oh * p->wpd + 15) / 16 * 16;
@@ -416,11 +425,13 @@ static void plan_direct_dw(conv_plan *p, int batch)
         p->staged = (int64_t)(p->ocg + 31) / 32 * 32 * p->ohw;
     per       = p->bandd + p->staged + p->ohw;
     /* Lanes filled: positions in the lanes (pads between the rows and at
-     * the end), or output channels (the last panel's). */
-    const double fpos = (double)p->ohw / (double)p->nd;
+     * the end; stride 1 only), or output channels (the last panel's: any
+     * stride, each pixel's place in the band its own). */
+    const double fpos = strided ? 0.0 : (double)p->ohw / (double)p->nd;
     const double fch  = (double)p->ocg / (double)((p->ocg + ocw - 1) / ocw * ocw);
     p->dwo = fch > fpos + cnn_conv_tuning.direct_dw_ocl_gain;
-    if (per > ((int64_t)1 << 22) || (p->dwo ? fch : fpos) < cnn_conv_tuning.direct_dw_fill)
+    if (per > ((int64_t)1 << 22) || (p->dwo ? fch : fpos) < cnn_conv_tuning.direct_dw_fill ||
+        (strided && !p->dwo))
         return;
     int64_t nimg = (2048 + p->nd - 1) / p->nd;
     if (nimg * per > ((int64_t)1 << 20))
@@ -947,7 +958,7 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
             int32_t *pi = pos + i * p->ohw;
             for (int oy = 0; oy < w->oh; oy++)
                 for (int ox = 0; ox < w->ow; ox++)
-                    *pi++ = (int32_t)(i * p->bandd + oy * p->wpd + ox);
+                    *pi++ = (int32_t)(i * p->bandd + (int64_t)oy * w->sh * p->wpd + ox * w->sw);
             for (int o = 0; o < (p->ocg + ocw - 1) / ocw * ocw; o++) {
                 const float *src = dy + (int64_t)o * p->ohw;
                 float *dst = stage + ((int64_t)(o / ocw) * npos + i * p->ohw) * ocw + o % ocw;
