@@ -734,11 +734,11 @@ static void gt_dw_ocl(const cnn_direct_dw *d)
                            GT_NR, p0 == 0);
             }
         }
-        for (int c = 0; c < nr; c++) {
-            float *dw = d->dw + (int64_t)(j0 + c) * d->ldw;
-            for (int k = 0; k < d->K; k++)
-                dw[k] += T[(int64_t)k * GT_NR + c];
-        }
+        /* T read in order, dw's nr rows written side by side */
+        float *dw = d->dw + (int64_t)j0 * d->ldw;
+        for (int k = 0; k < d->K; k++)
+            for (int c = 0; c < nr; c++)
+                dw[c * d->ldw + k] += T[(int64_t)k * GT_NR + c];
     }
 }
 
