@@ -166,6 +166,7 @@ typedef struct conv_plan {
      * h + reach, wpx] and its tap offsets (bandx_off), after the
      * backward's partial dW. */
     cnn_direct_fn *direct, *direct_dx;
+    cnn_direct_pack_fn *packx; /* direct_dx's packing of Wt (oclx) */
     bool      wide, widex; /* cnn_direct's wide mode (forward, dx) */
     bool      ocl, oclx;   /* cnn_direct's ocl (forward, dx)          */
     bool      pwd;         /* pointwise by cnn_direct: no band, dimg images a call */
@@ -353,7 +354,7 @@ static void plan_direct(conv_plan *p, int batch, int nt)
 static void plan_direct_dx(conv_plan *p)
 {
     int           lanes = 1, ocw = 1;
-    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes, &ocw, NULL);
+    cnn_direct_fn *fn   = cnn_direct_kernel(&lanes, &ocw, &p->packx);
     const cnn_win2d *w  = &p->w;
     const int     ptx = (w->kh - 1) * w->dh - w->pt, plx = (w->kw - 1) * w->dw - w->pl;
     const int64_t full = (int64_t)w->h - 1 + (int64_t)(w->kh - 1) * w->dh + 1;
@@ -1109,12 +1110,10 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
             flip_weights(&p, cnn_param(e, n, 0), Wt, a, z);
             CNN_OMP(omp barrier)
             if (p.oclx) { /* and packed, slices shared by the threads */
-                cnn_direct_pack_fn *pack;
                 const int kx = p.ocg * p.w.kh * p.w.kw, slices = (kx + CNN_GEMM_KC - 1) / CNN_GEMM_KC;
-                cnn_direct_kernel(NULL, NULL, &pack);
                 cnn_slice((int64_t)p.G * slices, tid, nt, &a, &z);
                 for (int64_t i = a; i < z; i++)
-                    pack(p.cg, kx, Wt + i / slices * p.cg * kx, kx, (int)(i % slices),
+                    p.packx(p.cg, kx, Wt + i / slices * p.cg * kx, kx, (int)(i % slices),
                          (int)(i % slices) + 1, true,
                          e->scratch + p.wtp_off + i / slices * CNN_DIRECT_PACKED(p.cg, kx));
                 CNN_OMP(omp barrier)
