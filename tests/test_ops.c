@@ -1439,7 +1439,7 @@ static cnn_graph *keep_net(int oc, int batch, bool infer, int *x, int *out)
     T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 3));
     T_OK(cnn_graph_set_threads(g, 2));
     T_OK(infer ? cnn_graph_plan_infer(g, batch) : cnn_graph_plan(g, batch));
-    static float in[2 * 16 * 7 * 7];
+    static float in[3 * 16 * 7 * 7]; /* batch 3 at most */
     for (int i = 0; i < batch * 16 * 7 * 7; i++)
         in[i] = (float)sin(i * 0.37);
     T_OK(cnn_graph_set_input(g, *x, in));
