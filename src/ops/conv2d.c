@@ -960,12 +960,19 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
             for (int oy = 0; oy < w->oh; oy++)
                 for (int ox = 0; ox < w->ow; ox++)
                     *pi++ = (int32_t)(i * p->bandd + (int64_t)oy * w->sh * p->wpd + ox * w->sw);
-            for (int o = 0; o < (p->ocg + ocw - 1) / ocw * ocw; o++) {
-                const float *src = dy + (int64_t)o * p->ohw;
-                float *dst = stage + ((int64_t)(o / ocw) * npos + i * p->ohw) * ocw + o % ocw;
-                for (int q = 0; q < p->ohw; q++)
-                    dst[(int64_t)q * ocw] = o < p->ocg ? src[q] : 0.0f;
-            }
+            /* 16 pixels at a time: their ocw-float rows stay in L1 while
+             * the panel's channels fill them (a 112x112 plane's panel
+             * would not) */
+            for (int o0 = 0; o0 < p->ocg; o0 += ocw)
+                for (int q0 = 0; q0 < p->ohw; q0 += 16) {
+                    const int nq  = p->ohw - q0 < 16 ? p->ohw - q0 : 16;
+                    float    *dst = stage + ((int64_t)(o0 / ocw) * npos + i * p->ohw + q0) * ocw;
+                    for (int c = 0; c < ocw; c++) {
+                        const float *src = dy + (int64_t)(o0 + c) * p->ohw + q0;
+                        for (int q = 0; q < nq; q++)
+                            dst[q * ocw + c] = o0 + c < p->ocg ? src[q] : 0.0f;
+                    }
+                }
         } else
             cnn_band_rows(dy, p->ocg, w->oh, w->ow, 0, w->oh, 0, p->wpd, p->nd, g);
         for (int o = 0; o < p->ocg; o++) {
