@@ -188,7 +188,7 @@ typedef struct conv_plan {
      * positions' places and the kernel's workspace. */
     cnn_direct_dw_fn *direct_dw;
     bool      dwo;
-    int       hbd, wpd, nimgd;
+    int       hbd, wpd, nimgd, ocw; /* ocw: dwo's panel width */
     int64_t   nd, bandd, staged, dwk_off, dwb_off, dws_off, dwp_off, dwt_off;
 } conv_plan;
 
@@ -411,6 +411,7 @@ static void plan_direct_dw(conv_plan *p, int batch)
     if (p->pw || !fn)
         return;
     cnn_direct_kernel(NULL, &ocw, NULL);
+    p->ocw = ocw;
     /* Every tap of every output pixel inside: for a stride of 1, h + pt +
      * pb rows of w + pl + pr. */
     p->hbd = (w->oh - 1) * w->sh + (w->kh - 1) * w->dh + 1;
@@ -933,9 +934,10 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
 
 /* dW and db of group gi += those of images [b0, b0 + cnt) by
  * cnn_direct_dw (plan_direct_dw): their bands and staged dY, then one
- * call. koff holds the tap offsets already. */
+ * call. koff holds the tap offsets already. Output channels [o0, o1) of
+ * the group only: all of them, or with ocl, whole panels of them. */
 static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b0, int cnt,
-                      int gi, float *dW, float *dB, float *base)
+                      int gi, int o0, int o1, float *dW, float *dB, float *base)
 {
     const cnn_win2d *w    = &p->w;
     const float     *xg   = cnn_in_node(e, n, 0)->y + (int64_t)gi * p->cg * w->h * w->w;
@@ -963,19 +965,19 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
             /* 16 pixels at a time: their ocw-float rows stay in L1 while
              * the panel's channels fill them (a 112x112 plane's panel
              * would not) */
-            for (int o0 = 0; o0 < p->ocg; o0 += ocw)
+            for (int oc = o0; oc < o1; oc += ocw)
                 for (int q0 = 0; q0 < p->ohw; q0 += 16) {
                     const int nq  = p->ohw - q0 < 16 ? p->ohw - q0 : 16;
-                    float    *dst = stage + ((int64_t)(o0 / ocw) * npos + i * p->ohw + q0) * ocw;
+                    float    *dst = stage + ((int64_t)((oc - o0) / ocw) * npos + i * p->ohw + q0) * ocw;
                     for (int c = 0; c < ocw; c++) {
-                        const float *src = dy + (int64_t)(o0 + c) * p->ohw + q0;
+                        const float *src = dy + (int64_t)(oc + c) * p->ohw + q0;
                         for (int q = 0; q < nq; q++)
-                            dst[q * ocw + c] = o0 + c < p->ocg ? src[q] : 0.0f;
+                            dst[q * ocw + c] = oc + c < o1 ? src[q] : 0.0f;
                     }
                 }
         } else
             cnn_band_rows(dy, p->ocg, w->oh, w->ow, 0, w->oh, 0, p->wpd, p->nd, g);
-        for (int o = 0; o < p->ocg; o++) {
+        for (int o = o0; o < o1; o++) {
             if (!p->dwo)
                 memset(g + o * p->nd + rows, 0, (size_t)(p->nd - rows) * sizeof *g);
             if (dB)
@@ -983,10 +985,10 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
         }
     }
     const cnn_direct_dw d = {
-        .M = p->ocg, .K = p->kc, .nimg = cnt, .n = p->dwo ? npos : p->nd, .dys = p->staged,
+        .M = o1 - o0, .K = p->kc, .nimg = cnt, .n = p->dwo ? npos : p->nd, .dys = p->staged,
         .xbs = p->bandd, .ldw = p->kc, .dy = stage, .xb = band,
         .koff = (const int32_t *)(const void *)(base + p->dwk_off),
-        .dw = dW + (int64_t)gi * p->ocg * p->kc, .ocl = p->dwo, .pos = pos,
+        .dw = dW + ((int64_t)gi * p->ocg + o0) * p->kc, .ocl = p->dwo, .pos = pos,
         .ws = base + p->dwt_off,
     };
     p->direct_dw(&d);
@@ -1066,15 +1068,26 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         if (nt > 1 && want_dw)
             memset(dW, 0, (size_t)(p.wn + p.oc) * sizeof *dW);
         cnn_slice(e->batch, tid, nt, &lo, &hi);
-        if (p.direct_dw && want_dw && lo < hi) {
+        /* Fewer images than threads, with the output channels in the
+         * lanes: every thread takes every image, for its share of the
+         * panels (its partial dW is zero elsewhere). */
+        int64_t dlo = lo, dhi = hi, o0 = 0, o1 = p.ocg;
+        if (p.direct_dw && p.dwo && e->batch < nt) {
+            const int64_t panels = (p.ocg + p.ocw - 1) / p.ocw;
+            cnn_slice(panels, tid, nt, &o0, &o1);
+            o0 *= p.ocw;
+            o1 = o1 * p.ocw < p.ocg ? o1 * p.ocw : p.ocg;
+            dlo = 0, dhi = o0 < o1 ? e->batch : 0;
+        }
+        if (p.direct_dw && want_dw && dlo < dhi) {
             /* The taps' offsets in the input padded all round, pitch wpd. */
             const direct_geo q = {.c = p.cg, .kh = p.w.kh, .kw = p.w.kw, .sh = 1, .sw = 1,
                                   .dh = p.w.dh, .dw = p.w.dw, .wq = p.wpd, .hs = p.hbd};
             direct_koff(&q, (int32_t *)(void *)(base + p.dwk_off));
-            for (int64_t b0 = lo; b0 < hi; b0 += p.nimgd)
+            for (int64_t b0 = dlo; b0 < dhi; b0 += p.nimgd)
                 for (int gi = 0; gi < p.G; gi++)
-                    direct_dw(&p, e, n, b0, (int)(hi - b0 < p.nimgd ? hi - b0 : p.nimgd), gi, dW,
-                              dB, base);
+                    direct_dw(&p, e, n, b0, (int)(dhi - b0 < p.nimgd ? dhi - b0 : p.nimgd), gi,
+                              (int)o0, (int)o1, dW, dB, base);
         }
         /* What is left for im2col + GEMM and col2im: dW, dx or both. */
         float *gdW = want_dw && !p.direct_dw ? dW : NULL;
