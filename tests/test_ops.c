@@ -1353,6 +1353,34 @@ static void run_direct_dx(const int *v, int threads, int batch, float ocl_gain, 
     cnn_conv_tuning = keep;
 }
 
+/* check(shape, threads, batch) for each of n shapes (rows of `width`
+ * ints), 1 and 3 threads, 1 and 3 images, on every variant from AVX2 up
+ * that the CPU runs. */
+static void each_variant_case(const int *shapes, size_t n, size_t width,
+                              void (*check)(const int *v, int threads, int batch))
+{
+    const cnn_isa isa0 = cnn_gemm_isa();
+
+    for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_gemm_set_isa((cnn_isa)isa))
+            continue;
+        for (size_t s = 0; s < n; s++)
+            for (int threads = 1; threads <= 3; threads += 2)
+                for (int batch = 1; batch <= 3; batch += 2)
+                    check(shapes + s * width, threads, batch);
+    }
+    T_TRUE(cnn_gemm_set_isa(isa0));
+}
+
+static void dx_ocl_case(const int *v, int threads, int batch)
+{
+    static float want[3 * 64 * 14 * 14], got[3 * 64 * 14 * 14];
+
+    run_direct_dx(v, threads, batch, 2.0f, want, NULL, 1);
+    run_direct_dx(v, threads, batch, -2.0f, got, NULL, 1);
+    T_ARRAY_EQ(got, want, batch * v[0] * v[1] * v[2]);
+}
+
 static void conv_direct_dx_ocl(void)
 {
     static const int shapes[][8] = {
@@ -1360,22 +1388,8 @@ static void conv_direct_dx_ocl(void)
         {64, 7, 7, 64, 3, 1, 1, 1}, {20, 9, 6, 5, 3, 1, 1, 1}, {40, 5, 11, 16, 5, 2, 1, 2},
         {37, 8, 8, 3, 3, 2, 2, 1},  {3, 14, 14, 8, 3, 1, 1, 1},
     };
-    static float  want[3 * 64 * 14 * 14], got[3 * 64 * 14 * 14];
-    const cnn_isa isa0 = cnn_gemm_isa();
 
-    for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
-        if (!cnn_gemm_set_isa((cnn_isa)isa))
-            continue;
-        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-            for (int threads = 1; threads <= 3; threads += 2)
-                for (int batch = 1; batch <= 3; batch += 2) {
-                    const int *v = shapes[s];
-                    run_direct_dx(v, threads, batch, 2.0f, want, NULL, 1);
-                    run_direct_dx(v, threads, batch, -2.0f, got, NULL, 1);
-                    T_ARRAY_EQ(got, want, batch * v[0] * v[1] * v[2]);
-                }
-    }
-    T_TRUE(cnn_gemm_set_isa(isa0));
+    each_variant_case(shapes[0], sizeof shapes / sizeof *shapes, 8, dx_ocl_case);
 }
 
 /* The weight gradient by cnn_direct_dw with the output channels in the
@@ -1386,6 +1400,28 @@ static void conv_direct_dx_ocl(void)
  * deep taps (64 channels x 3x3 on 7x7 planes), dilation, 1 and 3 threads,
  * 1 and 3 images. The sums run in another order: equal within a float's
  * rounding over the sum's length. */
+static void dw_ocl_case(const int *v, int threads, int batch)
+{
+    static float dx[3 * 64 * 14 * 14], want[64 * 64 * 9 + 64], got[64 * 64 * 9 + 64];
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    const int    n = v[3] * v[0] / v[7] * v[4] * v[4] + v[3];
+
+    cnn_conv_tuning.direct_dw_fill = 2.0f; /* im2col + GEMM */
+    run_direct_dx(v, threads, batch, 2.0f, dx, want, v[8]);
+    cnn_conv_tuning.direct_dw_fill = 0.0f;
+    cnn_conv_tuning.direct_dw_min  = 0;
+    for (int ocl = v[8] > 1; ocl < 2; ocl++) { /* strided: ocl only */
+        cnn_conv_tuning.direct_dw_ocl_gain = ocl ? -2.0f : 2.0f;
+        run_direct_dx(v, threads, batch, 2.0f, dx, got, v[8]);
+        double big = 0.0;
+        for (int i = 0; i < n; i++)
+            big = fmax(big, fabs(want[i]));
+        for (int i = 0; i < n; i++)
+            T_NEAR(got[i], want[i], 1e-5 * big);
+    }
+    cnn_conv_tuning = keep;
+}
+
 static void conv_direct_dw_ocl(void)
 {
     static const int shapes[][9] = {
@@ -1394,35 +1430,8 @@ static void conv_direct_dw_ocl(void)
         {64, 7, 7, 64, 3, 1, 1, 1, 1}, {5, 9, 8, 35, 3, 2, 2, 1, 1}, {16, 14, 14, 32, 3, 1, 1, 1, 1},
         {16, 14, 14, 32, 3, 1, 1, 1, 2}, {6, 13, 12, 40, 5, 2, 1, 2, 3},
     };
-    static float  dx[3 * 64 * 14 * 14], want[64 * 64 * 9 + 64], got[64 * 64 * 9 + 64];
-    const struct cnn_conv_tuning keep = cnn_conv_tuning;
-    const cnn_isa isa0 = cnn_gemm_isa();
 
-    for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {
-        if (!cnn_gemm_set_isa((cnn_isa)isa))
-            continue;
-        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-            for (int threads = 1; threads <= 3; threads += 2)
-                for (int batch = 1; batch <= 3; batch += 2) {
-                    const int *v = shapes[s];
-                    const int  n = v[3] * v[0] / v[7] * v[4] * v[4] + v[3];
-                    cnn_conv_tuning.direct_dw_fill = 2.0f; /* im2col + GEMM */
-                    run_direct_dx(v, threads, batch, 2.0f, dx, want, v[8]);
-                    cnn_conv_tuning.direct_dw_fill     = 0.0f;
-                    cnn_conv_tuning.direct_dw_min      = 0;
-                    for (int ocl = v[8] > 1; ocl < 2; ocl++) { /* strided: ocl only */
-                        cnn_conv_tuning.direct_dw_ocl_gain = ocl ? -2.0f : 2.0f;
-                        run_direct_dx(v, threads, batch, 2.0f, dx, got, v[8]);
-                        double big = 0.0;
-                        for (int i = 0; i < n; i++)
-                            big = fmax(big, fabs(want[i]));
-                        for (int i = 0; i < n; i++)
-                            T_NEAR(got[i], want[i], 1e-5 * big);
-                    }
-                    cnn_conv_tuning = keep;
-                }
-    }
-    T_TRUE(cnn_gemm_set_isa(isa0));
+    each_variant_case(shapes[0], sizeof shapes / sizeof *shapes, 9, dw_ocl_case);
 }
 
 /* A conv net (a batch norm, a ReLU: fused in the inference plan) of
