@@ -946,10 +946,7 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
 
     const int64_t npos = (int64_t)cnt * p->ohw;
     int32_t      *pos  = (int32_t *)(void *)(base + p->dwp_off);
-    int           ocw  = 32;
-
-    if (p->dwo)
-        cnn_direct_kernel(NULL, &ocw, NULL);
+    const int     ocw  = p->ocw;
     for (int i = 0; i < cnt; i++) {
         const float *x  = xg + (b0 + i) * p->xs, *dy = dyg + (b0 + i) * p->ys;
         float       *xb = band + i * p->bandd, *g = stage + i * p->staged;
