@@ -1308,7 +1308,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
 /* The direct input gradient (cnn_direct of dY with W flipped) gives the
  * same bits with the input channels in the lanes (ocl, W packed once) as
  * with the pixels: channels on and off the panels, groups, dilation, 1 to
- * 3 threads and images. */
+ * 3 threads and images, planes too large for one call. */
 /* dx (and, dw not NULL, dW and db) of a conv by the tuning as it stands,
  * with the direct forward and dx wherever they go, dx's ocl as ocl_gain
  * says. */
@@ -1387,6 +1387,8 @@ static void conv_direct_dx_ocl(void)
         /* c, h, w, oc, k, pad, dilation, groups */
         {64, 7, 7, 64, 3, 1, 1, 1}, {20, 9, 6, 5, 3, 1, 1, 1}, {40, 5, 11, 16, 5, 2, 1, 2},
         {37, 8, 8, 3, 3, 2, 2, 1},  {3, 14, 14, 8, 3, 1, 1, 1},
+        /* planes of more than CNN_DIRECT_OCL_PIXELS: tiles of rows */
+        {4, 50, 47, 8, 3, 1, 1, 1}, {3, 46, 60, 5, 3, 2, 2, 1},
     };
 
     each_variant_case(shapes[0], sizeof shapes / sizeof *shapes, 8, dx_ocl_case);

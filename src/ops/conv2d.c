@@ -133,7 +133,7 @@ static bool is_pointwise(const cnn_win2d *w)
 /* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
 struct cnn_conv_tuning cnn_conv_tuning = {
     .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
-    .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.05f, .direct_pw = 49,
+    .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.0f, .direct_pw = 49,
     .direct_dw_fill = 0.6f, .direct_dw_min = 1536, .direct_dw_ocl_gain = 0.0f};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
@@ -168,6 +168,7 @@ typedef struct conv_plan {
     cnn_direct_fn *direct, *direct_dx;
     cnn_direct_pack_fn *packx; /* direct_dx's packing of Wt (oclx) */
     bool      wide, widex; /* cnn_direct's wide mode (forward, dx) */
+    int       dxrows;      /* direct_dx's tiles: input-gradient rows a call */
     bool      ocl, oclx;   /* cnn_direct's ocl (forward, dx)          */
     bool      pwd;         /* pointwise by cnn_direct: no band, dimg images a call */
     int       wq, wpx;     /* band row pitches (a phase's: the row's is sw*wq) */
@@ -365,15 +366,22 @@ static void plan_direct_dx(conv_plan *p)
                                      &p->widex, &p->wpx);
 
     p->direct_dx = NULL;
-    band = p->ocg * full * p->wpx + 16;
+    band = p->ocg * full * p->wpx + 16; /* the whole plane's: any tile's fits */
     if (w->sh != 1 || w->sw != 1 || p->pw || ptx < 0 || plx < 0 || p->cg > 256 || kx > 4096 ||
         band > ((int64_t)1 << 22))
         return;
     /* With output channels in the lanes, Wt packed once for every image
      * (wtp_off, in thread 0's scratch). */
-    p->oclx = ocl_fills(p->cg, ocw, &fill) && (int64_t)w->h * w->w <= CNN_DIRECT_OCL_PIXELS;
-    if (p->oclx)
-        p->widex = false;
+    /* With ocl, tiles of rows of at most CNN_DIRECT_OCL_PIXELS pixels
+     * (as even as can be); without, the whole plane a call. */
+    p->oclx   = ocl_fills(p->cg, ocw, &fill) && w->w <= CNN_DIRECT_OCL_PIXELS;
+    p->dxrows = w->h;
+    if (p->oclx) {
+        const int most  = CNN_DIRECT_OCL_PIXELS / w->w;
+        const int tiles = (w->h + most - 1) / most;
+        p->dxrows = (w->h + tiles - 1) / tiles;
+        p->widex  = false;
+    }
     p->wt_off   = p->part_off + r16(p->wn + p->oc);
     p->bandx_off = p->wt_off + r16(p->wn);
     p->wtp_off  = p->bandx_off + r16(band) + r16(kx);
@@ -1002,7 +1010,7 @@ static direct_geo direct_dx_geo(const conv_plan *p, const cnn_exec *e, cnn_node 
         .c = p->ocg, .h = w->oh, .w = w->ow, .kh = w->kh, .kw = w->kw, .sh = 1, .sw = 1,
         .dh = w->dh, .dw = w->dw, .pt = (w->kh - 1) * w->dh - w->pt,
         .pl = (w->kw - 1) * w->dw - w->pl, .oh = w->h, .ow = w->w, .wq = p->wpx,
-        .hs = w->h + (w->kh - 1) * w->dh, .M = p->cg,
+        .hs = p->dxrows + (w->kh - 1) * w->dh, .M = p->cg,
         .W = Wt + (int64_t)gi * p->cg * p->ocg * w->kh * w->kw,
         .y = x->dy + b * p->xs + (int64_t)gi * p->cg * w->h * w->w, .ldy = (int64_t)w->h * w->w,
         .add = !n->over_dx, .wide = p->widex, .ocl = p->oclx,
@@ -1025,7 +1033,9 @@ static void direct_dx(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
 {
     const direct_geo q = direct_dx_geo(p, e, n, b, gi, Wt);
 
-    direct_run(p->direct_dx, &q, 0, p->w.h, base + p->bandx_off, false, dx_koff(p, base), base);
+    for (int r0 = 0; r0 < p->w.h; r0 += p->dxrows)
+        direct_run(p->direct_dx, &q, r0, r0 + p->dxrows < p->w.h ? r0 + p->dxrows : p->w.h,
+                   base + p->bandx_off, false, dx_koff(p, base), base);
 }
 
 /* Rows [r0, r1) of the G*cg rows of Wt[g][ci][(o, ky, kx)] =
