@@ -1262,6 +1262,16 @@ static void conv_slices_same_bits(void)
     }
 }
 
+/* cnn_direct's layout where it can: 0 pixels in the lanes, 1 output
+ * channels in the lanes in panels of two vectors, 2 in panels of one
+ * where those fill more lanes (else as 1: 2 panels of 16 channels hold
+ * 32 as well as one of 32). */
+static void ocl_tuning(int ocl)
+{
+    cnn_conv_tuning.direct_ocl_gain        = ocl ? -2.0f : 2.0f;
+    cnn_conv_tuning.direct_ocl_narrow_gain = ocl == 2 ? -2.0f : 2.0f;
+}
+
 /* The direct forward (cnn_direct: the microkernel reads the input rows)
  * gives the very bits of im2col + GEMM, for every variant that has one:
  * paddings, dilations, strides, groups, Kc over CNN_GEMM_KC, output
@@ -1269,7 +1279,7 @@ static void conv_slices_same_bits(void)
  * output channels in the lanes (ocl) or pixels, 1 to 3 threads and
  * images. */
 static void run_direct(const int *v, bool direct, int threads, int batch, float *out, int64_t *ny,
-                       float ocl_gain)
+                       int ocl)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     cnn_graph      *g = cnn_graph_new();
@@ -1280,7 +1290,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
     cnn_conv_tuning.direct = direct;
     cnn_conv_tuning.direct_fill = 0.0f; /* wherever it can, by rows or wide */
     cnn_conv_tuning.direct_band = threads == 3 ? 1 : (int64_t)1 << 17; /* 3: one-row tiles */
-    cnn_conv_tuning.direct_ocl_gain = ocl_gain;
+    ocl_tuning(ocl);
     a.pad[0] = a.pad[2] = v[5];
     a.pad[1] = a.pad[3] = v[6];
     a.dilation[0] = a.dilation[1] = v[7];
@@ -1310,10 +1320,10 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
  * with the pixels: channels on and off the panels, groups, dilation, 1 to
  * 3 threads and images, planes too large for one call. */
 /* dx (and, dw not NULL, dW and db) of a conv by the tuning as it stands,
- * with the direct forward and dx wherever they go, dx's ocl as ocl_gain
- * says. */
-static void run_direct_dx(const int *v, int threads, int batch, float ocl_gain, float *dx,
-                          float *dw, int stride)
+ * with the direct forward and dx wherever they go, in layout ocl
+ * (ocl_tuning). */
+static void run_direct_dx(const int *v, int threads, int batch, int ocl, float *dx, float *dw,
+                          int stride)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     cnn_graph      *g = cnn_graph_new();
@@ -1321,8 +1331,8 @@ static void run_direct_dx(const int *v, int threads, int batch, float ocl_gain, 
     static float    in[3 * 64 * 14 * 14];
     int             x, c;
 
-    cnn_conv_tuning.direct_fill     = 0.0f;
-    cnn_conv_tuning.direct_ocl_gain = ocl_gain;
+    cnn_conv_tuning.direct_fill = 0.0f;
+    ocl_tuning(ocl);
     a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = v[5];
     a.dilation[0] = a.dilation[1] = v[6];
     a.groups = v[7];
@@ -1376,9 +1386,11 @@ static void dx_ocl_case(const int *v, int threads, int batch)
 {
     static float want[3 * 64 * 14 * 14], got[3 * 64 * 14 * 14];
 
-    run_direct_dx(v, threads, batch, 2.0f, want, NULL, 1);
-    run_direct_dx(v, threads, batch, -2.0f, got, NULL, 1);
-    T_ARRAY_EQ(got, want, batch * v[0] * v[1] * v[2]);
+    run_direct_dx(v, threads, batch, 0, want, NULL, 1);
+    for (int ocl = 1; ocl <= 2; ocl++) {
+        run_direct_dx(v, threads, batch, ocl, got, NULL, 1);
+        T_ARRAY_EQ(got, want, batch * v[0] * v[1] * v[2]);
+    }
 }
 
 static void conv_direct_dx_ocl(void)
@@ -1409,12 +1421,12 @@ static void dw_ocl_case(const int *v, int threads, int batch)
     const int    n = v[3] * v[0] / v[7] * v[4] * v[4] + v[3];
 
     cnn_conv_tuning.direct_dw_fill = 2.0f; /* im2col + GEMM */
-    run_direct_dx(v, threads, batch, 2.0f, dx, want, v[8]);
+    run_direct_dx(v, threads, batch, 0, dx, want, v[8]);
     cnn_conv_tuning.direct_dw_fill = 0.0f;
     cnn_conv_tuning.direct_dw_min  = 0;
     for (int ocl = v[8] > 1; ocl < 2; ocl++) { /* strided: ocl only */
         cnn_conv_tuning.direct_dw_ocl_gain = ocl ? -2.0f : 2.0f;
-        run_direct_dx(v, threads, batch, 2.0f, dx, got, v[8]);
+        run_direct_dx(v, threads, batch, 0, dx, got, v[8]);
         double big = 0.0;
         for (int i = 0; i < n; i++)
             big = fmax(big, fabs(want[i]));
@@ -1461,19 +1473,23 @@ static cnn_graph *keep_net(int oc, int batch, bool infer, int *x, int *out)
  * its output stays that of a training plan's forward (which packs them
  * anew) after the parameters change through cnn_graph_params, through
  * cnn_node_param, by cnn_graph_init, and after the kernel variant and
- * the layout (ocl) change; at batch 1 (each part packed by its item
+ * the layout (ocl: 40 channels go in panels of one vector, then of two,
+ * then pixels) change; at batch 1 (each part packed by its item
  * otherwise) and 3 (packed once, shared). */
 static void conv_infer_keeps_weights(void)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     const cnn_isa isa0 = cnn_gemm_isa();
 
-    for (int batch = 1; batch <= 3; batch += 2) {
+    static const int cases[][2] = {{1, 64}, {1, 40}, {3, 64}, {3, 40}}; /* batch, channels */
+
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const int  batch = cases[c][0], oc = cases[c][1];
         int        x, y, rx, ry;
-        cnn_graph *g = keep_net(64, batch, true, &x, &y), *r = keep_net(64, batch, false, &rx, &ry);
-        const int64_t n = (int64_t)batch * 64 * 7 * 7, np = cnn_graph_param_count(g);
+        cnn_graph *g = keep_net(oc, batch, true, &x, &y), *r = keep_net(oc, batch, false, &rx, &ry);
+        const int64_t n = (int64_t)batch * oc * 7 * 7, np = cnn_graph_param_count(g);
         const float  *pg = cnn_graph_params(g); /* read only: fetching marks them changed */
-        for (int step = 0; step < 6; step++) {
+        for (int step = 0; step < 7; step++) {
             float *w, *data;
             if (step == 1) {
                 w = cnn_graph_params(g);
@@ -1489,7 +1505,9 @@ static void conv_infer_keeps_weights(void)
             if (step == 4 && !cnn_gemm_set_isa(CNN_ISA_AVX2))
                 continue;
             if (step == 5)
-                cnn_conv_tuning.direct_ocl_gain = 2.0f; /* pixels in the lanes */
+                ocl_tuning(1); /* panels of two vectors */
+            if (step == 6)
+                ocl_tuning(0); /* pixels in the lanes */
             memcpy(cnn_graph_params(r), pg, (size_t)np * sizeof(float));
             T_OK(cnn_graph_forward(g, CNN_EVAL));
             T_OK(cnn_graph_forward(r, CNN_EVAL));
@@ -1584,11 +1602,12 @@ static void conv_direct_same_bits(void)
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads += 2)
                 for (int batch = 1; batch <= 3; batch += 2)
-                    /* pixels in the lanes, then output channels (ocl) */
-                    for (int ocl = 0; ocl < 2; ocl++) {
+                    /* pixels in the lanes, then output channels (ocl),
+                     * in panels of two vectors, then of one */
+                    for (int ocl = 0; ocl <= 2; ocl++) {
                         int64_t nw, ng;
-                        run_direct(shapes[s], false, threads, batch, want, &nw, 2.0f);
-                        run_direct(shapes[s], true, threads, batch, got, &ng, ocl ? -2.0f : 2.0f);
+                        run_direct(shapes[s], false, threads, batch, want, &nw, 0);
+                        run_direct(shapes[s], true, threads, batch, got, &ng, ocl);
                         T_EQ(ng, nw);
                         T_ARRAY_EQ(got, want, nw);
                     }

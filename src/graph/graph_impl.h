@@ -234,6 +234,10 @@ extern struct cnn_conv_tuning {
      * where that fills more than this part of the lanes above the pixels
      * in the lanes would: below -1 wherever it can, above 1 never. */
     float   direct_ocl_gain;
+    /* ... in panels of one vector of channels (cnn_direct's ocl 2) where
+     * they fill more lanes than panels of two and more by this than the
+     * pixels would: below -1 wherever it can, above 1 never. */
+    float   direct_ocl_narrow_gain;
     /* A 1x1 stride-1 conv on planes of at most this many pixels goes by
      * cnn_direct with ocl, reading its input in place, several images a
      * call (instead of staging them for the GEMM); 0: never. */

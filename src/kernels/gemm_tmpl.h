@@ -465,42 +465,46 @@ _Static_assert(GT_NV == 2, "cnn_direct_kernel's ocw is two vectors");
 _Static_assert(GT_KC * GT_NR + CNN_DIRECT_OCL_PIXELS * GT_NR + 16 <= CNN_GEMM_WS_FLOATS,
                "gt_direct_ocl: workspace too small");
 
-/* Columns [p0, p0 + kc) of W [M, K] transposed, in NR-wide panels: panel
- * j0 (channels j0 ... j0 + NR - 1, zeros past M) at Bp + j0*kc, [kc][NR]. */
-static void gt_pack_wt(int M, const float *W, int64_t ldw, int p0, int kc, float *Bp)
+/* Columns [p0, p0 + kc) of W [M, K] transposed, in panels of wid (NR or
+ * VL) channels: panel j0 (channels j0 ... j0 + wid - 1, zeros past M) at
+ * Bp + j0*kc, [kc][wid]. */
+static void gt_pack_wt(int M, int wid, const float *W, int64_t ldw, int p0, int kc, float *Bp)
 {
-    for (int j0 = 0; j0 < M; j0 += GT_NR)
-        gt_pack_t(W + (int64_t)j0 * ldw + p0, ldw, M - j0 < GT_NR ? M - j0 : GT_NR, kc, GT_NR,
+    for (int j0 = 0; j0 < M; j0 += wid)
+        gt_pack_t(W + (int64_t)j0 * ldw + p0, ldw, M - j0 < wid ? M - j0 : wid, kc, wid,
                   Bp + (int64_t)j0 * kc);
 }
 
-/* `rows` pixels (row r reading its input at a0[r] + koff[k]) by the NR
- * channels of a panel Bp [kc][NR], into T (row r at T + r*ldt): the
- * arithmetic of gt_kernel_rows with alpha 1, element by element (the
- * factors of each product swapped, which an FMA does not see). */
+/* `rows` pixels (row r reading its input at a0[r] + koff[k]) by the nv
+ * vectors of channels of a panel Bp [kc][nv*VL] (nv = NV, or 1 for a
+ * narrow panel, whose rows may then go up to MR*NV: the same
+ * accumulators), into T (row r at T + r*ldt): the arithmetic of
+ * gt_kernel_rows with alpha 1, element by element (the factors of each
+ * product swapped, which an FMA does not see). */
+#define GT_OCL_ROWS(nv) (GT_MR * GT_NV / (nv))
 static inline __attribute__((always_inline)) void
-gt_ocl_rows(int rows, int kc, const float *const *a0, const int32_t *restrict koff,
+gt_ocl_rows(int rows, int nv, int kc, const float *const *a0, const int32_t *restrict koff,
             const float *restrict Bp, float *restrict T, int64_t ldt, bool over)
 {
-    gt_vec acc[GT_MR][GT_NV];
+    gt_vec acc[GT_MR * GT_NV][GT_NV];
 
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < GT_NV; v++)
+        for (int v = 0; v < nv; v++)
             acc[r][v] = GT_SET1(0.0f);
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         const int32_t o = koff[k];
         gt_vec        b[GT_NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < GT_NV; v++)
-            b[v] = GT_LOAD(Bp + k * GT_NR + v * GT_VL);
+        for (int v = 0; v < nv; v++)
+            b[v] = GT_LOAD(Bp + k * nv * GT_VL + v * GT_VL);
 #pragma GCC unroll 16
         for (int r = 0; r < rows; r++) {
             const gt_vec a = GT_SET1(a0[r][o]);
 #pragma GCC unroll 4
-            for (int v = 0; v < GT_NV; v++)
+            for (int v = 0; v < nv; v++)
                 acc[r][v] = GT_FMA(a, b[v], acc[r][v]);
         }
     }
@@ -508,17 +512,43 @@ gt_ocl_rows(int rows, int kc, const float *const *a0, const int32_t *restrict ko
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < GT_NV; v++) {
+        for (int v = 0; v < nv; v++) {
             float *c = T + r * ldt + v * GT_VL;
             GT_STORE(c, over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOAD(c)));
         }
 }
 
-static void gt_ocl_any(int rows, int kc, const float *const *a0, const int32_t *restrict koff,
-                       const float *restrict Bp, float *restrict T, int64_t ldt, bool over)
+/* Any rows up to GT_OCL_ROWS(nv): one instance per row count. */
+_Static_assert(GT_MR * GT_NV <= 16 && GT_NV == 2, "gt_ocl_any: add cases");
+static void gt_ocl_any(int rows, int nv, int kc, const float *const *a0,
+                       const int32_t *restrict koff, const float *restrict Bp, float *restrict T,
+                       int64_t ldt, bool over)
 {
-#define GT_CALL(n) gt_ocl_rows(n, kc, a0, koff, Bp, T, ldt, over)
-    GT_BY_ROWS(rows, GT_CALL)
+#define GT_CALL(n) gt_ocl_rows(n, GT_NV, kc, a0, koff, Bp, T, ldt, over)
+    if (nv == GT_NV) {
+        GT_BY_ROWS(rows, GT_CALL)
+        return;
+    }
+#undef GT_CALL
+#define GT_CALL(n) gt_ocl_rows(n < GT_MR * GT_NV ? n : GT_MR * GT_NV, 1, kc, a0, koff, Bp, T, ldt, over)
+    switch (rows) {
+    case 1: GT_CALL(1); break;
+    case 2: GT_CALL(2); break;
+    case 3: GT_CALL(3); break;
+    case 4: GT_CALL(4); break;
+    case 5: GT_CALL(5); break;
+    case 6: GT_CALL(6); break;
+    case 7: GT_CALL(7); break;
+    case 8: GT_CALL(8); break;
+    case 9: GT_CALL(9); break;
+    case 10: GT_CALL(10); break;
+    case 11: GT_CALL(11); break;
+    case 12: GT_CALL(12); break;
+    case 13: GT_CALL(13); break;
+    case 14: GT_CALL(14); break;
+    case 15: GT_CALL(15); break;
+    default: GT_CALL(16);
+    }
 #undef GT_CALL
 }
 
@@ -547,43 +577,45 @@ static void gt_transpose(const float *src, int64_t lds, int ni, int nj, float *d
             dst[j * ldd + i] = src[i * lds + j];
 }
 
-/* Panel by panel of NR channels: every slice of K into T [pixels][NR]
- * (the GEMM's C, transposed; with `add`, y's values first), then T into
- * y. The panel's weights stay in L1 while the pixels sweep it. */
+/* Panel by panel of NR channels (VL with d->ocl 2): every slice of K
+ * into T [pixels][panel width] (the GEMM's C, transposed; with `add`,
+ * y's values first), then T into y. The panel's weights stay in L1
+ * while the pixels sweep it. */
 static void gt_direct_ocl(const cnn_direct *d, float *ws)
 {
     float        *Bw   = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     float        *T    = Bw + GT_KC * GT_NR;
+    const int     nv   = d->ocl == 2 ? 1 : GT_NV, wid = nv * GT_VL, step = GT_OCL_ROWS(nv);
     const int     per  = (d->r1 - d->r0) * d->ow, nimg = d->nimg > 1 ? d->nimg : 1;
     const int     npix = per * nimg;
-    const int64_t mun  = (d->M + GT_NR - 1) / GT_NR * GT_NR;
+    const int64_t mun  = (d->M + wid - 1) / wid * wid;
     float        *y    = d->y + (int64_t)d->r0 * d->ow;
 
-    for (int j0 = 0; j0 < d->M; j0 += GT_NR) {
-        const int nr = d->M - j0 < GT_NR ? d->M - j0 : GT_NR;
+    for (int j0 = 0; j0 < d->M; j0 += wid) {
+        const int nr = d->M - j0 < wid ? d->M - j0 : wid;
         for (int i = 0; d->add && i < nimg; i++)
-            gt_transpose(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per, T + (int64_t)i * per * GT_NR,
-                         GT_NR);
+            gt_transpose(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per, T + (int64_t)i * per * wid,
+                         wid);
         for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
             const int    kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
             const float *Bk = Bw;
             if (d->Ap)
                 Bk = d->Ap + mun * p0 + (int64_t)j0 * kc;
             else
-                gt_pack_t(d->W + (int64_t)j0 * d->ldw + p0, d->ldw, nr, kc, GT_NR, Bw);
-            for (int t = 0; t < npix; t += GT_MR) {
-                const int    mr = npix - t < GT_MR ? npix - t : GT_MR;
-                const float *a0[GT_MR];
-                for (int r = 0; r < GT_MR; r++) {
+                gt_pack_t(d->W + (int64_t)j0 * d->ldw + p0, d->ldw, nr, kc, wid, Bw);
+            for (int t = 0; t < npix; t += step) {
+                const int    mr = npix - t < step ? npix - t : step;
+                const float *a0[GT_MR * GT_NV];
+                for (int r = 0; r < step; r++) {
                     const int q = t + (r < mr ? r : 0), pq = q % per;
                     a0[r] = d->xb + q / per * d->xbs + (int64_t)(pq / d->ow) * d->ldx + pq % d->ow;
                 }
-                gt_ocl_any(mr, kc, a0, d->koff + p0, Bk, T + (int64_t)t * GT_NR, GT_NR,
+                gt_ocl_any(mr, nv, kc, a0, d->koff + p0, Bk, T + (int64_t)t * wid, wid,
                            p0 == 0 && !d->add);
             }
         }
         for (int i = 0; i < nimg; i++)
-            gt_transpose(T + (int64_t)i * per * GT_NR, GT_NR, per, nr, y + i * d->ys + j0 * d->ldy,
+            gt_transpose(T + (int64_t)i * per * wid, wid, per, nr, y + i * d->ys + j0 * d->ldy,
                          d->ldy);
     }
 }
@@ -591,17 +623,18 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
 /* Slices [s0, s1) of GT_KC columns of W [M, K] (rows ldw apart) packed
  * as GT_DIRECT_FN packs them: slice s at Ap + mup*s*GT_KC, in GT_MR-row
  * panels (mup = M rounded up to GT_MR), or with ocl, transposed in
- * GT_NR-wide panels (mup = M rounded up to GT_NR). */
-void GT_DIRECT_PACK_FN(int M, int K, const float *W, int64_t ldw, int s0, int s1, bool ocl,
+ * panels of GT_NR channels (ocl 1) or GT_VL (ocl 2), mup = M rounded up
+ * to the panel. */
+void GT_DIRECT_PACK_FN(int M, int K, const float *W, int64_t ldw, int s0, int s1, int ocl,
                        float *Ap)
 {
-    const int     w   = ocl ? GT_NR : GT_MR;
+    const int     w   = ocl == 2 ? GT_VL : ocl ? GT_NR : GT_MR;
     const int64_t mup = (M + w - 1) / w * w;
 
     for (int p0 = s0 * GT_KC; p0 < K && p0 < s1 * GT_KC; p0 += GT_KC) {
         const int kc = K - p0 < GT_KC ? K - p0 : GT_KC;
         if (ocl)
-            gt_pack_wt(M, W, ldw, p0, kc, Ap + mup * p0);
+            gt_pack_wt(M, w, W, ldw, p0, kc, Ap + mup * p0);
         else
             gt_pack_a(false, W, ldw, 0, M, p0, kc, Ap + mup * p0);
     }
@@ -730,8 +763,8 @@ static void gt_dw_ocl(const cnn_direct_dw *d)
                 const float *a0[GT_MR];
                 for (int r = 0; r < GT_MR; r++)
                     a0[r] = d->xb + d->koff[k0 + (r < mr ? r : 0)];
-                gt_ocl_any(mr, kc, a0, d->pos + p0, Bp + p0 * GT_NR, T + (int64_t)k0 * GT_NR,
-                           GT_NR, p0 == 0);
+                gt_ocl_any(mr, GT_NV, kc, a0, d->pos + p0, Bp + p0 * GT_NR,
+                           T + (int64_t)k0 * GT_NR, GT_NR, p0 == 0);
             }
         }
         /* T read in order, dw's nr rows written side by side */

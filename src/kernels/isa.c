@@ -121,9 +121,9 @@ cnn_direct_fn *cnn_direct_kernel(int *lanes, int *ocw, cnn_direct_pack_fn **pack
     return isa_direct[isa];
 }
 
-int cnn_direct_panel(bool ocl)
+int cnn_direct_panel(int ocl)
 {
-    return ocl ? 2 * isa_lanes[cnn_gemm_isa()] : isa_mr[cnn_gemm_isa()];
+    return ocl ? (ocl == 2 ? 1 : 2) * isa_lanes[cnn_gemm_isa()] : isa_mr[cnn_gemm_isa()];
 }
 
 cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes)

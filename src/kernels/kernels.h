@@ -109,14 +109,15 @@ typedef struct cnn_direct {
     /* Output channels in the lanes: each output pixel a row of the
      * microkernel, reading its input values at xb[pixel's place + koff[k]]
      * (one at a time: the place is (oy - r0)*ldx + ox, any stride), the
-     * weights W^T in panels of `ocw` channels (cnn_direct_kernel) as
-     * vectors, so M fills the lanes however few pixels a row has (a 7x7
+     * weights W^T in panels of `ocw` channels (cnn_direct_kernel; ocl 1)
+     * or of one vector, ocw / 2 (ocl 2: 16 channels fill AVX-512's
+     * lanes), so M fills the lanes however few pixels a row has (a 7x7
      * plane: 49 of 49, where pixels in the lanes fill 49 of 64). The
      * same bits as without; wide is ignored. With ocl, nimg images
      * (0: 1) go in one call, image i's input at xb + i*xbs and its output
      * at y + i*ys: at most CNN_DIRECT_OCL_PIXELS pixels (nimg * (r1 - r0)
      * * ow) a call. */
-    bool           ocl;
+    int            ocl; /* 0: pixels in the lanes; 1: panels of ocw channels; 2: of ocw / 2 */
     int            nimg;
     int64_t        xbs, ys;
 } cnn_direct;
@@ -131,12 +132,13 @@ cnn_direct_fn cnn_direct_avx2, cnn_direct_avx512;
  * threads can share the work (each slice's place in Ap does not depend
  * on the others). */
 typedef void cnn_direct_pack_fn(int M, int K, const float *W, int64_t ldw, int s0, int s1,
-                                bool ocl, float *Ap);
+                                int ocl, float *Ap);
 cnn_direct_pack_fn cnn_direct_pack_avx2, cnn_direct_pack_avx512;
 #define CNN_DIRECT_PACKED(M, K) (((int64_t)(M) + 32) * (K))
 /* The rows the running variant's packing rounds M up to a multiple of
- * (for ocl or not): it packs M rows into M rounded up times K floats. */
-int cnn_direct_panel(bool ocl);
+ * (for cnn_direct's ocl 0, 1 or 2): it packs M rows into M rounded up
+ * times K floats. */
+int cnn_direct_panel(int ocl);
 
 /* The direct kernel of the variant cnn_gemm runs now, its vector lanes
  * and its panels of output channels with ocl (*ocw), or NULL when it has

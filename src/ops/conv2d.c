@@ -130,11 +130,16 @@ static bool is_pointwise(const cnn_win2d *w)
  * Kc, and so do dW and dx in backward. */
 #define CHUNK_COL ((int64_t)1 << 21)
 
-/* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2. */
+/* 512 columns fill the GEMM's panels; 1 MiB of columns is half an L2.
+ * Panels of one vector of channels (ocl 2) load a vector for every row's
+ * FMA, so they pay only well above the pixels' fill: conv d (16 channels,
+ * 10x10 output: 0.69 of the lanes) forward +5-10% on 2 threads, ResNet-20's
+ * 16-channel 28x28 convs (0.92) 10-25% slower (bench/README.md). */
 struct cnn_conv_tuning cnn_conv_tuning = {
     .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
-    .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.0f, .direct_pw = 49,
-    .direct_dw_fill = 0.6f, .direct_dw_min = 1536, .direct_dw_ocl_gain = 0.0f};
+    .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.0f,
+    .direct_ocl_narrow_gain = 0.15f, .direct_pw = 49, .direct_dw_fill = 0.6f,
+    .direct_dw_min = 1536, .direct_dw_ocl_gain = 0.0f};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -169,7 +174,7 @@ typedef struct conv_plan {
     cnn_direct_pack_fn *packx; /* direct_dx's packing of Wt (oclx) */
     bool      wide, widex; /* cnn_direct's wide mode (forward, dx) */
     int       dxrows;      /* direct_dx's tiles: input-gradient rows a call */
-    bool      ocl, oclx;   /* cnn_direct's ocl (forward, dx)          */
+    int       ocl, oclx;   /* cnn_direct's ocl (forward, dx): 0, 1, 2 */
     bool      pwd;         /* pointwise by cnn_direct: no band, dimg images a call */
     int       wq, wpx;     /* band row pitches (a phase's: the row's is sw*wq) */
     int64_t   band_off, koff_off, wt_off, bandx_off, wtp_off; /* wtp: Wt packed (oclx) */
@@ -279,16 +284,23 @@ static void direct_split(conv_plan *p, int batch, int nt)
 }
 
 /* Whether m output channels in panels of ocw lanes fill more of them than
- * *fill (the pixels' share) by direct_ocl_gain; if so, *fill becomes
- * theirs. */
-static bool ocl_fills(int64_t m, int ocw, double *fill)
+ * *fill (the pixels' share) by direct_ocl_gain (1), or in panels of ocw
+ * / 2 more than both (by direct_ocl_narrow_gain above the pixels: 2); if
+ * so, *fill becomes theirs. 0: the pixels in the lanes. */
+static int ocl_fills(int64_t m, int ocw, double *fill)
 {
     const double f = (double)m / (double)((m + ocw - 1) / ocw * ocw);
+    const int    h = ocw / 2;
+    const double fh = (double)m / (double)((m + h - 1) / h * h);
 
+    if (fh > f && fh > *fill + cnn_conv_tuning.direct_ocl_narrow_gain) {
+        *fill = fh;
+        return 2;
+    }
     if (f <= *fill + cnn_conv_tuning.direct_ocl_gain)
-        return false;
+        return 0;
     *fill = f;
-    return true;
+    return 1;
 }
 
 /* Whether the forward goes by cnn_direct: the microkernel reads the input
@@ -332,7 +344,7 @@ static void plan_direct(conv_plan *p, int batch, int nt)
      * planes of 64 channels or more): the parts' channels in panels of
      * ocw. */
     const int64_t m = (p->ocg + p->parts - 1) / p->parts;
-    p->ocl = ocl_fills(m, ocw, &fill) && (int64_t)p->drows * p->w.ow <= CNN_DIRECT_OCL_PIXELS;
+    p->ocl = (int64_t)p->drows * p->w.ow <= CNN_DIRECT_OCL_PIXELS ? ocl_fills(m, ocw, &fill) : 0;
     if (p->ocl)
         p->wide = false;
     if (p->pwd) { /* as many images a call as fit, while every thread has an item */
@@ -374,7 +386,7 @@ static void plan_direct_dx(conv_plan *p)
      * (wtp_off, in thread 0's scratch). */
     /* With ocl, tiles of rows of at most CNN_DIRECT_OCL_PIXELS pixels
      * (as even as can be); without, the whole plane a call. */
-    p->oclx   = ocl_fills(p->cg, ocw, &fill) && w->w <= CNN_DIRECT_OCL_PIXELS;
+    p->oclx   = w->w <= CNN_DIRECT_OCL_PIXELS ? ocl_fills(p->cg, ocw, &fill) : 0;
     p->dxrows = w->h;
     if (p->oclx) {
         const int most  = CNN_DIRECT_OCL_PIXELS / w->w;
@@ -671,7 +683,8 @@ typedef struct direct_geo {
     const float *W, *Ap; /* Ap: W packed (cnn_direct's Ap), or NULL */
     float       *y;
     int64_t      ldy;
-    bool         add, wide, ocl;
+    bool         add, wide;
+    int          ocl;
     bool         pwd;      /* x read in place (a pointwise conv), no band */
     int          nimg;     /* images a call (ocl), xs and ys floats apart */
     int64_t      xs, ys;
@@ -800,7 +813,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
         cnn_counter   next   = {0};
         /* Kept packed weights (conv_keep) are packed when the parameters
          * or the layout (variant, ocl, parts) changed since. */
-        const int key = (int)cnn_gemm_isa() | p.ocl << 4 | p.parts << 5;
+        const int key = (int)cnn_gemm_isa() | p.ocl << 4 | p.parts << 6;
         bool      pack_now = p.pack != NULL;
         if (n->keep_floats >= kept_floats(&p)) {
             cnn_direct_kernel(NULL, NULL, &p.pack);
@@ -1141,7 +1154,7 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
                 cnn_slice((int64_t)p.G * slices, tid, nt, &a, &z);
                 for (int64_t i = a; i < z; i++)
                     p.packx(p.cg, kx, Wt + i / slices * p.cg * kx, kx, (int)(i % slices),
-                         (int)(i % slices) + 1, true,
+                         (int)(i % slices) + 1, p.oclx,
                          e->scratch + p.wtp_off + i / slices * CNN_DIRECT_PACKED(p.cg, kx));
                 CNN_OMP(omp barrier)
             }
