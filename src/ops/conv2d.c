@@ -195,6 +195,7 @@ typedef struct conv_plan {
     cnn_direct_dw_fn *direct_dw;
     bool      dwo;
     int       hbd, wpd, nimgd, ocw; /* ocw: dwo's panel width */
+    int       dwkb;                 /* dwo: taps an item (direct_dw_panels) */
     int64_t   nd, bandd, staged, dwk_off, dwb_off, dws_off, dwp_off, dwt_off;
 } conv_plan;
 
@@ -417,7 +418,7 @@ static void plan_direct_dx(conv_plan *p)
  * 2048 positions a call), and a chunk stays within about 4 MiB; where a
  * thread's chunk would still sum fewer than direct_dw_min positions (deep
  * layers of few images), the GEMM's way is faster. */
-static void plan_direct_dw(conv_plan *p, int batch)
+static void plan_direct_dw(conv_plan *p, int batch, int nt)
 {
     cnn_direct_dw_fn *fn = cnn_direct_dw_kernel(NULL);
     const cnn_win2d  *w  = &p->w;
@@ -460,6 +461,17 @@ static void plan_direct_dw(conv_plan *p, int batch)
         nimg = ((int64_t)1 << 20) / per;
     if (nimg > batch)
         nimg = batch;
+    /* With ocl, a chunk for every thread to stage where there are images
+     * enough; items of a panel x taps, the taps in as few blocks as give
+     * every thread an item (each block reads the panel's dY again), of
+     * 24 taps or a multiple (whole rows of every variant's tiles). */
+    if (p->dwo && nimg > (batch + nt - 1) / nt)
+        nimg = (batch + nt - 1) / nt;
+    const int64_t panels = (p->ocg + ocw - 1) / ocw, blocks = (nt + panels - 1) / panels;
+    int64_t       kb     = ((p->kc + blocks - 1) / blocks + 23) / 24 * 24;
+    if (kb < 48)
+        kb = 48;
+    p->dwkb    = kb < p->kc ? (int)kb : p->kc;
     p->nimgd   = nimg < 1 ? 1 : (int)nimg;
     p->dwk_off = p->part_off + r16(p->wn + p->oc);
     p->dwb_off = p->dwk_off + r16(p->kc);
@@ -512,7 +524,7 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     p.total     = p.part_off + p.wn + p.oc;
     plan_direct(&p, batch, nt);
     plan_direct_dx(&p);
-    plan_direct_dw(&p, batch);
+    plan_direct_dw(&p, batch, nt);
     return p;
 }
 
@@ -953,21 +965,19 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     }
 }
 
-/* dW and db of group gi += those of images [b0, b0 + cnt) by
- * cnn_direct_dw (plan_direct_dw): their bands and staged dY, then one
- * call. koff holds the tap offsets already. Output channels [o0, o1) of
- * the group only: all of them, or with ocl, whole panels of them. */
-static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b0, int cnt,
-                      int gi, int o0, int o1, float *dW, float *dB, float *base)
+/* Stages images [b0, b0 + cnt) of group gi for cnn_direct_dw
+ * (plan_direct_dw) in the scratch at base: their bands, and their dY at
+ * the bands' pitch (db += their sums), or with ocl (dwo) each pixel's
+ * place (dY^T: dw_stage_panel). */
+static void dw_stage(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b0, int cnt,
+                     int gi, float *dB, float *base)
 {
     const cnn_win2d *w    = &p->w;
     const float     *xg   = cnn_in_node(e, n, 0)->y + (int64_t)gi * p->cg * w->h * w->w;
     const float     *dyg  = n->dy + (int64_t)gi * p->ocg * p->ohw;
     float           *band = base + p->dwb_off, *stage = base + p->dws_off;
+    int32_t         *pos  = (int32_t *)(void *)(base + p->dwp_off);
 
-    const int64_t npos = (int64_t)cnt * p->ohw;
-    int32_t      *pos  = (int32_t *)(void *)(base + p->dwp_off);
-    const int     ocw  = p->ocw;
     for (int i = 0; i < cnt; i++) {
         const float *x  = xg + (b0 + i) * p->xs, *dy = dyg + (b0 + i) * p->ys;
         float       *xb = band + i * p->bandd, *g = stage + i * p->staged;
@@ -975,41 +985,150 @@ static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_
         cnn_band_rows(x, p->cg, w->h, w->w, -w->pt, p->hbd, w->pl, p->wpd, (int64_t)p->hbd * p->wpd,
                       xb);
         memset(xb + used, 0, (size_t)(p->bandd - used) * sizeof *xb);
-        if (p->dwo) { /* each pixel's place; dY^T, panels [npos][ocw] */
+        if (p->dwo) {
             int32_t *pi = pos + i * p->ohw;
             for (int oy = 0; oy < w->oh; oy++)
                 for (int ox = 0; ox < w->ow; ox++)
                     *pi++ = (int32_t)(i * p->bandd + (int64_t)oy * w->sh * p->wpd + ox * w->sw);
-            /* 16 pixels at a time: their ocw-float rows stay in L1 while
-             * the panel's channels fill them (a 112x112 plane's panel
-             * would not) */
-            for (int oc = o0; oc < o1; oc += ocw)
-                for (int q0 = 0; q0 < p->ohw; q0 += 16) {
-                    const int nq  = p->ohw - q0 < 16 ? p->ohw - q0 : 16;
-                    float    *dst = stage + ((int64_t)((oc - o0) / ocw) * npos + i * p->ohw + q0) * ocw;
-                    for (int c = 0; c < ocw; c++) {
-                        const float *src = dy + (int64_t)(oc + c) * p->ohw + q0;
-                        for (int q = 0; q < nq; q++)
-                            dst[q * ocw + c] = oc + c < o1 ? src[q] : 0.0f;
-                    }
-                }
-        } else
-            cnn_band_rows(dy, p->ocg, w->oh, w->ow, 0, w->oh, 0, p->wpd, p->nd, g);
-        for (int o = o0; o < o1; o++) {
-            if (!p->dwo)
-                memset(g + o * p->nd + rows, 0, (size_t)(p->nd - rows) * sizeof *g);
+            continue;
+        }
+        cnn_band_rows(dy, p->ocg, w->oh, w->ow, 0, w->oh, 0, p->wpd, p->nd, g);
+        for (int o = 0; o < p->ocg; o++) {
+            memset(g + o * p->nd + rows, 0, (size_t)(p->nd - rows) * sizeof *g);
             if (dB)
                 dB[gi * p->ocg + o] += cnn_sum(dy + (int64_t)o * p->ohw, p->ohw);
         }
     }
+}
+
+/* With ocl: dY^T of images [b0, b0 + cnt), group gi, output channels
+ * [oc, oc + ocw) (zeros past the group's), into their panel [npos][ocw]
+ * in the scratch at base. 16 pixels at a time: their ocw-float rows stay
+ * in L1 while the panel's channels fill them (a 112x112 plane's panel
+ * would not). */
+static void dw_stage_panel(const conv_plan *p, const cnn_node *n, int64_t b0, int cnt, int gi,
+                           int oc, float *base)
+{
+    const float  *dyg  = n->dy + (int64_t)gi * p->ocg * p->ohw;
+    const int     ocw  = p->ocw;
+    const int64_t npos = (int64_t)cnt * p->ohw;
+    float        *pan  = base + p->dws_off + (int64_t)(oc / ocw) * npos * ocw;
+
+    for (int i = 0; i < cnt; i++) {
+        const float *dy = dyg + (b0 + i) * p->ys;
+        for (int q0 = 0; q0 < p->ohw; q0 += 16) {
+            const int nq  = p->ohw - q0 < 16 ? p->ohw - q0 : 16;
+            float    *dst = pan + ((int64_t)i * p->ohw + q0) * ocw;
+            for (int c = 0; c < ocw; c++) {
+                const float *src = dy + (int64_t)(oc + c) * p->ohw + q0;
+                for (int q = 0; q < nq; q++)
+                    dst[q * ocw + c] = oc + c < p->ocg ? src[q] : 0.0f;
+            }
+        }
+    }
+}
+
+/* dW and db of group gi += those of images [b0, b0 + cnt), positions in
+ * the lanes: staged, then one call. koff holds the tap offsets already. */
+static void direct_dw(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b0, int cnt,
+                      int gi, float *dW, float *dB, float *base)
+{
+    dw_stage(p, e, n, b0, cnt, gi, dB, base);
     const cnn_direct_dw d = {
-        .M = o1 - o0, .K = p->kc, .nimg = cnt, .n = p->dwo ? npos : p->nd, .dys = p->staged,
-        .xbs = p->bandd, .ldw = p->kc, .dy = stage, .xb = band,
+        .M = p->ocg, .K = p->kc, .nimg = cnt, .n = p->nd, .dys = p->staged, .xbs = p->bandd,
+        .ldw = p->kc, .dy = base + p->dws_off, .xb = base + p->dwb_off,
         .koff = (const int32_t *)(const void *)(base + p->dwk_off),
-        .dw = dW + ((int64_t)gi * p->ocg + o0) * p->kc, .ocl = p->dwo, .pos = pos,
-        .ws = base + p->dwt_off,
+        .dw = dW + (int64_t)gi * p->ocg * p->kc, .ws = base + p->dwt_off,
     };
     p->direct_dw(&d);
+}
+
+/* dW and db of group gi, output channels [o0, o0 + ocw) (the group's),
+ * taps [k0, k0 + dwkb) (db with the first block) += those of the chunk
+ * of images [c0, c0 + cnt) staged at sb (dw_stage, dw_stage_panel); the
+ * tap offsets and the kernel's workspace at base. */
+static void dw_panel_chunk(const conv_plan *p, const cnn_node *n, int gi, int o0, int k0,
+                           int64_t c0, int cnt, const float *sb, float *base, float *dW, float *dB)
+{
+    const int     nr   = p->ocg - o0 < p->ocw ? p->ocg - o0 : p->ocw;
+    const int64_t npos = (int64_t)cnt * p->ohw;
+    const cnn_direct_dw d = {
+        .M = nr, .K = p->kc - k0 < p->dwkb ? p->kc - k0 : p->dwkb, .n = npos, .ldw = p->kc,
+        .dy = sb + p->dws_off + o0 / p->ocw * npos * p->ocw, .xb = sb + p->dwb_off,
+        .koff = (const int32_t *)(const void *)(base + p->dwk_off) + k0,
+        .dw = dW + ((int64_t)gi * p->ocg + o0) * p->kc + k0, .ocl = true,
+        .pos = (const int32_t *)(const void *)(sb + p->dwp_off), .ws = base + p->dwt_off,
+    };
+    p->direct_dw(&d);
+    const float *dyg = n->dy + (int64_t)gi * p->ocg * p->ohw;
+    for (int b = 0; dB && k0 == 0 && b < cnt; b++)
+        for (int o = o0; o < o0 + nr; o++)
+            dB[gi * p->ocg + o] += cnn_sum(dyg + (c0 + b) * p->ys + (int64_t)o * p->ohw, p->ohw);
+}
+
+/* The weight gradient with the output channels in the lanes (dwo), for
+ * any batch: group by group, in rounds of nt chunks of nimgd images, each
+ * thread stages one chunk in its own scratch (dw_stage); then the threads
+ * take items, a panel of ocw output channels x a block of dwkb taps, as
+ * they come, each adding every chunk's sums into dW (and its panel's db,
+ * with the first block) in chunk order. Every element of dW is one item's,
+ * summed in the same order whichever thread takes it: no partial dW to
+ * reduce, no thread waiting on a static share. koff: in each thread's
+ * scratch already; ctr: two counters at 0. */
+static void direct_dw_panels(const conv_plan *p, const cnn_exec *e, cnn_node *n, float *dW,
+                             float *dB, int tid, int nt, cnn_counter ctr[2])
+{
+    float        *base   = e->scratch + tid * e->scratch_per_thread;
+    const int     panels = (p->ocg + p->ocw - 1) / p->ocw;
+    const int     blocks = (p->kc + p->dwkb - 1) / p->dwkb;
+    const int64_t round  = (int64_t)p->nimgd * nt;
+    int           r      = 0;
+
+    if (e->batch < nt) { /* each thread its share of the panels, all images, staged itself */
+        int64_t lo, hi;
+        cnn_slice(panels, tid, nt, &lo, &hi);
+        for (int gi = 0; gi < p->G && lo < hi; gi++)
+            for (int64_t c0 = 0; c0 < e->batch; c0 += p->nimgd) {
+                const int cnt = (int)(e->batch - c0 < p->nimgd ? e->batch - c0 : p->nimgd);
+                dw_stage(p, e, n, c0, cnt, gi, NULL, base);
+                for (int64_t j = lo; j < hi; j++) {
+                    dw_stage_panel(p, n, c0, cnt, gi, (int)j * p->ocw, base);
+                    for (int k0 = 0; k0 < p->kc; k0 += p->dwkb)
+                        dw_panel_chunk(p, n, gi, (int)j * p->ocw, k0, c0, cnt, base, base, dW, dB);
+                }
+            }
+        return;
+    }
+    for (int gi = 0; gi < p->G; gi++)
+        for (int64_t b0 = 0; b0 < e->batch; b0 += round, r++) {
+            const int64_t c0 = b0 + (int64_t)tid * p->nimgd;
+            if (c0 < e->batch)
+                dw_stage(p, e, n, c0, (int)(e->batch - c0 < p->nimgd ? e->batch - c0 : p->nimgd),
+                         gi, NULL, base);
+            /* the chunks' panels of dY^T, shared by all the threads */
+            const int64_t chunks = (e->batch - b0 + p->nimgd - 1) / p->nimgd;
+            int64_t       lo, hi;
+            cnn_slice((chunks < nt ? chunks : nt) * panels, tid, nt, &lo, &hi);
+            for (int64_t i = lo; i < hi; i++) {
+                const int64_t ct = b0 + i / panels * p->nimgd;
+                dw_stage_panel(p, n, ct, (int)(e->batch - ct < p->nimgd ? e->batch - ct : p->nimgd),
+                               gi, (int)(i % panels) * p->ocw,
+                               e->scratch + i / panels * e->scratch_per_thread);
+            }
+            if (tid == 0) /* the next round's counter: every thread is done with it */
+                atomic_store_explicit(&ctr[(r + 1) & 1].next, 0, memory_order_relaxed);
+            CNN_OMP(omp barrier)
+            for (int64_t i; (i = cnn_next(&ctr[r & 1])) < (int64_t)panels * blocks;) {
+                const int o0 = (int)(i / blocks) * p->ocw, k0 = (int)(i % blocks) * p->dwkb;
+                for (int t = 0; t < nt && b0 + (int64_t)t * p->nimgd < e->batch; t++) {
+                    const int64_t ct  = b0 + (int64_t)t * p->nimgd;
+                    const int     cnt = (int)(e->batch - ct < p->nimgd ? e->batch - ct : p->nimgd);
+                    dw_panel_chunk(p, n, gi, o0, k0, ct, cnt,
+                                   e->scratch + t * e->scratch_per_thread, base, dW, dB);
+                }
+            }
+            CNN_OMP(omp barrier) /* the chunks staged are read no more */
+        }
 }
 
 /* dx of image b, group gi, += (with over_dx: =) the conv of its dY with W^T flipped (Wt). */
@@ -1071,7 +1190,7 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
     const bool      want_dw = n->trainable, has_b = n->a.conv.bias;
     const int64_t   slice = (e->batch + e->nthreads - 1) / e->nthreads;
 
-    cnn_counter     next = {0};
+    cnn_counter     next = {0}, ctr[2] = {{0}, {0}};
 
     if (!p.dwo && (slice < p.nimgd ? slice : p.nimgd) * p.nd < cnn_conv_tuning.direct_dw_min)
         p.direct_dw = NULL;
@@ -1081,33 +1200,27 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         const int tid  = CNN_TID(), nt = CNN_TEAM();
         float    *base = e->scratch + tid * e->scratch_per_thread;
         float    *col = base + p.col_off, *stage = base + p.stage_off;
-        float    *dW = nt > 1 ? base + p.part_off : cnn_pgrad(e, n, 0);
-        float    *dB = nt > 1 ? (has_b ? dW + p.wn : NULL) : (has_b ? cnn_pgrad(e, n, 1) : NULL);
-        int64_t   lo, hi;
+        /* Partial dW and db a thread, reduced after, unless by panels. */
+        const bool part = nt > 1 && want_dw && !(p.direct_dw && p.dwo);
+        float     *dW = part ? base + p.part_off : cnn_pgrad(e, n, 0);
+        float     *dB = part ? (has_b ? dW + p.wn : NULL) : (has_b ? cnn_pgrad(e, n, 1) : NULL);
+        int64_t    lo, hi;
 
-        if (nt > 1 && want_dw)
+        if (part)
             memset(dW, 0, (size_t)(p.wn + p.oc) * sizeof *dW);
         cnn_slice(e->batch, tid, nt, &lo, &hi);
-        /* Fewer images than threads, with the output channels in the
-         * lanes: every thread takes every image, for its share of the
-         * panels (its partial dW is zero elsewhere). */
-        int64_t dlo = lo, dhi = hi, o0 = 0, o1 = p.ocg;
-        if (p.direct_dw && p.dwo && e->batch < nt) {
-            const int64_t panels = (p.ocg + p.ocw - 1) / p.ocw;
-            cnn_slice(panels, tid, nt, &o0, &o1);
-            o0 *= p.ocw;
-            o1 = o1 * p.ocw < p.ocg ? o1 * p.ocw : p.ocg;
-            dlo = 0, dhi = o0 < o1 ? e->batch : 0;
-        }
-        if (p.direct_dw && want_dw && dlo < dhi) {
+        if (p.direct_dw && want_dw) {
             /* The taps' offsets in the input padded all round, pitch wpd. */
             const direct_geo q = {.c = p.cg, .kh = p.w.kh, .kw = p.w.kw, .sh = 1, .sw = 1,
                                   .dh = p.w.dh, .dw = p.w.dw, .wq = p.wpd, .hs = p.hbd};
             direct_koff(&q, (int32_t *)(void *)(base + p.dwk_off));
-            for (int64_t b0 = dlo; b0 < dhi; b0 += p.nimgd)
-                for (int gi = 0; gi < p.G; gi++)
-                    direct_dw(&p, e, n, b0, (int)(dhi - b0 < p.nimgd ? dhi - b0 : p.nimgd), gi,
-                              (int)o0, (int)o1, dW, dB, base);
+            if (p.dwo)
+                direct_dw_panels(&p, e, n, dW, dB, tid, nt, ctr);
+            else
+                for (int64_t b0 = lo; b0 < hi; b0 += p.nimgd)
+                    for (int gi = 0; gi < p.G; gi++)
+                        direct_dw(&p, e, n, b0, (int)(hi - b0 < p.nimgd ? hi - b0 : p.nimgd), gi,
+                                  dW, dB, base);
         }
         /* What is left for im2col + GEMM and col2im: dW, dx or both. */
         float *gdW = want_dw && !p.direct_dw ? dW : NULL;
@@ -1129,7 +1242,7 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
          * 0's direct dW free): each thread adds a slice of the elements,
          * thread by thread in order, the arithmetic of one loop. */
         CNN_OMP(omp barrier)
-        if (nt > 1 && want_dw) {
+        if (part) {
             float  *gW = cnn_pgrad(e, n, 0), *gB = has_b ? cnn_pgrad(e, n, 1) : NULL;
             int64_t a, z;
             cnn_slice(p.wn + (gB ? p.oc : 0), tid, nt, &a, &z);
