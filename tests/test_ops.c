@@ -1443,8 +1443,9 @@ static void conv_direct_dw_ocl(void)
         {3, 7, 7, 40, 3, 1, 1, 1, 1}, {4, 6, 5, 66, 3, 1, 1, 2, 1}, {2, 40, 40, 3, 3, 1, 1, 1, 1},
         {64, 7, 7, 64, 3, 1, 1, 1, 1}, {5, 9, 8, 35, 3, 2, 2, 1, 1}, {16, 14, 14, 32, 3, 1, 1, 1, 1},
         {16, 14, 14, 32, 3, 1, 1, 1, 2}, {6, 13, 12, 40, 5, 2, 1, 2, 3},
-        /* groups of 40x40 planes: two images a chunk, in several rounds */
-        {4, 40, 40, 40, 3, 1, 1, 2, 1},
+        /* three groups of 40x40 planes: two images a chunk (1 thread:
+         * each thread its images), or a round of items a group (3) */
+        {6, 40, 40, 60, 3, 1, 1, 3, 1},
     };
 
     each_variant_case(shapes[0], sizeof shapes / sizeof *shapes, 9, dw_ocl_case);
