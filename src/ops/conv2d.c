@@ -978,6 +978,12 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     }
 }
 
+/* Images in the weight gradient's chunk at c0 (nimgd, or the rest). */
+static int dw_chunk(const conv_plan *p, const cnn_exec *e, int64_t c0)
+{
+    return (int)(e->batch - c0 < p->nimgd ? e->batch - c0 : p->nimgd);
+}
+
 /* Stages images [b0, b0 + cnt) of group gi for cnn_direct_dw
  * (plan_direct_dw) in the scratch at base: their bands, and their dY at
  * the bands' pitch (db += their sums), or with ocl (dwo) each pixel's
@@ -1110,7 +1116,7 @@ static void direct_dw_panels(const conv_plan *p, const cnn_exec *e, cnn_node *n,
         cnn_slice(panels, tid, nt, &lo, &hi);
         for (int gi = 0; gi < p->G && lo < hi; gi++)
             for (int64_t c0 = 0; c0 < e->batch; c0 += p->nimgd) {
-                const int cnt = (int)(e->batch - c0 < p->nimgd ? e->batch - c0 : p->nimgd);
+                const int cnt = dw_chunk(p, e, c0);
                 dw_stage(p, e, n, c0, cnt, gi, NULL, base);
                 for (int64_t j = lo; j < hi; j++) {
                     dw_stage_panel(p, n, c0, cnt, gi, (int)j * p->ocw, base);
@@ -1124,7 +1130,7 @@ static void direct_dw_panels(const conv_plan *p, const cnn_exec *e, cnn_node *n,
         for (int64_t b0 = 0; b0 < e->batch; b0 += round, r++) {
             const int64_t c0 = b0 + (int64_t)tid * p->nimgd;
             if (c0 < e->batch)
-                dw_stage(p, e, n, c0, (int)(e->batch - c0 < p->nimgd ? e->batch - c0 : p->nimgd),
+                dw_stage(p, e, n, c0, dw_chunk(p, e, c0),
                          gi, NULL, base);
             /* the chunks' panels of dY^T, shared by all the threads */
             const int64_t chunks = (e->batch - b0 + p->nimgd - 1) / p->nimgd;
@@ -1132,7 +1138,7 @@ static void direct_dw_panels(const conv_plan *p, const cnn_exec *e, cnn_node *n,
             cnn_slice((chunks < nt ? chunks : nt) * panels, tid, nt, &lo, &hi);
             for (int64_t i = lo; i < hi; i++) {
                 const int64_t ct = b0 + i / panels * p->nimgd;
-                dw_stage_panel(p, n, ct, (int)(e->batch - ct < p->nimgd ? e->batch - ct : p->nimgd),
+                dw_stage_panel(p, n, ct, dw_chunk(p, e, ct),
                                gi, (int)(i % panels) * p->ocw,
                                e->scratch + i / panels * e->scratch_per_thread);
             }
@@ -1143,7 +1149,7 @@ static void direct_dw_panels(const conv_plan *p, const cnn_exec *e, cnn_node *n,
                 const int o0 = (int)(i / blocks) * p->ocw, k0 = (int)(i % blocks) * p->dwkb;
                 for (int t = 0; t < nt && b0 + (int64_t)t * p->nimgd < e->batch; t++) {
                     const int64_t ct  = b0 + (int64_t)t * p->nimgd;
-                    const int     cnt = (int)(e->batch - ct < p->nimgd ? e->batch - ct : p->nimgd);
+                    const int     cnt = dw_chunk(p, e, ct);
                     dw_panel_chunk(p, n, gi, o0, k0, ct, cnt,
                                    e->scratch + t * e->scratch_per_thread, base, dW, dB);
                 }
