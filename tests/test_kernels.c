@@ -448,6 +448,38 @@ static void sum_fixed_lanes(void)
     }
 }
 
+/* cnn_transpose on every variant the CPU has: 8 x 8 blocks, their edges
+ * and whole small shapes give exactly the plain loop's result, and the
+ * destination's padding between rows (ldd > ni) is left alone. */
+static void transpose_every_variant(void)
+{
+    static const int sizes[][2] = {{1, 1}, {3, 5}, {8, 8}, {9, 17}, {16, 64}, {21, 13}, {32, 70}};
+    static float     src[32 * 75], got[80 * 40], want[80 * 40];
+    int              ran = 0;
+
+    for (int i = 0; i < 32 * 75; i++)
+        src[i] = frand();
+    for (int isa = 0; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_isa_supported((cnn_isa)isa))
+            continue;
+        cnn_isa keep = cnn_gemm_isa();
+        T_TRUE(cnn_gemm_set_isa((cnn_isa)isa));
+        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+            const int ni = sizes[s][0], nj = sizes[s][1], lds = 75, ldd = ni + 3;
+            for (int k = 0; k < 80 * 40; k++)
+                got[k] = want[k] = -7.0f;
+            for (int i = 0; i < ni; i++)
+                for (int j = 0; j < nj; j++)
+                    want[j * ldd + i] = src[i * lds + j];
+            cnn_transpose(src, lds, ni, nj, got, ldd);
+            T_ARRAY_EQ(got, want, 80 * 40);
+        }
+        T_TRUE(cnn_gemm_set_isa(keep));
+        ran++;
+    }
+    T_TRUE(ran >= 1);
+}
+
 /* The max-pool kernel against the loop it replaces: the first of equal
  * values wins; a NaN always wins, so the last NaN is kept. Values are drawn
  * from a few levels so ties are frequent. */
@@ -499,6 +531,7 @@ int main(void)
     T_RUN(im2col_adjoint);
     T_RUN(eltwise_definitions);
     T_RUN(sum_fixed_lanes);
+    T_RUN(transpose_every_variant);
     T_RUN(maxpool_kernel_ties_and_nan);
     return t_done("kernels");
 }

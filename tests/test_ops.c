@@ -1201,6 +1201,100 @@ static void threads_agree_chunked(void)
     }
 }
 
+/* Fewer images than threads: the backward by im2col + GEMM shares each
+ * image's row tiles between the threads, the even tiles, then the odd
+ * ones (dx rows that neighbouring tiles share). Against the double
+ * reference and finite differences at 2 and 3 threads, batch 1 and 2,
+ * tiles of two output rows (5x5 stride 2: tiles two apart add into dx
+ * rows apart) and of one (3x3 stride 2 on one axis; with stride 1 and
+ * dilation 2, tiles two apart overlap: by images). */
+static void conv_tiles_few_images(void)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+
+    for (int t = 2; t <= 3; t++)
+        for (int batch = 1; batch <= 2; batch++) {
+            opcase c = conv_case(2, 20, 19, 3, 5, 5);
+            c.conv.stride[0] = c.conv.stride[1] = 2;
+            c.conv.pad[0] = c.conv.pad[1] = c.conv.pad[2] = c.conv.pad[3] = 2;
+            c.threads = t, c.batch = batch;
+            cnn_conv_tuning.chunk_n  = 64;          /* 10x10 planes not batched */
+            cnn_conv_tuning.col_tile = 50 * 10 * 2; /* Kc x OW x 2 rows */
+            check_case(&c);
+            cnn_conv_tuning = keep;
+        }
+    opcase c = conv_case(1, 9, 8, 2, 3, 3);
+    c.conv.stride[0] = 2;
+    c.conv.pad[0] = c.conv.pad[2] = 1;
+    c.threads = 2, c.batch = 1;
+    cnn_conv_tuning.chunk_n  = 16;
+    cnn_conv_tuning.col_tile = 9 * 6; /* one output row a tile: (kh-1) < (1+1)*2 */
+    check_case(&c);
+    c.conv.stride[0] = 1;
+    c.conv.dilation[0] = 2; /* (kh-1)*2 = 4 >= 2: tiles overlap two apart, by images */
+    check_case(&c);
+    cnn_conv_tuning = keep;
+}
+
+/* The same tiles at 1, 2 and 3 threads: dx is the same bits (each dx row
+ * gets its tiles' sums in the same order, whichever thread makes them),
+ * dW and db agree to rounding. over_dx on (x feeds only the conv) and off
+ * (x also feeds a second conv). */
+static void run_tiled(int threads, bool two, float *dx, float *grads, int64_t *np)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr c5 = cnn_conv2d_defaults(6, 5, 5);
+    int             x, h, logits, labels[1] = {1};
+    float           v[3 * 24 * 24], loss;
+
+    cnn_conv_tuning.chunk_n  = 64;
+    cnn_conv_tuning.col_tile = 75 * 12 * 2;
+    c5.stride[0] = c5.stride[1] = 2;
+    c5.pad[0] = c5.pad[1] = c5.pad[2] = c5.pad[3] = 2;
+    x = cnn_input(g, 3, 24, 24, "x");
+    h = cnn_conv2d(g, x, &c5, "c5");
+    if (two)
+        h = cnn_add(g, h, cnn_conv2d(g, x, &c5, "c5b"), NULL);
+    h = cnn_relu(g, h, NULL);
+    logits = cnn_linear(g, h, 3, true, "fc");
+    T_OK(logits);
+    T_OK(cnn_graph_want_input_grad(g, x, true));
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 13));
+    T_OK(cnn_graph_set_threads(g, threads));
+    T_OK(cnn_graph_plan(g, 1));
+    for (int i = 0; i < (int)(sizeof v / sizeof *v); i++)
+        v[i] = (float)cos(i * 0.31);
+    T_OK(cnn_graph_set_input(g, x, v));
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    T_OK(cnn_graph_softmax_xent(g, logits, labels, 0.0f, &loss, NULL));
+    T_OK(cnn_graph_zero_param_grads(g));
+    T_OK(cnn_graph_backward(g));
+    memcpy(dx, cnn_graph_grad(g, x), sizeof v);
+    *np = cnn_graph_param_count(g);
+    memcpy(grads, cnn_graph_param_grads(g), (size_t)*np * sizeof *grads);
+    cnn_graph_free(g);
+    cnn_conv_tuning = keep;
+}
+
+static void threads_agree_tiled(void)
+{
+    static float d1[1728], dn[1728], g1[8192], gn[8192];
+    int64_t      n1, nn;
+
+    for (int two = 0; two < 2; two++) {
+        run_tiled(1, two, d1, g1, &n1);
+        T_TRUE(n1 <= 8192);
+        for (int t = 2; t <= 3; t++) {
+            run_tiled(t, two, dn, gn, &nn);
+            T_EQ(nn, n1);
+            T_ARRAY_EQ(dn, d1, 1728);
+            for (int64_t i = 0; i < n1; i++)
+                T_NEAR(gn[i], g1[i], 1e-5 * (1 + fabs(g1[i])));
+        }
+    }
+}
+
 /* A deep kernel (Kc = 40 x 3x3 = 360 > CNN_GEMM_KC) made in slices of
  * CNN_GEMM_KC col rows, in row tiles or in chunks of images, gives the
  * very bits of the same blocks unsliced: y, dx, dW and db. */
@@ -1637,6 +1731,7 @@ int main(void)
     T_RUN(conv_direct_dw_ocl);
     T_RUN(conv_pointwise_strided);
     T_RUN(conv_stride_larger_than_kernel);
+    T_RUN(conv_tiles_few_images);
     T_RUN(conv_pad_same);
     T_RUN(conv_kernel_larger_than_input);
     T_RUN(conv_batch_one);
@@ -1664,5 +1759,6 @@ int main(void)
     T_RUN(dropout);
     T_RUN(threads_agree);
     T_RUN(threads_agree_chunked);
+    T_RUN(threads_agree_tiled);
     return t_done("ops");
 }

@@ -577,6 +577,11 @@ static void gt_transpose(const float *src, int64_t lds, int ni, int nj, float *d
             dst[j * ldd + i] = src[i * lds + j];
 }
 
+void GT_TRANSPOSE_FN(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd)
+{
+    gt_transpose(src, lds, ni, nj, dst, ldd);
+}
+
 /* Panel by panel of NR channels (VL with d->ocl 2): every slice of K
  * into T [pixels][panel width] (the GEMM's C, transposed; with `add`,
  * y's values first), then T into y. The panel's weights stay in L1

@@ -40,6 +40,13 @@ static cnn_direct_dw_fn *const isa_direct_dw[CNN_ISA_COUNT_] = {
     cnn_direct_dw_avx512,
 #endif
 };
+static cnn_transpose_fn *const isa_transpose[CNN_ISA_COUNT_] = {
+    NULL,
+#ifdef HAVE_X86_VARIANTS
+    cnn_transpose_avx2,
+    cnn_transpose_avx512,
+#endif
+};
 static const int isa_lanes[CNN_ISA_COUNT_] = {1, 8, 16};
 static const int isa_mr[CNN_ISA_COUNT_]    = {1, 6, 8}; /* GT_MR of gemm_avx2.c, gemm_avx512.c */
 
@@ -133,6 +140,19 @@ cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes)
     if (lanes)
         *lanes = isa_lanes[isa];
     return isa_direct_dw[isa];
+}
+
+void cnn_transpose(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd)
+{
+    cnn_transpose_fn *fn = isa_transpose[cnn_gemm_isa()];
+
+    if (fn) {
+        fn(src, lds, ni, nj, dst, ldd);
+        return;
+    }
+    for (int i = 0; i < ni; i++)
+        for (int j = 0; j < nj; j++)
+            dst[j * ldd + i] = src[i * lds + j];
 }
 
 void cnn_gemm_ws(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,

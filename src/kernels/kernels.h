@@ -182,6 +182,14 @@ cnn_direct_dw_fn cnn_direct_dw_avx2, cnn_direct_dw_avx512;
  * NULL (portable); lanes as for cnn_direct_kernel. */
 cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes);
 
+/* dst[j*ldd + i] = src[i*lds + j] for i < ni, j < nj: 8 x 8 blocks in
+ * registers on AVX2 and AVX-512 (the variant cnn_gemm runs), else a plain
+ * loop. Only moves floats: the same result on every variant. */
+void cnn_transpose(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd);
+typedef void cnn_transpose_fn(const float *src, int64_t lds, int ni, int nj, float *dst,
+                              int64_t ldd);
+cnn_transpose_fn cnn_transpose_avx2, cnn_transpose_avx512;
+
 /* ==== @@IM2COL ==== */
 
 /* Geometry of a 2-D convolution or pooling window over one plane. */

@@ -467,6 +467,8 @@ static void plan_direct_dw(conv_plan *p, int batch, int nt)
         nimg = ((int64_t)1 << 20) / per;
     if (nimg > batch)
         nimg = batch;
+    if (nimg < 1) /* one image over the limit: a chunk of one, still */
+        nimg = 1;
     /* With ocl, where a thread's share of the batch fits in one chunk
      * (deep layers at small batches: conv e), by items (dwi): a chunk for
      * every thread to stage; items of a panel x taps, the taps in as few
@@ -485,7 +487,7 @@ static void plan_direct_dw(conv_plan *p, int batch, int nt)
             kb = 48;
         p->dwkb = kb < p->kc ? (int)kb : p->kc;
     }
-    p->nimgd   = nimg < 1 ? 1 : (int)nimg;
+    p->nimgd   = (int)nimg;
     p->dwk_off = p->part_off + r16(p->wn + p->oc);
     p->dwb_off = p->dwk_off + r16(p->kc);
     p->dws_off = p->dwb_off + p->nimgd * p->bandd;
@@ -1022,27 +1024,25 @@ static void dw_stage(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t
 
 /* With ocl: dY^T of images [b0, b0 + cnt), group gi, output channels
  * [oc, oc + ocw) (zeros past the group's), into their panel [npos][ocw]
- * in the scratch at base. 16 pixels at a time: their ocw-float rows stay
+ * in the scratch at base. 64 pixels at a time: their ocw-float rows stay
  * in L1 while the panel's channels fill them (a 112x112 plane's panel
  * would not). */
 static void dw_stage_panel(const conv_plan *p, const cnn_node *n, int64_t b0, int cnt, int gi,
                            int oc, float *base)
 {
     const float  *dyg  = n->dy + (int64_t)gi * p->ocg * p->ohw;
-    const int     ocw  = p->ocw;
+    const int     ocw  = p->ocw, nr = p->ocg - oc < ocw ? p->ocg - oc : ocw;
     const int64_t npos = (int64_t)cnt * p->ohw;
     float        *pan  = base + p->dws_off + (int64_t)(oc / ocw) * npos * ocw;
 
     for (int i = 0; i < cnt; i++) {
-        const float *dy = dyg + (b0 + i) * p->ys;
-        for (int q0 = 0; q0 < p->ohw; q0 += 16) {
-            const int nq  = p->ohw - q0 < 16 ? p->ohw - q0 : 16;
+        const float *dy = dyg + (b0 + i) * p->ys + (int64_t)oc * p->ohw;
+        for (int q0 = 0; q0 < p->ohw; q0 += 64) {
+            const int nq  = p->ohw - q0 < 64 ? p->ohw - q0 : 64;
             float    *dst = pan + ((int64_t)i * p->ohw + q0) * ocw;
-            for (int c = 0; c < ocw; c++) {
-                const float *src = dy + (int64_t)(oc + c) * p->ohw + q0;
-                for (int q = 0; q < nq; q++)
-                    dst[q * ocw + c] = oc + c < p->ocg ? src[q] : 0.0f;
-            }
+            cnn_transpose(dy + q0, p->ohw, nr, nq, dst, ocw);
+            for (int q = 0; nr < ocw && q < nq; q++)
+                memset(dst + (int64_t)q * ocw + nr, 0, (size_t)(ocw - nr) * sizeof *dst);
         }
     }
 }
@@ -1211,6 +1211,69 @@ static void flip_weights(const conv_plan *p, const float *W, float *Wt, int64_t 
     }
 }
 
+/* Row tile number i of a large image in the backward's order: the even
+ * tiles, then the odd ones. Tiles t and t + 2 add into dx rows apart
+ * where tile_phases holds, so the tiles of one parity may go to
+ * different threads; dx rows that two tiles share get the even tile's
+ * sum first whatever the split, so dx's bits do not depend on it. */
+static int tile_at(const conv_plan *p, int i)
+{
+    const int even = (p->tiles + 1) / 2;
+    return i < even ? 2 * i : 2 * (i - even) + 1;
+}
+
+static bool tile_phases(const conv_plan *p)
+{
+    return p->tiles > 1 && (int64_t)(p->w.kh - 1) * p->w.dh < (int64_t)(p->rows + 1) * p->w.sh;
+}
+
+/* The backward by im2col + GEMM and col2im (dW where gdW, dx unless by
+ * direct_dx), in a parallel region. Images [lo, hi) of this thread, nb at
+ * a time; with fewer images than threads (conv b at batch 1), each large
+ * image's row tiles shared by all, one parity at a time. */
+static void gemm_bwd(const conv_plan *p, const cnn_exec *e, cnn_node *n, int tid, int nt,
+                     int64_t lo, int64_t hi, float *col, float *stage, float *gdW, float *dB,
+                     float *base)
+{
+    float *dx = cnn_in_node(e, n, 0)->dy;
+
+    if (e->batch < nt && tile_phases(p)) {
+        for (int64_t b = 0; b < e->batch; b++) {
+            int64_t a, z;
+            if (n->over_dx && !p->direct_dx) {
+                cnn_slice(p->xs, tid, nt, &a, &z);
+                memset(dx + b * p->xs + a, 0, (size_t)(z - a) * sizeof *dx);
+                CNN_OMP(omp barrier)
+            }
+            for (int ph = 0; ph < 2; ph++) {
+                const int cnt = (p->tiles - ph + 1) / 2;
+                cnn_slice((int64_t)cnt * p->G, tid, nt, &a, &z);
+                for (int64_t i = a; i < z; i++) {
+                    conv_block k = {.b0 = b, .cnt = 1, .r0 = (ph + 2 * (int)(i / p->G)) * p->rows,
+                                    .gi = (int)(i % p->G)};
+                    k.r1 = k.r0 + p->rows < p->w.oh ? k.r0 + p->rows : p->w.oh;
+                    bwd_block(p, e, n, &k, col, stage, gdW, dB, base);
+                }
+                CNN_OMP(omp barrier)
+            }
+        }
+        return;
+    }
+    for (int64_t b0 = lo; b0 < hi; b0 += p->nb) {
+        const int cnt = (int)(hi - b0 < p->nb ? hi - b0 : p->nb);
+        /* dx not zeroed (over_dx): these images' dx zeroed here, in
+         * cache, before col2im adds into it. */
+        if (n->over_dx && !p->direct_dx)
+            memset(dx + b0 * p->xs, 0, (size_t)(cnt * p->xs) * sizeof *dx);
+        for (int t = 0; t < p->tiles; t++)
+            for (int gi = 0; gi < p->G; gi++) {
+                conv_block k = {.b0 = b0, .cnt = cnt, .r0 = tile_at(p, t) * p->rows, .gi = gi};
+                k.r1 = k.r0 + p->rows < p->w.oh ? k.r0 + p->rows : p->w.oh;
+                bwd_block(p, e, n, &k, col, stage, gdW, dB, base);
+            }
+    }
+}
+
 static void conv_backward(const cnn_exec *e, cnn_node *n)
 {
     conv_plan       p = plan_of(e->g, n, e->batch, 1, e->nthreads);
@@ -1251,20 +1314,8 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         }
         /* What is left for im2col + GEMM and col2im: dW, dx or both. */
         float *gdW = want_dw && !p.direct_dw ? dW : NULL;
-        for (int64_t b0 = lo; b0 < hi && (gdW || !p.direct_dx); b0 += p.nb) {
-            /* dx not zeroed (over_dx): these images' dx zeroed here, in
-             * cache, before col2im adds into it. */
-            if (n->over_dx && !p.direct_dx)
-                memset(cnn_in_node(e, n, 0)->dy + b0 * p.xs, 0,
-                       (size_t)((hi - b0 < p.nb ? hi - b0 : p.nb) * p.xs) * sizeof(float));
-            for (int t = 0; t < p.tiles; t++)
-                for (int gi = 0; gi < p.G; gi++) {
-                    conv_block k = {.b0 = b0, .cnt = (int)(hi - b0 < p.nb ? hi - b0 : p.nb),
-                                    .r0 = t * p.rows, .gi = gi};
-                    k.r1 = k.r0 + p.rows < p.w.oh ? k.r0 + p.rows : p.w.oh;
-                    bwd_block(&p, e, n, &k, col, stage, gdW, dB, base);
-                }
-        }
+        if (gdW || !p.direct_dx)
+            gemm_bwd(&p, e, n, tid, nt, lo, hi, col, stage, gdW, dB, base);
         /* Every thread's partial dW is done (and the scratch of thread
          * 0's direct dW free): each thread adds a slice of the elements,
          * thread by thread in order, the arithmetic of one loop. */
