@@ -1383,6 +1383,7 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
 
     cnn_conv_tuning.direct = direct;
     cnn_conv_tuning.direct_fill = 0.0f; /* wherever it can, by rows or wide */
+    cnn_conv_tuning.direct_pw_ocw = 0;  /* pointwise in place on every variant */
     cnn_conv_tuning.direct_band = threads == 3 ? 1 : (int64_t)1 << 17; /* 3: one-row tiles */
     ocl_tuning(ocl);
     a.pad[0] = a.pad[2] = v[5];

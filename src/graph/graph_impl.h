@@ -240,8 +240,10 @@ extern struct cnn_conv_tuning {
     float   direct_ocl_narrow_gain;
     /* A 1x1 stride-1 conv on planes of at most this many pixels goes by
      * cnn_direct with ocl, reading its input in place, several images a
-     * call (instead of staging them for the GEMM); 0: never. */
+     * call (instead of staging them for the GEMM); 0: never. Only where
+     * cnn_direct's wide panels hold at least direct_pw_ocw channels. */
     int64_t direct_pw;
+    int     direct_pw_ocw;
     /* dW by cnn_direct_dw (stride 1) when at least this part of the
      * vector lanes hold output pixels; above 1: never. */
     float   direct_dw_fill;

@@ -141,7 +141,7 @@ static bool is_pointwise(const cnn_win2d *w)
 struct cnn_conv_tuning cnn_conv_tuning = {
     .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
     .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.0f,
-    .direct_ocl_narrow_gain = 0.15f, .direct_pw = 49, .direct_dw_fill = 0.6f,
+    .direct_ocl_narrow_gain = 0.15f, .direct_pw = 49, .direct_pw_ocw = 32, .direct_dw_fill = 0.6f,
     .direct_dw_min = 1536, .direct_dw_ocl_gain = 0.0f};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
@@ -326,8 +326,12 @@ static void plan_direct(conv_plan *p, int batch, int nt)
      * lanes, instead of staging the images for the GEMM (conv f forward
      * +17%). On 14x14 planes the GEMM measured faster (ResNet-50 batch 16
      * -15%): each tap of a 1x1 is another plane, so the pixels' values
-     * come from a new cache line at every k. */
-    p->pwd = p->pw && p->G == 1 && p->ohw <= cnn_conv_tuning.direct_pw;
+     * come from a new cache line at every k. With AVX2's panels of 16
+     * channels (6 pixels a step: 8 loads for 12 FMAs), the GEMM measured
+     * faster on conv f too (AMD EPYC, AVX2: 1 thread +25%, 2 threads
+     * +10%), so only AVX-512's panels of 32 (direct_pw_ocw). */
+    p->pwd = p->pw && p->G == 1 && p->ohw <= cnn_conv_tuning.direct_pw &&
+             ocw >= cnn_conv_tuning.direct_pw_ocw;
     if (p->pwd) {
         p->wq   = p->w.w;
         p->wide = false;
