@@ -378,12 +378,16 @@ typedef struct gt_seg {
 static inline __attribute__((always_inline)) void
 gt_direct_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
                const float *restrict Bp, const int32_t *restrict koff, const float *const *b0,
-               const gt_seg *sg, int64_t ldy, bool over)
+               const gt_seg *sg, int64_t ldy, bool over, const float *bias)
 {
     gt_vec acc[GT_MR][GT_NV];
 
     gt_products(acc, rows, GT_NV, kc, Ap, ars, aks, Bp, GT_NR, Bp ? NULL : koff, b0);
     const gt_vec one = GT_SET1(1.0f);
+    gt_vec       bv[GT_MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++) /* 1 * s + b: s + b rounded once, as cnn_add_bias */
+        bv[r] = bias ? GT_SET1(bias[r]) : GT_SET1(0.0f);
 #pragma GCC unroll 4
     for (int v = 0; v < GT_NV; v++)
         for (int q = 0; q < sg[v].n; q++) {
@@ -392,7 +396,8 @@ gt_direct_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
 #pragma GCC unroll 16
                 for (int r = 0; r < rows; r++) {
                     float *c = sg[v].c[q] + r * ldy;
-                    GT_STORE(c, over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOAD(c)));
+                    gt_vec s = over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOAD(c));
+                    GT_STORE(c, bias ? GT_FMA(one, s, bv[r]) : s);
                 }
                 continue;
             }
@@ -400,7 +405,8 @@ gt_direct_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
 #pragma GCC unroll 16
             for (int r = 0; r < rows; r++) {
                 float *c = sg[v].c[q] + r * ldy;
-                GT_STOREM(c, m, over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOADM(c, m)));
+                gt_vec s = over ? GT_MUL(one, acc[r][v]) : GT_FMA(one, acc[r][v], GT_LOADM(c, m));
+                GT_STOREM(c, m, bias ? GT_FMA(one, s, bv[r]) : s);
             }
         }
 }
@@ -409,21 +415,22 @@ gt_direct_rows(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t 
  * the weights packed (ars 1, aks GT_MR) or read in place (ars ldw, aks 1). */
 static void gt_direct_any(int rows, int kc, const float *restrict Ap, int64_t ars, int64_t aks,
                           const float *restrict Bp, const int32_t *restrict koff,
-                          const float *const *b0, const gt_seg *sg, int64_t ldy, bool over)
+                          const float *const *b0, const gt_seg *sg, int64_t ldy, bool over,
+                          const float *bias)
 {
     if (Bp && rows == GT_MR && ars == 1) {
-        gt_direct_rows(GT_MR, kc, Ap, 1, GT_MR, Bp, NULL, b0, sg, ldy, over);
+        gt_direct_rows(GT_MR, kc, Ap, 1, GT_MR, Bp, NULL, b0, sg, ldy, over, bias);
         return;
     }
     if (Bp && rows == GT_MR) {
-        gt_direct_rows(GT_MR, kc, Ap, ars, 1, Bp, NULL, b0, sg, ldy, over);
+        gt_direct_rows(GT_MR, kc, Ap, ars, 1, Bp, NULL, b0, sg, ldy, over, bias);
         return;
     }
     if (rows == GT_MR) {
-        gt_direct_rows(GT_MR, kc, Ap, ars, aks, NULL, koff, b0, sg, ldy, over);
+        gt_direct_rows(GT_MR, kc, Ap, ars, aks, NULL, koff, b0, sg, ldy, over, bias);
         return;
     }
-#define GT_CALL(n) gt_direct_rows(n, kc, Ap, ars, aks, Bp, koff, b0, sg, ldy, over)
+#define GT_CALL(n) gt_direct_rows(n, kc, Ap, ars, aks, Bp, koff, b0, sg, ldy, over, bias)
     GT_BY_ROWS(rows, GT_CALL)
 #undef GT_CALL
 }
@@ -552,8 +559,10 @@ static void gt_ocl_any(int rows, int nv, int kc, const float *const *a0,
 #undef GT_CALL
 }
 
-/* dst[j*ldd + i] = src[i*lds + j] for i < ni, j < nj. */
-static void gt_transpose(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd)
+/* dst[j*ldd + i] = src[i*lds + j] (+ bias[j] where bias) for i < ni,
+ * j < nj. */
+static void gt_transpose(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd,
+                         const float *bias)
 {
     int i = 0;
 #ifdef GT_HAVE_AVX2
@@ -565,21 +574,22 @@ static void gt_transpose(const float *src, int64_t lds, int ni, int nj, float *d
                 r[t] = _mm256_loadu_ps(src + (i + t) * lds + j);
             gt_transpose8(r);
             for (int t = 0; t < 8; t++)
-                _mm256_storeu_ps(dst + (j + t) * ldd + i, r[t]);
+                _mm256_storeu_ps(dst + (j + t) * ldd + i,
+                                 bias ? _mm256_add_ps(r[t], _mm256_set1_ps(bias[j + t])) : r[t]);
         }
         for (; j < nj; j++)
             for (int t = 0; t < 8; t++)
-                dst[j * ldd + i + t] = src[(i + t) * lds + j];
+                dst[j * ldd + i + t] = bias ? src[(i + t) * lds + j] + bias[j] : src[(i + t) * lds + j];
     }
 #endif
     for (; i < ni; i++)
         for (int j = 0; j < nj; j++)
-            dst[j * ldd + i] = src[i * lds + j];
+            dst[j * ldd + i] = bias ? src[i * lds + j] + bias[j] : src[i * lds + j];
 }
 
 void GT_TRANSPOSE_FN(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd)
 {
-    gt_transpose(src, lds, ni, nj, dst, ldd);
+    gt_transpose(src, lds, ni, nj, dst, ldd, NULL);
 }
 
 /* Panel by panel of NR channels (VL with d->ocl 2): every slice of K
@@ -600,7 +610,7 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
         const int nr = d->M - j0 < wid ? d->M - j0 : wid;
         for (int i = 0; d->add && i < nimg; i++)
             gt_transpose(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per, T + (int64_t)i * per * wid,
-                         wid);
+                         wid, NULL);
         for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
             const int    kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
             const float *Bk = Bw;
@@ -621,7 +631,7 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
         }
         for (int i = 0; i < nimg; i++)
             gt_transpose(T + (int64_t)i * per * wid, wid, per, nr, y + i * d->ys + j0 * d->ldy,
-                         d->ldy);
+                         d->ldy, d->bias ? d->bias + j0 : NULL);
     }
 }
 
@@ -692,13 +702,14 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
                     for (int q = 0; q < sr[v].n; q++)
                         sr[v].c[q] += ir * d->ldy;
                 }
+                const float *bias = d->bias && p0 + kc == d->K ? d->bias + ir : NULL;
                 if (a_in_place)
                     gt_direct_any(mr, kc, d->W + (int64_t)ir * d->ldw + p0, d->ldw, 1,
                                   pack ? Bp : NULL, d->koff + p0, b0, sr, d->ldy,
-                                  p0 == 0 && !d->add);
+                                  p0 == 0 && !d->add, bias);
                 else
                     gt_direct_any(mr, kc, Ap + (int64_t)ir * kc, 1, GT_MR, pack ? Bp : NULL,
-                                  d->koff + p0, b0, sr, d->ldy, p0 == 0 && !d->add);
+                                  d->koff + p0, b0, sr, d->ldy, p0 == 0 && !d->add, bias);
             }
         }
     }

@@ -120,6 +120,9 @@ typedef struct cnn_direct {
     int            ocl; /* 0: pixels in the lanes; 1: panels of ocw channels; 2: of ocw / 2 */
     int            nimg;
     int64_t        xbs, ys;
+    /* Or NULL: bias[o] added to every output of channel o after its sum
+     * (y = y + b as a pass after would, the same bits, while in cache). */
+    const float   *bias;
 } cnn_direct;
 #define CNN_DIRECT_OCL_PIXELS 2048
 

@@ -718,6 +718,7 @@ typedef struct direct_geo {
     int          ocl;
     bool         pwd;      /* x read in place (a pointwise conv), no band */
     int          nimg;     /* images a call (ocl), xs and ys floats apart */
+    const float *bias;     /* added by the kernel (forward), or NULL */
     int64_t      xs, ys;
 } direct_geo;
 
@@ -757,6 +758,7 @@ static void direct_run(cnn_direct_fn *fn, const direct_geo *q, int r0, int r1, f
         .M = q->M, .K = kc, .ow = q->ow, .r0 = r0, .r1 = r1, .W = q->W, .ldw = kc, .koff = koff,
         .xb = xb, .ldx = q->sh * wp, .y = q->y, .ldy = q->ldy, .add = q->add,
         .wide = q->wide, .Ap = q->Ap, .ocl = q->ocl, .nimg = q->nimg, .xbs = q->xs, .ys = q->ys,
+        .bias = q->bias,
     };
     fn(&d, ws);
 }
@@ -787,7 +789,7 @@ static float *direct_packed(const conv_plan *p, const cnn_exec *e, int gi, int j
 
 /* Part j of group gi's output channels (at most 256) in output rows
  * [r0, r1) (at most p->drows) of images b ... b + nimg - 1 (more than one
- * only for pwd) by cnn_direct, then the bias and a fused epilogue as in
+ * only for pwd) by cnn_direct (which adds the bias), then a fused epilogue as in
  * fwd_block. `band`: as for direct_run. */
 static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t b, int nimg,
                          int gi, int r0, int r1, int j, bool band, float *base, float *sums)
@@ -804,6 +806,7 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
     q.y += o0 * p->ohw;
     q.Ap = p->pack ? direct_packed(p, e, gi, j) : NULL;
     q.nimg = nimg;
+    q.bias = B ? B + o0 : NULL;
     direct_run(p->direct, &q, r0, r1, base + p->band_off, band,
                (int32_t *)(void *)(base + p->koff_off), base);
     q.y -= (int64_t)o0 * p->ohw;
@@ -811,8 +814,6 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
         for (int o = o0; o < o1; o++) {
             float        *yo = q.y + i * p->ys + (int64_t)o * p->ohw + (int64_t)r0 * w->ow;
             const int64_t len = (int64_t)(r1 - r0) * w->ow;
-            if (B)
-                cnn_add_bias(yo, len, B[o]);
             if (fused)
                 cnn_fused_epilogue(e, n, gi * p->ocg + o, yo, len);
             if (sums) /* whole planes only */
