@@ -1576,14 +1576,16 @@ static cnn_graph *keep_net(int oc, int batch, bool infer, int *x, int *out)
  * anew) after the parameters change through cnn_graph_params, through
  * cnn_node_param, by cnn_graph_init, and after the kernel variant and
  * the layout (ocl: 40 channels go in panels of one vector, then of two,
- * then pixels) change; at batch 1 (each part packed by its item
- * otherwise) and 3 (packed once, shared). */
+ * then pixels; then im2col + GEMM, the weights kept as its A, changed
+ * again, then the variant back) change; at batch 1 (each part packed by
+ * its item otherwise) and 3 (packed once, shared). */
 static void conv_infer_keeps_weights(void)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     const cnn_isa isa0 = cnn_gemm_isa();
 
-    static const int cases[][2] = {{1, 64}, {1, 40}, {3, 64}, {3, 40}}; /* batch, channels */
+    /* batch, channels (130 at batch 1: the GEMM's two parts of them) */
+    static const int cases[][2] = {{1, 64}, {1, 40}, {3, 64}, {3, 40}, {1, 130}};
 
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         const int  batch = cases[c][0], oc = cases[c][1];
@@ -1591,7 +1593,7 @@ static void conv_infer_keeps_weights(void)
         cnn_graph *g = keep_net(oc, batch, true, &x, &y), *r = keep_net(oc, batch, false, &rx, &ry);
         const int64_t n = (int64_t)batch * oc * 7 * 7, np = cnn_graph_param_count(g);
         const float  *pg = cnn_graph_params(g); /* read only: fetching marks them changed */
-        for (int step = 0; step < 7; step++) {
+        for (int step = 0; step < 10; step++) {
             float *w, *data;
             if (step == 1) {
                 w = cnn_graph_params(g);
@@ -1610,6 +1612,14 @@ static void conv_infer_keeps_weights(void)
                 ocl_tuning(1); /* panels of two vectors */
             if (step == 6)
                 ocl_tuning(0); /* pixels in the lanes */
+            if (step == 7)
+                cnn_conv_tuning.direct = false; /* im2col + GEMM, kept as its A */
+            if (step == 8) {
+                T_OK(cnn_node_param(g, 1, 0, &data, NULL, NULL, NULL));
+                data[7] = -2.0f;
+            }
+            if (step == 9 && !cnn_gemm_set_isa(isa0))
+                continue;
             memcpy(cnn_graph_params(r), pg, (size_t)np * sizeof(float));
             T_OK(cnn_graph_forward(g, CNN_EVAL));
             T_OK(cnn_graph_forward(r, CNN_EVAL));

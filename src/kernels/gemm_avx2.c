@@ -26,6 +26,7 @@ typedef __m256i gt_mask;
 #define GT_STOREM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #define GT_DIRECT_DW_FN cnn_direct_dw_avx2
 #define GT_TRANSPOSE_FN cnn_transpose_avx2
+#define GT_GEMM_PA_FN   cnn_gemm_packed_a_avx2
 #define GT_DW_MR        3
 #define GT_DW_NK        3
 #define GT_HSUM(v)      gt_hsum256(v)

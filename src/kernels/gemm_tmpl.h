@@ -278,8 +278,12 @@ static void gt_scale(int M, int N, float beta, float *C, int64_t ldc)
     }
 }
 
-void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda_,
-           const float *B, int ldb_, float beta, float *C, int ldc_, float *ws)
+/* GT_FN's body; apk: op(A) packed already (cnn_gemm_packed_a: row i0's
+ * panel of slice p0 at apk + mup*p0 + (a0 + i0)*kc, a0 a multiple of
+ * GT_MR), else NULL. */
+static void gt_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda_,
+                    const float *B, int ldb_, float beta, float *C, int ldc_, float *ws,
+                    const float *apk, int64_t mup, int a0)
 {
     const int64_t lda = lda_, ldb = ldb_, ldc = ldc_;
     float        *Ap, *Bp, *T;
@@ -301,13 +305,15 @@ void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, i
 
     /* A small N (a late layer of one image) uses each element of A only a
      * few times: the microkernel then reads op(A) = A in place. */
-    const bool a_in_place = !ta && N <= GT_A_IN_PLACE_N;
+    const bool a_in_place = !apk && !ta && N <= GT_A_IN_PLACE_N;
     for (int p0 = 0; p0 < K; p0 += GT_KC) {
         const int  kc   = K - p0 < GT_KC ? K - p0 : GT_KC;
         const bool over = p0 == 0 && beta == 0.0f;
         for (int i0 = 0, mc; i0 < M; i0 += mc) {
             mc = M - i0 <= GT_MC_MAX ? M - i0 : GT_MC;
-            if (!a_in_place)
+            if (apk)
+                Ap = (float *)apk + mup * p0 + (int64_t)(a0 + i0) * kc; /* read only */
+            else if (!a_in_place)
                 gt_pack_a(ta, A, lda, i0, mc, p0, kc, Ap);
             for (int j0 = 0; j0 < N; j0 += GT_NR) {
                 const int    nr = N - j0 < GT_NR ? N - j0 : GT_NR;
@@ -356,6 +362,20 @@ void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, i
         }
     }
 }
+
+void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+           const float *B, int ldb, float beta, float *C, int ldc, float *ws)
+{
+    gt_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws, NULL, 0, 0);
+}
+
+#ifdef GT_GEMM_PA_FN
+void GT_GEMM_PA_FN(int M, int N, int K, const float *Ap, int64_t mup, int a0, const float *B,
+                   int ldb, float beta, float *C, int ldc, float *ws)
+{
+    gt_gemm(false, false, M, N, K, 1.0f, NULL, 0, B, ldb, beta, C, ldc, ws, Ap, mup, a0);
+}
+#endif
 
 #ifdef GT_DIRECT_FN
 /* ==== direct convolution (cnn_direct in kernels.h) ==== */

@@ -40,6 +40,13 @@ static cnn_direct_dw_fn *const isa_direct_dw[CNN_ISA_COUNT_] = {
     cnn_direct_dw_avx512,
 #endif
 };
+static cnn_gemm_packed_a_fn *const isa_gemm_pa[CNN_ISA_COUNT_] = {
+    NULL,
+#ifdef HAVE_X86_VARIANTS
+    cnn_gemm_packed_a_avx2,
+    cnn_gemm_packed_a_avx512,
+#endif
+};
 static cnn_transpose_fn *const isa_transpose[CNN_ISA_COUNT_] = {
     NULL,
 #ifdef HAVE_X86_VARIANTS
@@ -141,6 +148,8 @@ cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes)
         *lanes = isa_lanes[isa];
     return isa_direct_dw[isa];
 }
+
+cnn_gemm_packed_a_fn *cnn_gemm_packed_a_kernel(void) { return isa_gemm_pa[cnn_gemm_isa()]; }
 
 void cnn_transpose(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd)
 {

@@ -44,6 +44,20 @@ void cnn_gemm_ws(bool ta, bool tb, int M, int N, int K, float alpha, const float
  * about 310 KiB. */
 #define CNN_GEMM_WS_FLOATS (272 * CNN_GEMM_KC + CNN_GEMM_KC * 32 + 16 * 32 + 64)
 
+/* C = A * B + beta * C (no transposes, alpha 1) with A packed already
+ * by the variant's cnn_direct_pack_fn with ocl 0 (slice s of CNN_GEMM_KC
+ * columns at Ap + mup*s*CNN_GEMM_KC, in panels of cnn_direct_panel(0)
+ * rows; mup: the packed rows, a multiple of it), from packed row a0 (a
+ * multiple of it): the bits of cnn_gemm_ws on the unpacked A, without
+ * packing it again (weights kept between inference forwards). The
+ * variant that packed Ap must be the one running. */
+typedef void cnn_gemm_packed_a_fn(int M, int N, int K, const float *Ap, int64_t mup, int a0,
+                                  const float *B, int ldb, float beta, float *C, int ldc,
+                                  float *ws);
+cnn_gemm_packed_a_fn cnn_gemm_packed_a_avx2, cnn_gemm_packed_a_avx512;
+/* The running variant's, or NULL (portable). */
+cnn_gemm_packed_a_fn *cnn_gemm_packed_a_kernel(void);
+
 /* The GEMM variants, chosen once at startup: the best the CPU supports
  * (__builtin_cpu_supports), or the one named by the environment variable
  * CNN_ISA=portable|avx2|avx512 when the CPU supports it (an unsupported or

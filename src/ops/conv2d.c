@@ -189,6 +189,7 @@ typedef struct conv_plan {
     cnn_direct_pack_fn *pack;
     int64_t   pk_off, pk_group;
     float    *pk; /* or there: an inference plan's kept weights (conv_keep) */
+    cnn_gemm_packed_a_fn *gemm_pa; /* by the GEMM: with kept weights (packed as its A) */
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
      * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
      * same row pitch [ocg, nd] or, with ocl (dwo), transposed in panels
@@ -571,23 +572,39 @@ static int64_t packed_at(const conv_plan *p, int j)
  * (direct_packed's layout with pk_group this for each group). */
 static int64_t kept_floats(const conv_plan *p) { return p->G * packed_at(p, p->parts); }
 
+/* By im2col + GEMM, the weights kept packed as the GEMM's A (its panels
+ * of cnn_direct_panel(0) rows), each group's mup(p) rows. */
+static int64_t gemm_mup(const conv_plan *p)
+{
+    const int mr = cnn_direct_panel(0);
+    return (int64_t)(p->ocg + mr - 1) / mr * mr;
+}
+
+static int64_t gemm_kept_floats(const conv_plan *p) { return p->G * gemm_mup(p) * p->kc; }
+
 static conv_plan forward_plan(const cnn_graph *g, const cnn_node *n, int batch, int nt)
 {
     return plan_of(g, n, batch, batch < nt ? (nt + batch - 1) / batch : 1, nt);
 }
 
-/* An inference plan keeps the weights of a direct forward packed, from
+/* An inference plan keeps the weights of a conv's forward packed, from
  * one forward to the next while the parameters stay (cnn_graph
- * param_gen): packing them anew each time costs ResNet-50 at batch 1
- * about a tenth of its time (stage 4 reads 9 MiB of weights a conv for 49
- * pixels). The training forward packs them each step, as they change. */
+ * param_gen): for the direct kernel (packing them anew each time cost
+ * ResNet-50 at batch 1 about a tenth of its time: stage 4 reads 9 MiB of
+ * weights a conv for 49 pixels) or as the GEMM's A (its 1x1 convs: the
+ * GEMM's packing was 6% of ResNet-50 at batch 1 on AVX2). The training
+ * forward packs them each step, as they change. */
 static int64_t conv_keep(const cnn_graph *g, const cnn_node *n, int batch)
 {
     cnn_direct_pack_fn *pack;
     const conv_plan     p = forward_plan(g, n, batch, g->nthreads);
 
     cnn_direct_kernel(NULL, NULL, &pack);
-    return p.direct && pack ? kept_floats(&p) : 0;
+    if (!pack)
+        return 0;
+    /* Room for either way's layout (the tuning may change the way) */
+    const int64_t d = p.direct ? kept_floats(&p) : 0, a = gemm_kept_floats(&p);
+    return d > a ? d : a;
 }
 
 /* A block: images [b0, b0+cnt) of group gi, output rows [r0, r1) (all rows
@@ -657,7 +674,7 @@ static conv_block block_at(const conv_plan *p, int batch, int64_t i)
  * the caller, who may share them between the parts of a block). */
 static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const conv_block *k,
                       const float *cm, int64_t ldc, int o0, int o1, float *col, float *stage,
-                      float *ws, float *sums)
+                      float *ws, float *sums, const float *apk)
 {
     const cnn_node *x  = cnn_in_node(e, n, 0);
     const float    *W  = cnn_param(e, n, 0) + ((int64_t)k->gi * p->ocg + o0) * p->kc;
@@ -675,8 +692,12 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         const int s1 = slice_end(p, s0);
         if (s0 > 0)
             cm = columns(p, x->y, k, s0, s1, col, &ldc);
-        cnn_gemm_ws(false, false, o1 - o0, (int)N, s1 - s0, 1.0f, W + s0, p->kc, cm, (int)ldc,
-                    s0 > 0 ? 1.0f : 0.0f, y, ldy, ws);
+        if (apk) /* kept packed: group k->gi's, rows from o0 (a whole panel) */
+            p->gemm_pa(o1 - o0, (int)N, s1 - s0, apk + (k->gi * p->kc + s0) * gemm_mup(p),
+                       gemm_mup(p), o0, cm, (int)ldc, s0 > 0 ? 1.0f : 0.0f, y, ldy, ws);
+        else
+            cnn_gemm_ws(false, false, o1 - o0, (int)N, s1 - s0, 1.0f, W + s0, p->kc, cm,
+                        (int)ldc, s0 > 0 ? 1.0f : 0.0f, y, ldy, ws);
     }
     if (k->cnt == 1) {
         for (int o = o0; o < o1; o++, y += p->ohw) {
@@ -894,6 +915,21 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
     }
     if (p.small && p.nb > (e->batch + nt - 1) / nt) /* a chunk or more a thread */
         p.nb = (e->batch + nt - 1) / nt;
+    /* Kept weights (an inference plan): packed as the GEMM's A when the
+     * parameters or the variant changed since, slices shared by the
+     * threads; each part of the output channels then starts at a panel. */
+    cnn_direct_pack_fn *pack_a = NULL;
+    const int           mr     = cnn_direct_panel(0);
+    const int           key_a  = (int)cnn_gemm_isa() | 1 << 30;
+    bool                pack_a_now = false;
+    cnn_direct_kernel(NULL, NULL, &pack_a);
+    p.gemm_pa = cnn_gemm_packed_a_kernel();
+    if (pack_a && p.gemm_pa && n->keep_floats >= gemm_kept_floats(&p)) {
+        p.pk       = cnn_kept(n);
+        pack_a_now = n->kept_gen != e->g->param_gen || n->kept_key != key_a;
+    } else {
+        p.gemm_pa = NULL;
+    }
     const int64_t chunks = p.small ? (e->batch + p.nb - 1) / p.nb : (int64_t)e->batch * p.tiles;
     /* Blocks (chunks of images, or tiles of one), each in ms parts of
      * its output channels (64 or more) when there are fewer than
@@ -912,6 +948,17 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
         int64_t      last = -1, ld = 0;
         const float *cm = NULL;
 
+        if (pack_a_now) {
+            const int slices = (p.kc + CNN_GEMM_KC - 1) / CNN_GEMM_KC;
+            int64_t   lo, hi;
+            cnn_slice((int64_t)p.G * slices, CNN_TID(), CNN_TEAM(), &lo, &hi);
+            for (int64_t i = lo; i < hi; i++) {
+                const int gi = (int)(i / slices), s0 = (int)(i % slices);
+                pack_a(p.ocg, p.kc, cnn_param(e, n, 0) + (int64_t)gi * p.ocg * p.kc, p.kc, s0,
+                       s0 + 1, 0, p.pk + gi * gemm_mup(&p) * p.kc);
+            }
+            CNN_OMP(omp barrier)
+        }
         for (int64_t i; (i = cnn_next(&next)) < chunks * p.G * ms;) {
             const conv_block k = block_at(&p, e->batch, i / ms);
             int64_t          o0, o1;
@@ -920,9 +967,20 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
             if (i / ms != last || p.ks < p.kc)
                 cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
             last = i / ms;
-            cnn_slice(p.ocg, (int)(i % ms), ms, &o0, &o1);
-            fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, col, stage, base, sums);
+            if (p.gemm_pa) {
+                cnn_slice((p.ocg + mr - 1) / mr, (int)(i % ms), ms, &o0, &o1);
+                o0 *= mr;
+                o1 = o1 * mr < p.ocg ? o1 * mr : p.ocg;
+            } else {
+                cnn_slice(p.ocg, (int)(i % ms), ms, &o0, &o1);
+            }
+            fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, col, stage, base, sums,
+                      p.gemm_pa ? p.pk : NULL);
         }
+    }
+    if (p.gemm_pa) {
+        n->kept_gen = e->g->param_gen;
+        n->kept_key = key_a;
     }
 }
 
