@@ -668,6 +668,8 @@ static conv_block block_at(const conv_plan *p, int batch, int64_t i)
 
 /* ==== @@FORWARD ==== */
 
+enum { FWD_PIECE = 96 };
+
 /* Y rows [o0, o1) of block k: Y = W_g col, slice by slice of Kc, then the
  * bias (and a fused epilogue). One image's tile goes straight into y; a chunk goes to stage and
  * is spread to its images. `cm` holds the first slice's columns (made by
@@ -688,6 +690,16 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
 
     if (o1 <= o0)
         return;
+    /* A chunk's rows a piece at a time where its columns are made once:
+     * each piece's stage (96 rows: whole panels of every variant) is
+     * spread while in L2, not after the whole of it (conv f: 2048 rows x
+     * 4 images, 1.6 MB). */
+    if (k->cnt > 1 && p->ks == p->kc && o1 - o0 > FWD_PIECE) {
+        for (int r = o0; r < o1; r += FWD_PIECE)
+            fwd_block(p, e, n, k, cm, ldc, r, r + FWD_PIECE < o1 ? r + FWD_PIECE : o1, col, stage,
+                      ws, sums, apk);
+        return;
+    }
     for (int s0 = 0; s0 < p->kc; s0 = slice_end(p, s0)) {
         const int s1 = slice_end(p, s0);
         if (s0 > 0)
