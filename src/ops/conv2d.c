@@ -582,6 +582,15 @@ static int64_t gemm_mup(const conv_plan *p)
 
 static int64_t gemm_kept_floats(const conv_plan *p) { return p->G * gemm_mup(p) * p->kc; }
 
+/* What kept weights were packed for besides the parameters: the variant
+ * and the layout (cnn_direct's ocl 0-2, or KEPT_GEMM: the GEMM's A) and
+ * the parts of the output channels. */
+enum { KEPT_GEMM = 3 };
+static int kept_key(const conv_plan *p, int layout)
+{
+    return (int)cnn_gemm_isa() | layout << 4 | p->parts << 6;
+}
+
 static conv_plan forward_plan(const cnn_graph *g, const cnn_node *n, int batch, int nt)
 {
     return plan_of(g, n, batch, batch < nt ? (nt + batch - 1) / batch : 1, nt);
@@ -843,7 +852,7 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
     direct_run(p->direct, &q, r0, r1, base + p->band_off, band,
                (int32_t *)(void *)(base + p->koff_off), base);
     q.y -= (int64_t)o0 * p->ohw;
-    for (int i = 0; i < nimg; i++)
+    for (int i = 0; (fused || sums) && i < nimg; i++)
         for (int o = o0; o < o1; o++) {
             float        *yo = q.y + i * p->ys + (int64_t)o * p->ohw + (int64_t)r0 * w->ow;
             const int64_t len = (int64_t)(r1 - r0) * w->ow;
@@ -878,7 +887,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
         cnn_counter   next   = {0};
         /* Kept packed weights (conv_keep) are packed when the parameters
          * or the layout (variant, ocl, parts) changed since. */
-        const int key = (int)cnn_gemm_isa() | p.ocl << 4 | p.parts << 6;
+        const int key = kept_key(&p, p.ocl);
         bool      pack_now = p.pack != NULL;
         if (n->keep_floats >= kept_floats(&p)) {
             cnn_direct_kernel(NULL, NULL, &p.pack);
@@ -932,7 +941,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
      * threads; each part of the output channels then starts at a panel. */
     cnn_direct_pack_fn *pack_a = NULL;
     const int           mr     = cnn_direct_panel(0);
-    const int           key_a  = (int)cnn_gemm_isa() | 1 << 30;
+    const int           key_a  = kept_key(&p, KEPT_GEMM);
     bool                pack_a_now = false;
     cnn_direct_kernel(NULL, NULL, &pack_a);
     p.gemm_pa = cnn_gemm_packed_a_kernel();
