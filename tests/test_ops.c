@@ -1634,6 +1634,179 @@ static void conv_infer_keeps_weights(void)
     }
 }
 
+/* ==== @@WINOGRAD ==== */
+
+/* A conv (v: c, h, w, oc, pads top, left, bottom, right, bias), then a
+ * batch norm and a ReLU when `bn` (fused into it by an inference plan),
+ * at `threads`, planned for inference or training, its input set. */
+static cnn_graph *wino_net(const int *v, bool bn, int batch, int threads, bool infer, int *out)
+{
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(v[3], 3, 3);
+    float          *in;
+    int             x;
+
+    for (int i = 0; i < 4; i++)
+        a.pad[i] = v[4 + i];
+    a.bias = v[8] != 0;
+    x    = cnn_input(g, v[0], v[1], v[2], "x");
+    *out = cnn_conv2d(g, x, &a, "c");
+    if (bn)
+        *out = cnn_relu(g, cnn_batchnorm2d(g, *out, 1e-5f, 0.1f, "bn"), "r");
+    T_OK(*out);
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 5));
+    if (bn) { /* statistics away from 0 and 1 */
+        float *bufs = cnn_graph_buffers(g);
+        for (int64_t j = 0; j < cnn_graph_buffer_count(g); j++)
+            bufs[j] = 0.5f + (float)((j * 37) % 11) / 20.0f;
+    }
+    if (v[8]) { /* a bias that is not 0 */
+        float *bias;
+        T_OK(cnn_node_param(g, 1, 1, &bias, NULL, NULL, NULL));
+        for (int i = 0; i < v[3]; i++)
+            bias[i] = (float)cos(i * 0.7);
+    }
+    T_OK(cnn_graph_set_threads(g, threads));
+    T_OK(infer ? cnn_graph_plan_infer(g, batch) : cnn_graph_plan(g, batch));
+    const int64_t n = (int64_t)batch * v[0] * v[1] * v[2];
+    T_TRUE((in = malloc((size_t)n * sizeof *in)) != NULL);
+    for (int64_t i = 0; i < n; i++)
+        in[i] = (float)sin(i * 0.37 + 0.1);
+    T_OK(cnn_graph_set_input(g, x, in));
+    free(in);
+    return g;
+}
+
+/* Largest |got - want| over the scale of each element's sum (sum of |w x|
+ * and |bias|), the conv's reference in double (conv only). */
+static double wino_error(const int *v, int batch, cnn_graph *g, const float *got)
+{
+    float        *W, *bias = NULL;
+    const int     c = v[0], h = v[1], w = v[2], oc = v[3], pt = v[4], pl = v[5];
+    const int     oh = h + pt + v[6] - 2, ow = w + pl + v[7] - 2;
+    const float  *x = cnn_graph_data(g, 0);
+    double        worst = 0.0;
+
+    T_OK(cnn_node_param(g, 1, 0, &W, NULL, NULL, NULL));
+    if (v[8])
+        T_OK(cnn_node_param(g, 1, 1, &bias, NULL, NULL, NULL));
+    for (int b = 0; b < batch; b++)
+        for (int o = 0; o < oc; o++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    double s = bias ? bias[o] : 0.0, m = bias ? fabs(bias[o]) : 0.0;
+                    for (int ci = 0; ci < c; ci++)
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                const int iy = oy - pt + ky, ix = ox - pl + kx;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                    continue;
+                                const double t = (double)x[((b * c + ci) * h + iy) * w + ix] *
+                                                 W[((o * c + ci) * 3 + ky) * 3 + kx];
+                                s += t;
+                                m += fabs(t);
+                            }
+                    const double d = fabs(got[((b * oc + o) * oh + oy) * ow + ox] - s);
+                    if (d > worst * (m + 1e-30))
+                        worst = d / (m + 1e-30);
+                }
+    return worst;
+}
+
+/* Inference plans run 3x3 stride-1 convs by Winograd F(2x2, 3x3) (the
+ * thresholds lowered to reach small shapes): within 2e-6 of each
+ * element's scale of the double reference (odd planes, every pad, 1x1
+ * outputs, input channels past a GEMM slice of 256, outputs past 256,
+ * tile rows split between items and items across images, batch 1 and
+ * more); the same bits at 1, 2 and 3 threads; a batch norm and a ReLU
+ * fused after it the bits of the training plan's batch norm and ReLU on
+ * it; after the parameters change, the new filters' (kept, transformed
+ * anew); and CNN_WINOGRAD=0 gives the training plan's bits. On every
+ * GEMM variant with packed A this CPU runs. */
+static void wino_cases(void)
+{
+    /* c, h, w, oc, pads t l b r, bias, batch */
+    static const int shapes[][10] = {
+        {32, 14, 14, 32, 1, 1, 1, 1, 1, 2}, {3, 7, 9, 5, 1, 1, 1, 1, 1, 3},
+        {5, 8, 6, 7, 0, 0, 0, 0, 0, 2},     {4, 9, 11, 6, 2, 0, 1, 2, 1, 1},
+        {300, 5, 5, 20, 1, 1, 1, 1, 1, 2},  {8, 1, 1, 3, 1, 1, 1, 1, 1, 2},
+        {16, 30, 30, 270, 1, 1, 1, 1, 1, 1}, {6, 3, 40, 9, 1, 1, 1, 1, 0, 3},
+        {64, 10, 10, 40, 1, 1, 1, 1, 1, 5},
+    };
+    int differ = 0;
+
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        const int    *v = shapes[si], batch = v[9];
+        const int64_t n = (int64_t)batch * v[3] * (v[1] + v[4] + v[6] - 2) * (v[2] + v[5] + v[7] - 2);
+        float        *first = malloc((size_t)n * sizeof *first);
+        int           y, ry;
+        T_TRUE(first != NULL);
+        for (int threads = 1; threads <= 3; threads++) {
+            cnn_graph *g = wino_net(v, false, batch, threads, true, &y);
+            T_OK(cnn_graph_forward(g, CNN_EVAL));
+            const double err = wino_error(v, batch, g, cnn_graph_data(g, y));
+            if (err > 2e-6)
+                T_FAILED("shape %zu, %d threads: error %.3g of the scale", si, threads, err);
+            if (threads == 1)
+                memcpy(first, cnn_graph_data(g, y), (size_t)n * sizeof *first);
+            else
+                T_ARRAY_EQ(cnn_graph_data(g, y), first, n);
+            if (threads == 2) { /* new weights: the kept filters transformed again */
+                float  *w = cnn_graph_params(g);
+                int64_t np = cnn_graph_param_count(g);
+                for (int64_t i = 0; i < np; i++)
+                    w[i] = w[i] * -0.5f + 0.01f;
+                T_OK(cnn_graph_forward(g, CNN_EVAL));
+                if (wino_error(v, batch, g, cnn_graph_data(g, y)) > 2e-6)
+                    T_FAILED("shape %zu: new weights not transformed again", si);
+            }
+            cnn_graph_free(g);
+        }
+        /* fused batch norm and ReLU: on the conv's output as the
+         * training plan's batch norm and ReLU do it */
+        cnn_graph *g = wino_net(v, true, batch, 2, true, &y);
+        cnn_graph *r = wino_net(v, true, batch, 2, false, &ry);
+        T_OK(cnn_graph_forward(g, CNN_EVAL));
+        T_OK(cnn_graph_forward(r, CNN_EVAL));
+        const float *gy = cnn_graph_data(g, y), *rc = cnn_graph_data(r, 1);
+        const float *rr = cnn_graph_data(r, ry);
+        for (int64_t i = 0; i < n; i++)
+            if (fabsf(gy[i] - rr[i]) > 1e-4f * (1.0f + fabsf(rr[i]))) {
+                T_FAILED("shape %zu: fused output %g, node by node %g", si, gy[i], rr[i]);
+                break;
+            }
+        differ += memcmp(first, rc, (size_t)n * sizeof *first) != 0;
+        cnn_graph_free(g);
+        cnn_graph_free(r);
+        /* turned off: the direct sums' bits */
+        setenv("CNN_WINOGRAD", "0", 1);
+        g = wino_net(v, false, batch, 2, true, &y);
+        unsetenv("CNN_WINOGRAD");
+        r = wino_net(v, false, batch, 2, false, &ry);
+        T_OK(cnn_graph_forward(g, CNN_EVAL));
+        T_OK(cnn_graph_forward(r, CNN_EVAL));
+        T_ARRAY_EQ(cnn_graph_data(g, y), cnn_graph_data(r, ry), n);
+        cnn_graph_free(g);
+        cnn_graph_free(r);
+        free(first);
+    }
+    T_TRUE(differ > 0); /* Winograd did run */
+}
+
+static void conv_winograd(void)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    const cnn_isa                isa0 = cnn_gemm_isa();
+
+    cnn_conv_tuning.wino_min_c     = 1;
+    cnn_conv_tuning.wino_min_tiles = 1;
+    for (cnn_isa isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++)
+        if (cnn_gemm_set_isa(isa))
+            wino_cases();
+    T_TRUE(cnn_gemm_set_isa(isa0));
+    cnn_conv_tuning = keep;
+}
+
 /* A training plan's conv whose only reader is a batch norm sums its output
  * planes for it while they are in cache: the batch norm's output and
  * running statistics are the bits of the batch norm summing them itself
@@ -1742,6 +1915,7 @@ int main(void)
     T_RUN(conv_direct_dx_ocl);
     T_RUN(conv_bn_plane_sums);
     T_RUN(conv_infer_keeps_weights);
+    T_RUN(conv_winograd);
     T_RUN(conv_direct_dw);
     T_RUN(conv_direct_dw_ocl);
     T_RUN(conv_pointwise_strided);

@@ -249,18 +249,28 @@ static void forward_every_model(void)
             bufs[j] = 0.5f + (float)((j * 37) % 11) / 20.0f;
         /* The same logits bits from an inference plan (shared activation
          * memory, no gradients, batch norms and ReLUs fused into the
-         * convs and adds before them), in less memory; it refuses
-         * backward and training mode. */
-        for (int infer = 0; infer < 2; infer++) {
+         * convs and adds before them) with Winograd off, in less memory;
+         * with it on (its 3x3 convs by F(2x2, 3x3)), the logits within
+         * float rounding; it refuses backward and training mode. */
+        for (int infer = 0; infer < 3; infer++) {
+            if (infer == 1)
+                setenv("CNN_WINOGRAD", "0", 1);
             T_OK(infer ? cnn_graph_plan_infer(g, 2) : cnn_graph_plan(g, 2));
+            unsetenv("CNN_WINOGRAD");
             x = cnn_graph_data(g, 0);
             for (int64_t j = 0; j < nx; j++)
                 x[j] = (float)((j * 7919) % 255) / 255.0f;
             T_OK(cnn_graph_forward(g, CNN_EVAL));
+            const float *got = cnn_graph_data(g, out);
             if (!infer)
-                memcpy(logits, cnn_graph_data(g, out), 2 * 10 * sizeof *logits);
-            else if (memcmp(logits, cnn_graph_data(g, out), 2 * 10 * sizeof *logits) != 0)
+                memcpy(logits, got, 2 * 10 * sizeof *logits);
+            else if (infer == 1 && memcmp(logits, got, 2 * 10 * sizeof *logits) != 0)
                 T_FAILED("%s: inference plan gives other logits", nm);
+            for (int j = 0; infer == 2 && j < 2 * 10; j++)
+                if (fabsf(got[j] - logits[j]) > 1e-4f * (1.0f + fabsf(logits[j]))) {
+                    T_FAILED("%s: logit %d %g by Winograd, %g without", nm, j, got[j], logits[j]);
+                    break;
+                }
         }
         T_EQ(cnn_graph_forward(g, CNN_TRAIN), CNN_ESTATE);
         /* (the training plan's gradients besides, which an inference

@@ -254,6 +254,14 @@ extern struct cnn_conv_tuning {
      * that fills more than this part of the lanes above the positions in
      * the lanes would: below -1 wherever it can, above 1 never. */
     float   direct_dw_ocl_gain;
+    /* Inference plans (kept weights) run a 3x3 stride-1 conv of one group
+     * by Winograd F(2x2, 3x3) (not the bits of the direct sums) where it
+     * has at least wino_min_c input and output channels and its batch at
+     * least wino_min_tiles output tiles of 2x2; the environment variable
+     * CNN_WINOGRAD=0 turns it off when a plan is made. */
+    bool    wino;
+    int     wino_min_c;
+    int64_t wino_min_tiles;
 } cnn_conv_tuning;
 
 #endif

@@ -252,6 +252,33 @@ void cnn_band_rows(const float *x, int c, int h, int w, int iy0, int hb, int pl,
 void cnn_band_rows_phased(const float *x, int c, int h, int w, int iy0, int hb, int pl, int sw,
                           int wq, int64_t ldc, float *xb);
 
+/* ==== @@WINOGRAD ==== */
+
+/* Winograd F(2x2, 3x3) (winograd.c): a 3x3 stride-1 correlation as 16
+ * matrix products U[xi] V[xi] (xi < 16, the positions of a 4x4 tile),
+ * each output tile of 2x2 pixels one column of V. The transforms add and
+ * subtract in a fixed order (halves are exact): the same bits on every
+ * ISA. */
+
+/* U[xi] = position xi of G g G^T for every filter g of w [k][c][3][3]:
+ * u[o*ldu + ci], o < k, ci < c. */
+void cnn_wino_filter(const float *w, int k, int c, int xi, float *u, int64_t ldu);
+
+/* The input tiles [t0, t1) (tile t = ty*tw + tx, tw a row) of x [c][h][w]
+ * read with leading pads pt, pl (zeros off the input): tile t's position
+ * xi of channel ci at v[xi*ldx + ci*ldv + t - t0]. tmp: 18 * tw + 8
+ * floats. */
+void cnn_wino_input(const float *x, int c, int h, int w, int pt, int pl, int tw, int64_t t0,
+                    int64_t t1, float *v, int64_t ldv, int64_t ldx, float *tmp);
+
+/* The output of tiles [t0, t1) from the products m (channel o's position
+ * xi of tile t at m[xi*ldx + o*ldm + t - t0]), plus bias[o] (or NULL):
+ * y[o*ldy + oy*ow + ox] for o < k and the pixels of those tiles inside
+ * oh x ow. tmp: 10 * tw floats. */
+void cnn_wino_output(const float *m, int64_t ldm, int64_t ldx, int k, int oh, int ow, int tw,
+                     int64_t t0, int64_t t1, const float *bias, float *y, int64_t ldy,
+                     float *tmp);
+
 /* ==== @@ELEMENTWISE ==== */
 
 /* y = max(x, 0) (NaN gives 0, as x > 0 ? x : 0). */

@@ -5,6 +5,7 @@
 #include "../graph/graph_impl.h"
 #include "../kernels/kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 cnn_conv2d_attr cnn_conv2d_defaults(int out_channels, int kh, int kw)
@@ -142,7 +143,8 @@ struct cnn_conv_tuning cnn_conv_tuning = {
     .chunk_n = 512, .col_tile = (int64_t)1 << 18, .k_slice = CNN_GEMM_KC, .direct = true,
     .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.0f,
     .direct_ocl_narrow_gain = 0.15f, .direct_pw = 49, .direct_pw_ocw = 32, .direct_dw_fill = 0.6f,
-    .direct_dw_min = 1536, .direct_dw_ocl_gain = 0.0f};
+    .direct_dw_min = 1536, .direct_dw_ocl_gain = 0.0f, .wino = true, .wino_min_c = 32,
+    .wino_min_tiles = 64};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -202,6 +204,17 @@ typedef struct conv_plan {
     bool      dwi;                  /* dwo by items (direct_dw_panels) */
     int       dwkb;                 /* dwo: taps a call (an item's, or all) */
     int64_t   nd, bandd, staged, dwk_off, dwb_off, dws_off, dwp_off, dwt_off;
+    /* An inference forward by Winograd F(2x2, 3x3) (when `wino`, with
+     * kept weights: wino_forward): tiles of 2x2 output pixels, wtw a
+     * row and wth rows an image, numbered across the batch; items of
+     * wcols tiles (the last fewer), the GEMM's columns;
+     * the thread's V [16][cg][wcols] at wv_off, the products
+     * [16][ocg][wcols] at wm_off (first the filters' transform when
+     * packing them), the transforms' rows at wtr_off, after the GEMM's
+     * workspace. */
+    bool      wino;
+    int       wtw, wth, wcols;
+    int64_t   wv_off, wm_off, wtr_off;
 } conv_plan;
 
 /* The band's phase width (*wq; its row pitch is sw * wq) and the share
@@ -504,6 +517,53 @@ static void plan_direct_dw(conv_plan *p, int batch, int nt)
     p->direct_dw = fn;
 }
 
+static bool wino_env_off(void)
+{
+    const char *v = getenv("CNN_WINOGRAD");
+    return v && strcmp(v, "0") == 0;
+}
+
+/* Winograd for a 3x3 stride-1 conv of one group with enough channels and
+ * tiles (cnn_conv_tuning.wino*), where the variant packs the GEMM's A
+ * (the transformed filters are kept packed). Its items: runs of tiles,
+ * at most about 1 MiB of V and of products each (64 tiles of 256
+ * channels), three or more a thread where the batch has that many, a
+ * multiple of 32 columns where they are 32 or more (whole panels of the
+ * GEMM on every variant), else 32 (each item reads all of U: runs of a
+ * few columns would read it for little work). */
+static void plan_wino(conv_plan *p, int batch, int nt)
+{
+    const cnn_win2d    *w = &p->w;
+    cnn_direct_pack_fn *pack;
+
+    cnn_direct_kernel(NULL, NULL, &pack);
+    p->wino = false;
+    if (!cnn_conv_tuning.wino || !pack || !cnn_gemm_packed_a_kernel() || w->kh != 3 ||
+        w->kw != 3 || w->sh != 1 || w->sw != 1 || w->dh != 1 || w->dw != 1 || p->G != 1 ||
+        p->cg < cnn_conv_tuning.wino_min_c || p->ocg < cnn_conv_tuning.wino_min_c ||
+        wino_env_off())
+        return;
+    p->wtw = (w->ow + 1) / 2;
+    p->wth = (w->oh + 1) / 2;
+    const int64_t tiles = (int64_t)batch * p->wth * p->wtw;
+    if (tiles < cnn_conv_tuning.wino_min_tiles)
+        return;
+    int64_t cmax = 32768 / (p->cg + p->ocg), t = (tiles + 3 * nt - 1) / (3 * nt);
+    cmax = cmax < 32 ? 32 : cmax > 256 ? 256 : cmax;
+    t    = t < cmax ? t : cmax;
+    t        = t >= 32 ? t / 32 * 32 : tiles < 32 ? tiles : 32;
+    p->wcols = (int)t;
+    p->wino  = true;
+
+    const int64_t prod = (int64_t)16 * p->ocg * p->wcols, filt = (int64_t)p->ocg * p->cg;
+    p->wv_off  = r16(CNN_GEMM_WS_FLOATS);
+    p->wm_off  = p->wv_off + r16((int64_t)16 * p->cg * p->wcols);
+    p->wtr_off = p->wm_off + r16(prod > filt ? prod : filt);
+    const int64_t need = p->wtr_off + r16(18 * (int64_t)p->wtw + 8);
+    if (p->total < need)
+        p->total = need;
+}
+
 /* `split`: at least this many row tiles per large image (forward with
  * fewer images than threads); 1 otherwise. nt: the threads. */
 static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int split, int nt)
@@ -545,6 +605,7 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     plan_direct(&p, batch, nt);
     plan_direct_dx(&p);
     plan_direct_dw(&p, batch, nt);
+    plan_wino(&p, batch, nt);
     return p;
 }
 
@@ -585,11 +646,14 @@ static int64_t gemm_kept_floats(const conv_plan *p) { return p->G * gemm_mup(p) 
 /* What kept weights were packed for besides the parameters: the variant
  * and the layout (cnn_direct's ocl 0-2, or KEPT_GEMM: the GEMM's A) and
  * the parts of the output channels. */
-enum { KEPT_GEMM = 3 };
+enum { KEPT_GEMM = 3, KEPT_WINO = 4 };
 static int kept_key(const conv_plan *p, int layout)
 {
-    return (int)cnn_gemm_isa() | layout << 4 | p->parts << 6;
+    return (int)cnn_gemm_isa() | layout << 4 | p->parts << 8;
 }
+
+/* Winograd's kept filters: U[xi] packed as the GEMM's A, 16 of them. */
+static int64_t wino_kept_floats(const conv_plan *p) { return 16 * gemm_mup(p) * p->cg; }
 
 static conv_plan forward_plan(const cnn_graph *g, const cnn_node *n, int batch, int nt)
 {
@@ -613,7 +677,8 @@ static int64_t conv_keep(const cnn_graph *g, const cnn_node *n, int batch)
         return 0;
     /* Room for either way's layout (the tuning may change the way) */
     const int64_t d = p.direct ? kept_floats(&p) : 0, a = gemm_kept_floats(&p);
-    return d > a ? d : a;
+    const int64_t wk = p.wino ? wino_kept_floats(&p) : 0, m = d > a ? d : a;
+    return wk > m ? wk : m;
 }
 
 /* A block: images [b0, b0+cnt) of group gi, output rows [r0, r1) (all rows
@@ -863,6 +928,92 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
         }
 }
 
+/* A fused epilogue on the pixels of tiles [t0, t1) of an image: two
+ * output rows' runs a tile row. */
+static void wino_epilogue(const conv_plan *p, const cnn_exec *e, cnn_node *n, float *y,
+                          int64_t t0, int64_t t1)
+{
+    const cnn_win2d *w = &p->w;
+
+    for (int o = 0; o < p->ocg; o++)
+        for (int64_t ty = t0 / p->wtw; ty <= (t1 - 1) / p->wtw; ty++) {
+            const int64_t a  = t0 - ty * p->wtw, b = t1 - ty * p->wtw;
+            const int64_t x0 = 2 * (a > 0 ? a : 0), x1 = 2 * (b < p->wtw ? b : p->wtw);
+            const int64_t px = (x1 < w->ow ? x1 : w->ow) - x0;
+            for (int64_t oy = 2 * ty; oy < 2 * ty + 2 && oy < w->oh; oy++)
+                cnn_fused_epilogue(e, n, o, y + o * p->ohw + oy * w->ow + x0, px);
+        }
+}
+
+/* An inference forward by Winograd F(2x2, 3x3) (plan_wino): the filters'
+ * transforms U[xi] kept packed as the GEMM's A (transformed and packed
+ * again when the parameters or the variant change, the 16 positions
+ * shared by the threads); then per item (tile rows) the input tiles'
+ * transforms V, the 16 products U[xi] V[xi] by the GEMM, the output
+ * transform with the bias, and a fused epilogue on the rows made. Each
+ * output element comes from its tile's column alone, in an order fixed
+ * by the channels: the bits do not depend on the items or the threads. */
+static void wino_forward(const conv_plan *p, const cnn_exec *e, cnn_node *n)
+{
+    const cnn_win2d      *w  = &p->w;
+    const float          *x  = cnn_in_node(e, n, 0)->y, *W = cnn_param(e, n, 0);
+    const float          *B  = n->a.conv.bias ? cnn_param(e, n, 1) : NULL;
+    const bool            fused = n->fuse_bn >= 0 || n->fuse_relu;
+    const int64_t         tpi = (int64_t)p->wth * p->wtw; /* tiles an image */
+    const int64_t         tiles = e->batch * tpi, items = (tiles + p->wcols - 1) / p->wcols;
+    const int64_t         mup = gemm_mup(p), ust = mup * p->cg, ldx = (int64_t)p->cg * p->wcols;
+    const int64_t         ldm = (int64_t)p->ocg * p->wcols;
+    const int             key = kept_key(p, KEPT_WINO);
+    const bool            pack_now = n->kept_gen != e->g->param_gen || n->kept_key != key;
+    cnn_gemm_packed_a_fn *gemm = cnn_gemm_packed_a_kernel();
+    cnn_direct_pack_fn   *pack;
+    float                *U = cnn_kept(n);
+    cnn_counter           next = {0};
+
+    cnn_direct_kernel(NULL, NULL, &pack);
+    CNN_OMP(omp parallel num_threads(e->nthreads))
+    {
+        float *base = e->scratch + CNN_TID() * e->scratch_per_thread;
+        float *V = base + p->wv_off, *M = base + p->wm_off, *tmp = base + p->wtr_off;
+
+        if (pack_now) {
+            const int slices = (p->cg + CNN_GEMM_KC - 1) / CNN_GEMM_KC;
+            int64_t   lo, hi;
+            cnn_slice(16, CNN_TID(), CNN_TEAM(), &lo, &hi);
+            for (int xi = (int)lo; xi < hi; xi++) {
+                cnn_wino_filter(W, p->ocg, p->cg, xi, M, p->cg);
+                pack(p->ocg, p->cg, M, p->cg, 0, slices, 0, U + xi * ust);
+            }
+            CNN_OMP(omp barrier)
+        }
+        for (int64_t i; (i = cnn_next(&next)) < items;) {
+            const int64_t g0 = i * p->wcols, g1 = g0 + p->wcols < tiles ? g0 + p->wcols : tiles;
+            /* image b's tiles [t0, t1) of the item, at column g - g0 */
+            for (int64_t g = g0, b, t0, t1; g < g1; g = b * tpi + t1) {
+                b  = g / tpi;
+                t0 = g - b * tpi;
+                t1 = g1 - b * tpi < tpi ? g1 - b * tpi : tpi;
+                cnn_wino_input(x + b * p->xs, p->cg, w->h, w->w, w->pt, w->pl, p->wtw, t0, t1,
+                               V + (g - g0), p->wcols, ldx, tmp);
+            }
+            for (int xi = 0; xi < 16; xi++)
+                gemm(p->ocg, (int)(g1 - g0), p->cg, U + xi * ust, mup, 0, V + xi * ldx, p->wcols,
+                     0.0f, M + xi * ldm, p->wcols, base);
+            for (int64_t g = g0, b, t0, t1; g < g1; g = b * tpi + t1) {
+                b  = g / tpi;
+                t0 = g - b * tpi;
+                t1 = g1 - b * tpi < tpi ? g1 - b * tpi : tpi;
+                cnn_wino_output(M + (g - g0), p->wcols, ldm, p->ocg, w->oh, w->ow, p->wtw, t0, t1,
+                                B, n->y + b * p->ys, p->ohw, tmp);
+                if (fused)
+                    wino_epilogue(p, e, n, n->y + b * p->ys, t0, t1);
+            }
+        }
+    }
+    n->kept_gen = e->g->param_gen;
+    n->kept_key = key;
+}
+
 /* Every output element is one GEMM sum over Kc plus the bias, whatever the
  * block or the thread, so the bits depend on neither the thread count nor
  * the split, and the threads take the items (blocks, or the direct
@@ -880,6 +1031,10 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
                          ? cnn_bn_plane_stats(e, &e->g->nodes[n->stats_bn])
                          : NULL;
 
+    if (p.wino && !sums && n->keep_floats >= wino_kept_floats(&p)) {
+        wino_forward(&p, e, n);
+        return;
+    }
     if (p.direct) {
         const int64_t ig = (int64_t)e->batch * p.G;
         const int64_t items = (ig + p.dimg - 1) / p.dimg * p.parts * p.dtiles;
