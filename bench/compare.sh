@@ -5,7 +5,10 @@
 # ResNet-50 inference. Each round runs every workload with `build/cnn bench`,
 # then bench/torch_bench.py under PyTorch, then under ONNX Runtime (inference
 # workloads only), so the tools alternate; the table holds the median of the
-# rounds. Progress goes to stderr, the table to stdout. See bench/README.md.
+# rounds. Each round also measures the machine's FMA peak (bench/peak.c:
+# registers only, the same threads), so the convolutions' share of it comes
+# from the same run. Progress goes to stderr, the table to stdout. See
+# bench/README.md.
 #
 #   sh bench/compare.sh [--quick] [--threads T] [--rounds R] [--only REGEX]
 #
@@ -111,6 +114,13 @@ tmp=$(mktemp -d /tmp/cnn_compare_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 : > "$tmp/results"
 
+peak=
+if ${CC:-cc} -std=c11 -O2 -fopenmp bench/peak.c -o "$tmp/peak" 2> "$tmp/err"; then
+    peak=$tmp/peak
+else
+    say "bench/peak.c did not build, no peak line: $(tail -n 1 "$tmp/err")"
+fi
+
 # run ID TOOL COMMAND...: appends "ID TOOL key value" for median ms, peak MiB
 # and the throughput (images/s or GFLOP/s) to the results.
 run() {
@@ -136,6 +146,10 @@ set -f  # the argument strings are split on blanks, never globbed
 r=1
 # shellcheck disable=SC2086 # $common is a list of arguments
 while [ "$r" -le "$rounds" ]; do
+    if [ -n "$peak" ]; then
+        say "round $r/$rounds: FMA peak"
+        run peak cnn "$peak" "$threads"
+    fi
     echo "$workloads" | while IFS='|' read -r id label _kind ort iters warmup args; do
         [ -n "$id" ] || continue
         if [ "$quick" -eq 1 ]; then
@@ -165,7 +179,7 @@ echo "cnn vs PyTorch $tv vs ONNX Runtime $ov: $threads threads each, median of $
 echo "Convolutions in GFLOP/s (2*MACs forward, 3x that for fwd+bwd), models in images/s:" \
     "higher is better, and a ratio > 1 means cnn is faster."
 echo
-echo "$workloads" | awk -F'|' -v results="$tmp/results" '
+echo "$workloads" | awk -F'|' -v results="$tmp/results" -v threads="$threads" '
     function med(k,   n, i, j, t, v) {
         n = cnt[k]
         if (n == 0) return ""
@@ -200,4 +214,16 @@ echo "$workloads" | awk -F'|' -v results="$tmp/results" '
             o = med(id SUBSEP "ort" SUBSEP "ms")
             row($2 " (latency ms)", c, t, o, ratio(t, c), ratio(o, c), mc, mt)
         }
+    }
+    END {
+        p = med("peak" SUBSEP "cnn" SUBSEP "rate")
+        if (p == "") exit
+        printf "\nFMA peak in this run (bench/peak.c, %d threads, registers only, median of the rounds): " \
+               "%.0f GFLOP/s; 80%% of it: %.0f.", threads, p, 0.8 * p
+        n = split("conv_a_f conv_e_f conv_f_f", ids, " ")
+        for (i = 1; i <= n; i++) {
+            c = med(ids[i] SUBSEP "cnn" SUBSEP "rate")
+            if (c != "") printf " conv %s forward: %.0f%% of it.", substr(ids[i], 6, 1), 100 * c / p
+        }
+        printf "\n"
     }'

@@ -17,6 +17,7 @@
  * on every ISA the loops are built for (CNN_CLONES). */
 #include "kernels.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* Row a of G times (g0, g1, g2). */
@@ -84,31 +85,49 @@ static inline void row_span(int ty, int tw, int64_t t0, int64_t t1, int *xa, int
     *xb = b < tw ? (int)b : tw;
 }
 
+/* x's row iy padded (zeros off it; columns from lo, n of them) into row
+ * [pw], then d B across: its tw tiles' four values at h [4][tw]. */
+static inline void row_across(const float *xc, int h, int w, int iy, int lo, int n, int pw,
+                              int tw, float *restrict row, float *restrict hr)
+{
+    const bool in = iy >= 0 && iy < h && n > 0;
+
+    for (int q = 0; q < pw; q++)
+        row[q] = 0.0f;
+    if (in)
+        memcpy(row + lo, xc + (int64_t)iy * w, (size_t)n * sizeof *row);
+    across_in(row, tw, hr, hr + tw, hr + 2 * tw, hr + 3 * tw);
+}
+
 CNN_CLONES
 void cnn_wino_input(const float *x, int c, int h, int w, int pt, int pl, int tw, int64_t t0,
                     int64_t t1, float *v, int64_t ldv, int64_t ldx, float *tmp)
 {
     const int pw = 2 * tw + 2; /* padded row: the tiles' 2tw + 2 columns */
-    float    *row = tmp, *hr = tmp + pw + 6; /* hr: [4 rows][4 values][tw] */
+    float    *row = tmp, *ring = tmp + pw + 6; /* ring: 4 rows' [4 values][tw] */
     const int lo = pl < pw ? pl : pw, n = w < pw - lo ? w : pw - lo; /* x's columns there */
 
     for (int ci = 0; ci < c; ci++) {
         const float *xc = x + (int64_t)ci * h * w;
+        /* Tile rows ty and ty + 1 share two input rows: each row's d B
+         * is made once, in slot iy & 3 of the ring (tag: which row). */
+        int tag[4] = {INT_MIN, INT_MIN, INT_MIN, INT_MIN};
         for (int ty = (int)(t0 / tw); ty <= (t1 - 1) / tw; ty++) {
             int xa, xb;
             row_span(ty, tw, t0, t1, &xa, &xb);
-            const int nt = xb - xa;
-            float    *vt = v + (int64_t)ci * ldv + (int64_t)ty * tw + xa - t0;
+            const int    nt = xb - xa;
+            float       *vt = v + (int64_t)ci * ldv + (int64_t)ty * tw + xa - t0;
+            const float *hr[4];
             for (int i = 0; i < 4; i++) {
-                const int iy = 2 * ty - pt + i;
-                float    *hi = hr + 4 * i * tw;
-                memset(row, 0, (size_t)pw * sizeof *row);
-                if (iy >= 0 && iy < h && n > 0)
-                    memcpy(row + lo, xc + (int64_t)iy * w, (size_t)n * sizeof *row);
-                across_in(row + 2 * xa, nt, hi, hi + tw, hi + 2 * tw, hi + 3 * tw);
+                const int iy = 2 * ty - pt + i, slot = iy & 3;
+                if (tag[slot] != iy) {
+                    row_across(xc, h, w, iy, lo, n, pw, tw, row, ring + 4 * slot * tw);
+                    tag[slot] = iy;
+                }
+                hr[i] = ring + 4 * slot * tw + xa;
             }
             for (int j = 0; j < 4; j++)
-                down_in(hr + j * tw, hr + (4 + j) * tw, hr + (8 + j) * tw, hr + (12 + j) * tw, nt,
+                down_in(hr[0] + j * tw, hr[1] + j * tw, hr[2] + j * tw, hr[3] + j * tw, nt,
                         vt + j * ldx, vt + (4 + j) * ldx, vt + (8 + j) * ldx,
                         vt + (12 + j) * ldx);
         }
