@@ -1116,6 +1116,14 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
         if (ms > p.ocg / 64)
             ms = p.ocg / 64 > 1 ? p.ocg / 64 : 1;
     }
+    /* Chunks whose rows go in pieces (fwd_block), fewer than four a
+     * thread: each piece an item (conv f: 2 chunks of 4 images, 2048
+     * rows: 44 items, not 2), so a thread on a slower vCPU does fewer
+     * (the same work and the same bits; a thread makes a chunk's
+     * columns once for each run of its pieces it takes). */
+    if (p.small && p.ks == p.kc && p.nb > 1 && chunks * p.G < 4 * want &&
+        p.ocg > 2 * FWD_PIECE)
+        ms = (p.ocg + FWD_PIECE - 1) / FWD_PIECE;
     cnn_counter next = {0};
     CNN_OMP(omp parallel num_threads(nt))
     {
