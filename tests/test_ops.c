@@ -377,7 +377,8 @@ static void conv_batched_images(void)
 }
 
 /* Pointwise convs read the input in place for a single image and copy it
- * into columns when images are batched: both, with and without bias. */
+ * into columns when images are batched: both, with and without bias;
+ * 200 output channels in pieces. */
 static void conv_pointwise_batched(void)
 {
     opcase c = conv_case(5, 3, 3, 4, 1, 1);
@@ -386,6 +387,11 @@ static void conv_pointwise_batched(void)
     c.threads = 2, c.batch = 3; /* a chunk of 2 and a single image */
     check_case(&c);
     c.conv.bias = false;
+    check_case(&c);
+    /* more than two pieces of output channels, few chunks: each piece
+     * an item */
+    c = conv_case(3, 3, 3, 200, 1, 1);
+    c.threads = 2, c.batch = 4;
     check_case(&c);
 }
 
