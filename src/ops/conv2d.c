@@ -555,8 +555,8 @@ static void plan_wino(conv_plan *p, int batch, int nt)
     if (tiles < cnn_conv_tuning.wino_min_tiles)
         return;
     int64_t cmax = 32768 / (p->cg + p->ocg), t = (tiles + 3 * nt - 1) / (3 * nt);
-    cmax = cmax < 32 ? 32 : cmax > 256 ? 256 : cmax;
-    t    = t < cmax ? t : cmax;
+    cmax     = cmax < 32 ? 32 : cmax > 256 ? 256 : cmax;
+    t        = t < cmax ? t : cmax;
     t        = t >= 32 ? t / 32 * 32 : tiles < 32 ? tiles : 32;
     p->wcols = (int)t;
     p->wino  = true;
@@ -954,8 +954,8 @@ static void wino_epilogue(const conv_plan *p, const cnn_exec *e, cnn_node *n, fl
 /* An inference forward by Winograd F(2x2, 3x3) (plan_wino): the filters'
  * transforms U[xi] kept packed as the GEMM's A (transformed and packed
  * again when the parameters or the variant change, the 16 positions
- * shared by the threads); then per item (tile rows) the input tiles'
- * transforms V, the 16 products U[xi] V[xi] by the GEMM, the output
+ * shared by the threads); then per item (a run of tiles, across images)
+ * the input tiles' transforms V, the 16 products U[xi] V[xi] by the GEMM, the output
  * transform with the bias, and a fused epilogue on the rows made. Each
  * output element comes from its tile's column alone, in an order fixed
  * by the channels: the bits do not depend on the items or the threads. */
