@@ -62,6 +62,24 @@ static inline void add_row(float *restrict d, const float *restrict s, int n)
         d[i] += s[i];
 }
 
+/* d[2i] += s[i] for i < n (a stride of 2, ResNet stems' col2im): s
+ * interleaved with -0 (x + -0 is x, bit for bit, -0 included) a chunk at
+ * a time, then added as one span in vectors: the same sums, no scalar
+ * scatter. */
+static inline void add_row_s2(float *d, const float *s, int n)
+{
+    float t[256];
+
+    for (int i0 = 0; i0 < n; i0 += 128) {
+        const int m = n - i0 < 128 ? n - i0 : 128;
+        for (int i = 0; i < m; i++) {
+            t[2 * i]     = s[i0 + i];
+            t[2 * i + 1] = -0.0f;
+        }
+        add_row(d + 2 * i0, t, 2 * m - 1); /* not the last -0: past the span */
+    }
+}
+
 /* The interval [*lo, *hi) of ox in [0, ow) with 0 <= ox*s + off < w. */
 static void valid_cols(int ow, int w, int s, int off, int *lo, int *hi)
 {
@@ -160,6 +178,8 @@ CNN_CLONES void cnn_col2im_add_rows(const float *dcol, int64_t ld, int c, const 
         for (int oy = y0; oy < y1; oy++, xr += xs, row += ow)
             if (sw == 1)
                 add_row(xr + lo + off, row + lo, hi - lo);
+            else if (sw == 2 && hi > lo)
+                add_row_s2(xr + 2 * lo + off, row + lo, hi - lo);
             else
                 for (int ox = lo; ox < hi; ox++)
                     xr[ox * sw + off] += row[ox];
