@@ -259,19 +259,23 @@ static double direct_mode(int oh, int ow, int w, int pl, int reach, int sh, int 
  * the band if that is further). */
 static void direct_split(conv_plan *p, int batch, int nt)
 {
-    /* Items: as many as threads, or four times that for fewer images
-     * (x groups) than that: the two vCPUs of a shared machine often run
-     * at different speeds, and with one item each the faster waits
-     * (conv b at batch 1: 2 tiles of 56 rows, now 8 of 14, 9% faster in
-     * alternating runs; more items for conv e at batch 8 measured 6-9%
-     * slower). */
-    const int64_t ig = (int64_t)batch * p->G, want = ig < 4 * nt ? 4 * nt : nt;
+    /* Items: as many as threads; for fewer images (x groups) than four
+     * a thread, tiles of rows for four times that where the planes have
+     * the rows: the two vCPUs of a shared machine often run at different
+     * speeds, and with one item each the faster waits (conv b at batch
+     * 1: 2 tiles of 56 rows, now 8 of 14, 9% faster in alternating runs).
+     * Not more parts of the output channels (each reads the whole band:
+     * ResNet-50's 14x14 and 7x7 stages at batch 1 measured ~6% slower in
+     * 4 parts than 2), nor more items at larger batches (conv e at batch
+     * 8: 6-9% slower). */
+    const int64_t ig = (int64_t)batch * p->G, want = nt;
+    const int64_t want_tiles = ig < 4 * nt ? 4 * nt : nt;
 
     /* Tiles of 8 rows or more first (the fewer the parts, the more row
      * panels share each packing of the taps), then parts of 64 channels
      * or more. */
     p->parts = (p->ocg + 255) / 256;
-    int64_t split = (want + ig * p->parts - 1) / (ig * p->parts);
+    int64_t split = (want_tiles + ig * p->parts - 1) / (ig * p->parts);
     if (split > p->w.oh)
         split = p->w.oh;
     while (split > 1 && (p->w.oh + split - 1) / split < 8)
