@@ -85,17 +85,13 @@ static inline void row_span(int ty, int tw, int64_t t0, int64_t t1, int *xa, int
     *xb = b < tw ? (int)b : tw;
 }
 
-/* x's row iy padded (zeros off it; columns from lo, n of them) into row
- * [pw], then d B across: its tw tiles' four values at h [4][tw]. */
-static inline void row_across(const float *xc, int h, int w, int iy, int lo, int n, int pw,
-                              int tw, float *restrict row, float *restrict hr)
+/* x's row iy padded into row [pw] (cnn_band_rows: from column pl, zeros
+ * around it, all zeros off the input), then d B across: its tw tiles'
+ * four values at h [4][tw]. */
+static inline void row_across(const float *xc, int h, int w, int iy, int pl, int pw, int tw,
+                              float *restrict row, float *restrict hr)
 {
-    const bool in = iy >= 0 && iy < h && n > 0;
-
-    for (int q = 0; q < pw; q++)
-        row[q] = 0.0f;
-    if (in)
-        memcpy(row + lo, xc + (int64_t)iy * w, (size_t)n * sizeof *row);
+    cnn_band_rows(xc, 1, h, w, iy, 1, pl, pw, pw, row);
     across_in(row, tw, hr, hr + tw, hr + 2 * tw, hr + 3 * tw);
 }
 
@@ -103,9 +99,10 @@ CNN_CLONES
 void cnn_wino_input(const float *x, int c, int h, int w, int pt, int pl, int tw, int64_t t0,
                     int64_t t1, float *v, int64_t ldv, int64_t ldx, float *tmp)
 {
-    const int pw = 2 * tw + 2; /* padded row: the tiles' 2tw + 2 columns */
+    /* padded row: the tiles' 2tw + 2 columns, at least pl + w (the
+     * output is w + pl + pr - 2 wide) */
+    const int pw = 2 * tw + 2;
     float    *row = tmp, *ring = tmp + pw + 6; /* ring: 4 rows' [4 values][tw] */
-    const int lo = pl < pw ? pl : pw, n = w < pw - lo ? w : pw - lo; /* x's columns there */
 
     for (int ci = 0; ci < c; ci++) {
         const float *xc = x + (int64_t)ci * h * w;
@@ -121,7 +118,7 @@ void cnn_wino_input(const float *x, int c, int h, int w, int pt, int pl, int tw,
             for (int i = 0; i < 4; i++) {
                 const int iy = 2 * ty - pt + i, slot = iy & 3;
                 if (tag[slot] != iy) {
-                    row_across(xc, h, w, iy, lo, n, pw, tw, row, ring + 4 * slot * tw);
+                    row_across(xc, h, w, iy, pl, pw, tw, row, ring + 4 * slot * tw);
                     tag[slot] = iy;
                 }
                 hr[i] = ring + 4 * slot * tw + xa;
