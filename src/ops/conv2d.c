@@ -938,6 +938,16 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
         }
 }
 
+/* Of the batch's tiles [g, g1) (tpi an image), those of g's image: image
+ * *b, its tiles [*t0, *t1). */
+static inline void wino_span(int64_t tpi, int64_t g, int64_t g1, int64_t *b, int64_t *t0,
+                             int64_t *t1)
+{
+    *b  = g / tpi;
+    *t0 = g - *b * tpi;
+    *t1 = g1 - *b * tpi < tpi ? g1 - *b * tpi : tpi;
+}
+
 /* A fused epilogue on the pixels of tiles [t0, t1) of an image: two
  * output rows' runs a tile row. */
 static void wino_epilogue(const conv_plan *p, const cnn_exec *e, cnn_node *n, float *y,
@@ -998,11 +1008,9 @@ static void wino_forward(const conv_plan *p, const cnn_exec *e, cnn_node *n)
         }
         for (int64_t i; (i = cnn_next(&next)) < items;) {
             const int64_t g0 = i * p->wcols, g1 = g0 + p->wcols < tiles ? g0 + p->wcols : tiles;
-            /* image b's tiles [t0, t1) of the item, at column g - g0 */
+            /* image by image: b's tiles [t0, t1) of the item, at column g - g0 */
             for (int64_t g = g0, b, t0, t1; g < g1; g = b * tpi + t1) {
-                b  = g / tpi;
-                t0 = g - b * tpi;
-                t1 = g1 - b * tpi < tpi ? g1 - b * tpi : tpi;
+                wino_span(tpi, g, g1, &b, &t0, &t1);
                 cnn_wino_input(x + b * p->xs, p->cg, w->h, w->w, w->pt, w->pl, p->wtw, t0, t1,
                                V + (g - g0), p->wcols, ldx, tmp);
             }
@@ -1010,9 +1018,7 @@ static void wino_forward(const conv_plan *p, const cnn_exec *e, cnn_node *n)
                 gemm(p->ocg, (int)(g1 - g0), p->cg, U + xi * ust, mup, 0, V + xi * ldx, p->wcols,
                      0.0f, M + xi * ldm, p->wcols, base);
             for (int64_t g = g0, b, t0, t1; g < g1; g = b * tpi + t1) {
-                b  = g / tpi;
-                t0 = g - b * tpi;
-                t1 = g1 - b * tpi < tpi ? g1 - b * tpi : tpi;
+                wino_span(tpi, g, g1, &b, &t0, &t1);
                 cnn_wino_output(M + (g - g0), p->wcols, ldm, p->ocg, w->oh, w->ow, p->wtw, t0, t1,
                                 B, n->y + b * p->ys, p->ohw, tmp);
                 if (fused)
