@@ -71,6 +71,7 @@ gt_products(gt_vec acc[GT_MR][GT_NV], int rows, int nv, int kc, const float *res
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++)
             acc[r][v] = GT_SET1(0.0f);
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         gt_vec b[GT_NV];
 #pragma GCC unroll 4
