@@ -66,7 +66,7 @@ static inline void add_row(float *restrict d, const float *restrict s, int n)
  * interleaved with -0 (x + -0 is x, bit for bit, -0 included) a chunk at
  * a time, then added as one span in vectors: the same sums, no scalar
  * scatter. */
-static inline void add_row_s2(float *d, const float *s, int n)
+static inline __attribute__((always_inline)) void add_row_s2(float *d, const float *s, int n)
 {
     float t[256];
 
