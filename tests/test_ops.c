@@ -1590,8 +1590,10 @@ static void conv_infer_keeps_weights(void)
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     const cnn_isa isa0 = cnn_gemm_isa();
 
-    /* batch, channels (130 at batch 1: the GEMM's two parts of them) */
-    static const int cases[][2] = {{1, 64}, {1, 40}, {3, 64}, {3, 40}, {1, 130}};
+    /* batch, channels (130 at batch 1: the GEMM's two parts of them;
+     * 200 at batch 3: a chunk of 2 images and one of 1, each in three
+     * items of rows that share the chunk's columns packed once) */
+    static const int cases[][2] = {{1, 64}, {1, 40}, {3, 64}, {3, 40}, {1, 130}, {3, 200}};
 
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         const int  batch = cases[c][0], oc = cases[c][1];

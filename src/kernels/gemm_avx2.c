@@ -27,6 +27,8 @@ typedef __m256i gt_mask;
 #define GT_DIRECT_DW_FN cnn_direct_dw_avx2
 #define GT_TRANSPOSE_FN cnn_transpose_avx2
 #define GT_GEMM_PA_FN   cnn_gemm_packed_a_avx2
+#define GT_GEMM_PAB_FN  cnn_gemm_packed_ab_avx2
+#define GT_PACK_B_FN    cnn_gemm_pack_b_avx2
 #define GT_DW_MR        3
 #define GT_DW_NK        3
 #define GT_HSUM(v)      gt_hsum256(v)

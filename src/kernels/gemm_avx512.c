@@ -27,6 +27,8 @@ typedef __mmask16 gt_mask;
 #define GT_DIRECT_DW_FN cnn_direct_dw_avx512
 #define GT_TRANSPOSE_FN cnn_transpose_avx512
 #define GT_GEMM_PA_FN   cnn_gemm_packed_a_avx512
+#define GT_GEMM_PAB_FN  cnn_gemm_packed_ab_avx512
+#define GT_PACK_B_FN    cnn_gemm_pack_b_avx512
 #define GT_DW_MR        4
 #define GT_DW_NK        6
 #define GT_HSUM(v)      _mm512_reduce_add_ps(v)

@@ -281,10 +281,11 @@ static void gt_scale(int M, int N, float beta, float *C, int64_t ldc)
 
 /* GT_FN's body; apk: op(A) packed already (cnn_gemm_packed_a: row i0's
  * panel of slice p0 at apk + mup*p0 + (a0 + i0)*kc, a0 a multiple of
- * GT_MR), else NULL. */
+ * GT_MR), else NULL; bpk: B packed already (gt_pack_b: column j0's panel
+ * at bpk + j0*K, rows p0 on at + p0*NR), else NULL. */
 static void gt_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda_,
                     const float *B, int ldb_, float beta, float *C, int ldc_, float *ws,
-                    const float *apk, int64_t mup, int a0)
+                    const float *apk, int64_t mup, int a0, const float *bpk)
 {
     const int64_t lda = lda_, ldb = ldb_, ldc = ldc_;
     float        *Ap, *Bp, *T;
@@ -320,7 +321,9 @@ static void gt_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const fl
                 const int    nr = N - j0 < GT_NR ? N - j0 : GT_NR;
                 const float *Bk = Bp;
                 int64_t      ldbp = GT_NR;
-                if (!tb && nr == GT_NR && mc <= 2 * GT_MR) {
+                if (bpk) {
+                    Bk = bpk + (int64_t)j0 * K + (int64_t)p0 * GT_NR;
+                } else if (!tb && nr == GT_NR && mc <= 2 * GT_MR) {
                     Bk   = B + (int64_t)p0 * ldb + j0;
                     ldbp = ldb;
                 } else if (tb) {
@@ -367,14 +370,28 @@ static void gt_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const fl
 void GT_FN(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
            const float *B, int ldb, float beta, float *C, int ldc, float *ws)
 {
-    gt_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws, NULL, 0, 0);
+    gt_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws, NULL, 0, 0, NULL);
 }
 
 #ifdef GT_GEMM_PA_FN
 void GT_GEMM_PA_FN(int M, int N, int K, const float *Ap, int64_t mup, int a0, const float *B,
                    int ldb, float beta, float *C, int ldc, float *ws)
 {
-    gt_gemm(false, false, M, N, K, 1.0f, NULL, 0, B, ldb, beta, C, ldc, ws, Ap, mup, a0);
+    gt_gemm(false, false, M, N, K, 1.0f, NULL, 0, B, ldb, beta, C, ldc, ws, Ap, mup, a0, NULL);
+}
+
+/* B [K, N] (rows ldb apart) in panels of NR columns, panel j0 / NR at
+ * Bp + j0*K as [K][NR], the last one's columns past N zero. */
+void GT_PACK_B_FN(int K, int N, const float *B, int ldb, float *Bp)
+{
+    for (int j0 = 0; j0 < N; j0 += GT_NR)
+        gt_pack_n(B + j0, ldb, N - j0 < GT_NR ? N - j0 : GT_NR, K, GT_NR, Bp + (int64_t)j0 * K);
+}
+
+void GT_GEMM_PAB_FN(int M, int N, int K, const float *Ap, int64_t mup, int a0, const float *Bp,
+                    float beta, float *C, int ldc, float *ws)
+{
+    gt_gemm(false, false, M, N, K, 1.0f, NULL, 0, NULL, 0, beta, C, ldc, ws, Ap, mup, a0, Bp);
 }
 #endif
 

@@ -47,6 +47,20 @@ static cnn_gemm_packed_a_fn *const isa_gemm_pa[CNN_ISA_COUNT_] = {
     cnn_gemm_packed_a_avx512,
 #endif
 };
+static cnn_gemm_packed_ab_fn *const isa_gemm_pab[CNN_ISA_COUNT_] = {
+    NULL,
+#ifdef HAVE_X86_VARIANTS
+    cnn_gemm_packed_ab_avx2,
+    cnn_gemm_packed_ab_avx512,
+#endif
+};
+static cnn_gemm_pack_b_fn *const isa_pack_b[CNN_ISA_COUNT_] = {
+    NULL,
+#ifdef HAVE_X86_VARIANTS
+    cnn_gemm_pack_b_avx2,
+    cnn_gemm_pack_b_avx512,
+#endif
+};
 static cnn_transpose_fn *const isa_transpose[CNN_ISA_COUNT_] = {
     NULL,
 #ifdef HAVE_X86_VARIANTS
@@ -150,6 +164,12 @@ cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes)
 }
 
 cnn_gemm_packed_a_fn *cnn_gemm_packed_a_kernel(void) { return isa_gemm_pa[cnn_gemm_isa()]; }
+
+cnn_gemm_packed_ab_fn *cnn_gemm_packed_ab_kernel(cnn_gemm_pack_b_fn **pack)
+{
+    *pack = isa_pack_b[cnn_gemm_isa()];
+    return isa_gemm_pab[cnn_gemm_isa()];
+}
 
 void cnn_transpose(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd)
 {

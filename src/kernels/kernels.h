@@ -58,6 +58,18 @@ cnn_gemm_packed_a_fn cnn_gemm_packed_a_avx2, cnn_gemm_packed_a_avx512;
 /* The running variant's, or NULL (portable). */
 cnn_gemm_packed_a_fn *cnn_gemm_packed_a_kernel(void);
 
+/* The same with B packed too, by the variant's cnn_gemm_pack_b_fn (B [K,
+ * N] in panels of its NR columns; K * N rounded up to 32 floats at most):
+ * the bits of cnn_gemm_packed_a_fn on the unpacked B. For several calls
+ * on one B (the row pieces of a conv's chunk), which then pack it once. */
+typedef void cnn_gemm_pack_b_fn(int K, int N, const float *B, int ldb, float *Bp);
+typedef void cnn_gemm_packed_ab_fn(int M, int N, int K, const float *Ap, int64_t mup, int a0,
+                                   const float *Bp, float beta, float *C, int ldc, float *ws);
+cnn_gemm_pack_b_fn    cnn_gemm_pack_b_avx2, cnn_gemm_pack_b_avx512;
+cnn_gemm_packed_ab_fn cnn_gemm_packed_ab_avx2, cnn_gemm_packed_ab_avx512;
+/* The running variant's pair, or NULL (portable). */
+cnn_gemm_packed_ab_fn *cnn_gemm_packed_ab_kernel(cnn_gemm_pack_b_fn **pack);
+
 /* The GEMM variants, chosen once at startup: the best the CPU supports
  * (__builtin_cpu_supports), or the one named by the environment variable
  * CNN_ISA=portable|avx2|avx512 when the CPU supports it (an unsupported or

@@ -192,6 +192,11 @@ typedef struct conv_plan {
     int64_t   pk_off, pk_group;
     float    *pk; /* or there: an inference plan's kept weights (conv_keep) */
     cnn_gemm_packed_a_fn *gemm_pa; /* by the GEMM: with kept weights (packed as its A) */
+    /* and a chunk's columns packed once as the GEMM's B for all its row
+     * pieces, at bp_off (over the backward's partial dW), or NULL */
+    cnn_gemm_packed_ab_fn *gemm_pab;
+    cnn_gemm_pack_b_fn    *pack_b;
+    int64_t                bp_off;
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
      * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
      * same row pitch [ocg, nd] or, with ocl (dwo), transposed in panels
@@ -612,6 +617,10 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     p.stage_off = p.col_off + r16((int64_t)p.ks * p.tn);
     p.part_off  = p.stage_off + r16((int64_t)p.ocg * p.tn);
     p.total     = p.part_off + p.wn + p.oc;
+    /* A chunk's columns packed as panels (B panels of up to 32 columns). */
+    p.bp_off = p.part_off;
+    if (p.small && p.ks == p.kc && p.bp_off + p.kc * ((p.tn + 31) / 32 * 32) > p.total)
+        p.total = p.bp_off + p.kc * ((p.tn + 31) / 32 * 32);
     plan_direct(&p, batch, nt);
     plan_direct_dx(&p);
     plan_direct_dw(&p, batch, nt);
@@ -760,7 +769,7 @@ enum { FWD_PIECE = 96 };
  * the caller, who may share them between the parts of a block). */
 static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const conv_block *k,
                       const float *cm, int64_t ldc, int o0, int o1, float *col, float *stage,
-                      float *ws, float *sums, const float *apk)
+                      float *ws, float *sums, const float *apk, const float *bpk)
 {
     const cnn_node *x  = cnn_in_node(e, n, 0);
     const float    *W  = cnn_param(e, n, 0) + ((int64_t)k->gi * p->ocg + o0) * p->kc;
@@ -781,14 +790,17 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     if (k->cnt > 1 && p->ks == p->kc && o1 - o0 > FWD_PIECE) {
         for (int r = o0; r < o1; r += FWD_PIECE)
             fwd_block(p, e, n, k, cm, ldc, r, r + FWD_PIECE < o1 ? r + FWD_PIECE : o1, col, stage,
-                      ws, sums, apk);
+                      ws, sums, apk, bpk);
         return;
     }
     for (int s0 = 0; s0 < p->kc; s0 = slice_end(p, s0)) {
         const int s1 = slice_end(p, s0);
         if (s0 > 0)
             cm = columns(p, x->y, k, s0, s1, col, &ldc);
-        if (apk) /* kept packed: group k->gi's, rows from o0 (a whole panel) */
+        if (bpk) /* one slice: the columns packed by the caller */
+            p->gemm_pab(o1 - o0, (int)N, p->kc, apk + k->gi * p->kc * gemm_mup(p), gemm_mup(p),
+                        o0, bpk, 0.0f, y, ldy, ws);
+        else if (apk) /* kept packed: group k->gi's, rows from o0 (a whole panel) */
             p->gemm_pa(o1 - o0, (int)N, s1 - s0, apk + (k->gi * p->kc + s0) * gemm_mup(p),
                        gemm_mup(p), o0, cm, (int)ldc, s0 > 0 ? 1.0f : 0.0f, y, ldy, ws);
         else
@@ -1122,6 +1134,8 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
     } else {
         p.gemm_pa = NULL;
     }
+    /* A chunk's columns serve several row pieces or parts: packed once. */
+    p.gemm_pab = p.gemm_pa && p.small && p.ks == p.kc ? cnn_gemm_packed_ab_kernel(&p.pack_b) : NULL;
     const int64_t chunks = p.small ? (e->batch + p.nb - 1) / p.nb : (int64_t)e->batch * p.tiles;
     /* Blocks (chunks of images, or tiles of one), each in ms parts of
      * its output channels (64 or more) when there are fewer than
@@ -1146,7 +1160,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
         float       *base = e->scratch + CNN_TID() * e->scratch_per_thread;
         float       *col = base + p.col_off, *stage = base + p.stage_off;
         int64_t      last = -1, ld = 0;
-        const float *cm = NULL;
+        const float *cm = NULL, *bpk = NULL;
 
         if (pack_a_now) {
             const int slices = (p.kc + CNN_GEMM_KC - 1) / CNN_GEMM_KC;
@@ -1164,8 +1178,14 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
             int64_t          o0, o1;
             /* The parts of one block share its columns when it has one
              * slice and one thread takes them one after the other. */
-            if (i / ms != last || p.ks < p.kc)
-                cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
+            if (i / ms != last || p.ks < p.kc) {
+                cm  = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
+                bpk = NULL;
+                if (p.gemm_pab && cm == col) {
+                    bpk = base + p.bp_off;
+                    p.pack_b(p.kc, (int)block_n(&p, &k), cm, (int)ld, base + p.bp_off);
+                }
+            }
             last = i / ms;
             if (p.gemm_pa) {
                 cnn_slice((p.ocg + mr - 1) / mr, (int)(i % ms), ms, &o0, &o1);
@@ -1175,7 +1195,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
                 cnn_slice(p.ocg, (int)(i % ms), ms, &o0, &o1);
             }
             fwd_block(&p, e, n, &k, cm, ld, (int)o0, (int)o1, col, stage, base, sums,
-                      p.gemm_pa ? p.pk : NULL);
+                      p.gemm_pa ? p.pk : NULL, bpk);
         }
     }
     if (p.gemm_pa) {
