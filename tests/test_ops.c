@@ -1642,6 +1642,70 @@ static void conv_infer_keeps_weights(void)
     }
 }
 
+/* A pointwise conv (v: c, h, w, oc, groups, batch, threads) with a
+ * bias that is not 0, planned for inference or training, its input set. */
+static cnn_graph *pw_net(const int *v, bool infer, int *out)
+{
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(v[3], 1, 1);
+    const int64_t   n = (int64_t)v[5] * v[0] * v[1] * v[2];
+    float          *in, *bias;
+    int             x;
+
+    a.groups = v[4];
+    x        = cnn_input(g, v[0], v[1], v[2], "x");
+    *out     = cnn_conv2d(g, x, &a, "c");
+    T_OK(*out);
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 7));
+    T_OK(cnn_node_param(g, 1, 1, &bias, NULL, NULL, NULL));
+    for (int i = 0; i < v[3]; i++)
+        bias[i] = (float)sin(i * 0.9);
+    T_OK(cnn_graph_set_threads(g, v[6]));
+    T_OK(infer ? cnn_graph_plan_infer(g, v[5]) : cnn_graph_plan(g, v[5]));
+    T_TRUE((in = malloc((size_t)n * sizeof *in)) != NULL);
+    for (int64_t i = 0; i < n; i++)
+        in[i] = (float)cos(i * 0.61);
+    T_OK(cnn_graph_set_input(g, x, in));
+    free(in);
+    return g;
+}
+
+/* An inference plan's pointwise conv by the GEMM packs a chunk of images
+ * straight from x as the GEMM's B (cnn_gemm_pack_b_imgs), once for all
+ * the pieces of its rows: the bits of the training plan's forward, for
+ * every variant that has it; chunks of several images and of one, planes
+ * narrower than a vector and wider than a panel, groups, more rows than a
+ * piece (200), 1 to 3 threads. */
+static void conv_pointwise_infer_packed(void)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    const cnn_isa isa0 = cnn_gemm_isa();
+    static const int cases[][7] = {
+        /* c, h, w, oc, groups, batch, threads */
+        {16, 7, 7, 200, 1, 5, 2}, {8, 3, 5, 40, 2, 4, 1}, {6, 2, 2, 130, 1, 7, 3},
+        {3, 9, 9, 20, 1, 2, 2},   {12, 5, 6, 36, 3, 3, 2},
+    };
+
+    cnn_conv_tuning.direct = false; /* AVX-512 takes small planes directly */
+    for (int isa = 1; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_gemm_set_isa((cnn_isa)isa))
+            break;
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+            const int    *v = cases[c];
+            int           y, ry;
+            cnn_graph    *g = pw_net(v, true, &y), *r = pw_net(v, false, &ry);
+            const int64_t n = (int64_t)v[5] * v[3] * v[1] * v[2];
+            T_OK(cnn_graph_forward(g, CNN_EVAL));
+            T_OK(cnn_graph_forward(r, CNN_EVAL));
+            T_ARRAY_EQ(cnn_graph_data(g, y), cnn_graph_data(r, ry), n);
+            cnn_graph_free(g);
+            cnn_graph_free(r);
+        }
+    }
+    cnn_conv_tuning = keep;
+    T_TRUE(cnn_gemm_set_isa(isa0));
+}
+
 /* ==== @@WINOGRAD ==== */
 
 /* A conv (v: c, h, w, oc, pads top, left, bottom, right, bias), then a
@@ -1934,6 +1998,7 @@ int main(void)
     T_RUN(conv_batch_one);
     T_RUN(conv_batched_images);
     T_RUN(conv_pointwise_batched);
+    T_RUN(conv_pointwise_infer_packed);
     T_RUN(conv_large_planes);
     T_RUN(conv_tiles_and_splits);
     T_RUN(activations);

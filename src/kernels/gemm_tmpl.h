@@ -388,6 +388,37 @@ void GT_PACK_B_FN(int K, int N, const float *B, int ldb, float *Bp)
         gt_pack_n(B + j0, ldb, N - j0 < GT_NR ? N - j0 : GT_NR, K, GT_NR, Bp + (int64_t)j0 * K);
 }
 
+/* The same for B [K, cnt*n] whose column i*n + j, row k, is x[i*xs +
+ * k*n + j]: cnt images' planes of n pixels side by side (a pointwise
+ * conv's columns), each row gathered into row (N rounded up to NR
+ * floats) and stored in the panels, with no columns copied first. */
+void GT_PACK_B_IMGS_FN(int K, int cnt, int n, const float *x, int64_t xs, float *row, float *Bp)
+{
+    const int N = cnt * n;
+
+    for (int j = N; j < (N + GT_NR - 1) / GT_NR * GT_NR; j++)
+        row[j] = 0.0f;
+    for (int k = 0; k < K; k++) {
+        for (int i = 0; i < cnt; i++) {
+            const float *s = x + i * xs + (int64_t)k * n;
+            float       *d = row + i * n;
+            int          j = 0;
+            for (; j + GT_VL <= n; j += GT_VL)
+                GT_STORE(d + j, GT_LOAD(s + j));
+            if (j < n && n >= GT_VL) /* the last vector again, over floats already there */
+                GT_STORE(d + n - GT_VL, GT_LOAD(s + n - GT_VL));
+            else
+                for (; j < n; j++)
+                    d[j] = s[j];
+        }
+        for (int j0 = 0; j0 < N; j0 += GT_NR)
+#pragma GCC unroll 4
+            for (int v = 0; v < GT_NV; v++)
+                GT_STORE(Bp + (int64_t)j0 * K + (int64_t)k * GT_NR + v * GT_VL,
+                         GT_LOAD(row + j0 + v * GT_VL));
+    }
+}
+
 void GT_GEMM_PAB_FN(int M, int N, int K, const float *Ap, int64_t mup, int a0, const float *Bp,
                     float beta, float *C, int ldc, float *ws)
 {

@@ -196,7 +196,8 @@ typedef struct conv_plan {
      * pieces, at bp_off (over the backward's partial dW), or NULL */
     cnn_gemm_packed_ab_fn *gemm_pab;
     cnn_gemm_pack_b_fn    *pack_b;
-    int64_t                bp_off;
+    cnn_gemm_pack_b_imgs_fn *pack_b_imgs; /* a pointwise conv's chunk: from x */
+    int64_t                  bp_off;
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
      * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
      * same row pitch [ocg, nd] or, with ocl (dwo), transposed in panels
@@ -1135,7 +1136,9 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
         p.gemm_pa = NULL;
     }
     /* A chunk's columns serve several row pieces or parts: packed once. */
-    p.gemm_pab = p.gemm_pa && p.small && p.ks == p.kc ? cnn_gemm_packed_ab_kernel(&p.pack_b) : NULL;
+    p.gemm_pab = p.gemm_pa && p.small && p.ks == p.kc
+                     ? cnn_gemm_packed_ab_kernel(&p.pack_b, &p.pack_b_imgs)
+                     : NULL;
     const int64_t chunks = p.small ? (e->batch + p.nb - 1) / p.nb : (int64_t)e->batch * p.tiles;
     /* Blocks (chunks of images, or tiles of one), each in ms parts of
      * its output channels (64 or more) when there are fewer than
@@ -1179,11 +1182,20 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
             /* The parts of one block share its columns when it has one
              * slice and one thread takes them one after the other. */
             if (i / ms != last || p.ks < p.kc) {
-                cm  = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
                 bpk = NULL;
-                if (p.gemm_pab && cm == col) {
+                if (p.gemm_pab && p.pw && k.cnt > 1 && p.tn + 32 <= CNN_GEMM_WS_FLOATS) {
+                    /* a pointwise conv's chunk: packed from x (each row
+                     * gathered in the GEMM's workspace), no columns */
                     bpk = base + p.bp_off;
-                    p.pack_b(p.kc, (int)block_n(&p, &k), cm, (int)ld, base + p.bp_off);
+                    p.pack_b_imgs(p.kc, k.cnt, p.ohw,
+                                  x->y + k.b0 * p.xs + (int64_t)k.gi * p.cg * p.ohw, p.xs, base,
+                                  base + p.bp_off);
+                } else {
+                    cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
+                    if (p.gemm_pab && cm == col) {
+                        bpk = base + p.bp_off;
+                        p.pack_b(p.kc, (int)block_n(&p, &k), cm, (int)ld, base + p.bp_off);
+                    }
                 }
             }
             last = i / ms;
