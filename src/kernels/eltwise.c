@@ -268,6 +268,33 @@ CNN_CLONES void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affi
             y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
 
+CNN_CLONES void cnn_bias_rows(const float *restrict s, int64_t lds, float *restrict d, int64_t ldd,
+                              int rows, int64_t n, const float *b, const float *sc,
+                              const float *sh, bool relu)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *x = s + r * lds;
+        float       *y = d + r * ldd;
+        const float  t = b ? b[r] : 0.0f;
+        if (sc && relu)
+            for (int64_t i = 0; i < n; i++) {
+                float v = (x[i] * 1.0f + t) * sc[r] + sh[r];
+                y[i] = v > 0.0f ? v : 0.0f;
+            }
+        else if (sc)
+            for (int64_t i = 0; i < n; i++)
+                y[i] = (x[i] * 1.0f + t) * sc[r] + sh[r];
+        else if (relu)
+            for (int64_t i = 0; i < n; i++) {
+                float v = x[i] * 1.0f + t;
+                y[i] = v > 0.0f ? v : 0.0f;
+            }
+        else
+            for (int64_t i = 0; i < n; i++)
+                y[i] = x[i] * 1.0f + t;
+    }
+}
+
 CNN_CLONES void cnn_bn_dx(const float *restrict x, const float *restrict dy,
                           const float *restrict r, float *restrict dx, int64_t n, float k,
                           float a1, float m, float b, bool add)

@@ -349,6 +349,13 @@ void  cnn_affine_to(const float *x, float *y, int64_t n, float s, float t, bool 
 /* In place: y = y * s + t when `affine`, then max(y, 0) when `relu`; the
  * bits of cnn_affine then cnn_relu_fwd. */
 void  cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu);
+/* Rows r < rows of n floats, s[r*lds ...] to d[r*ldd ...]: x * 1 + b[r]
+ * (b NULL: 0), then * sc[r] + sh[r] when sc, then max(., 0) when relu:
+ * the bits of cnn_affine then cnn_affine_relu on each row, in one call
+ * and one pass (a conv's output spread from its chunk with the bias and
+ * a fused batch norm and ReLU). */
+void  cnn_bias_rows(const float *s, int64_t lds, float *d, int64_t ldd, int rows, int64_t n,
+                    const float *b, const float *sc, const float *sh, bool relu);
 void  cnn_bn_dx(const float *x, const float *dy, const float *r, float *dx, int64_t n, float k,
                 float a1, float m, float b, bool add);
 

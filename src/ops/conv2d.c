@@ -819,16 +819,26 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         }
         return;
     }
-    for (int i = 0; i < k->cnt; i++)
-        for (int o = o0; o < o1; o++) {
-            const float *s  = stage + (o - o0) * N + (int64_t)i * p->ohw;
-            float       *d  = y0 + i * p->ys + (int64_t)o * p->ohw;
-            cnn_affine(s, d, p->ohw, 1.0f, B ? B[o] : 0.0f);
-            if (fused)
-                cnn_fused_epilogue(e, n, k->gi * p->ocg + o, d, p->ohw);
-            if (sums)
-                cnn_plane_stats(d, p->ohw, sums + 2 * ((k->b0 + i) * p->oc + k->gi * p->ocg + o));
+    /* The chunk's rows to its images, SPREAD rows a call: the bias, the
+     * fused batch norm (its coefficients once for the images) and ReLU. */
+    enum { SPREAD = 64 };
+    float sc[SPREAD], sh[SPREAD];
+    for (int r0 = o0; r0 < o1; r0 += SPREAD) {
+        const int r1 = r0 + SPREAD < o1 ? r0 + SPREAD : o1;
+        if (n->fuse_bn >= 0)
+            for (int o = r0; o < r1; o++)
+                cnn_bn_eval_coef(e, &e->g->nodes[n->fuse_bn], k->gi * p->ocg + o, &sc[o - r0],
+                                 &sh[o - r0]);
+        for (int i = 0; i < k->cnt; i++) {
+            float *d = y0 + i * p->ys + (int64_t)r0 * p->ohw;
+            cnn_bias_rows(stage + (r0 - o0) * N + (int64_t)i * p->ohw, N, d, p->ohw, r1 - r0,
+                          p->ohw, B ? B + r0 : NULL, n->fuse_bn >= 0 ? sc : NULL, sh,
+                          n->fuse_relu);
+            for (int o = r0; sums && o < r1; o++)
+                cnn_plane_stats(d + (int64_t)(o - r0) * p->ohw, p->ohw,
+                                sums + 2 * ((k->b0 + i) * p->oc + k->gi * p->ocg + o));
         }
+    }
 }
 
 /* A convolution by cnn_direct: input x [c, h, w], window kh x kw with
