@@ -1647,8 +1647,10 @@ static void conv_infer_keeps_weights(void)
     }
 }
 
-/* A pointwise conv (v: c, h, w, oc, groups, batch, threads) with a
- * bias that is not 0, planned for inference or training, its input set. */
+/* A pointwise conv (v: c, h, w, oc, groups, batch, threads, then a
+ * batch norm and ReLU (fused into it by an inference plan) when v[7])
+ * with a bias that is not 0, planned for inference or training, its
+ * input set. */
 static cnn_graph *pw_net(const int *v, bool infer, int *out)
 {
     cnn_graph      *g = cnn_graph_new();
@@ -1660,8 +1662,13 @@ static cnn_graph *pw_net(const int *v, bool infer, int *out)
     a.groups = v[4];
     x        = cnn_input(g, v[0], v[1], v[2], "x");
     *out     = cnn_conv2d(g, x, &a, "c");
+    if (v[7])
+        *out = cnn_relu(g, cnn_batchnorm2d(g, *out, 1e-5f, 0.1f, "bn"), "r");
     T_OK(*out);
     T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 7));
+    float *bufs = cnn_graph_buffers(g); /* each channel's statistics its own */
+    for (int64_t j = 0; j < cnn_graph_buffer_count(g); j++)
+        bufs[j] = 0.5f + (float)((j * 37) % 11) / 20.0f;
     T_OK(cnn_node_param(g, 1, 1, &bias, NULL, NULL, NULL));
     for (int i = 0; i < v[3]; i++)
         bias[i] = (float)sin(i * 0.9);
@@ -1675,20 +1682,23 @@ static cnn_graph *pw_net(const int *v, bool infer, int *out)
     return g;
 }
 
-/* An inference plan's pointwise conv by the GEMM packs a chunk of images
- * straight from x as the GEMM's B (cnn_gemm_pack_b_imgs), once for all
- * the pieces of its rows: the bits of the training plan's forward, for
- * every variant that has it; chunks of several images and of one, planes
- * narrower than a vector and wider than a panel, groups, more rows than a
- * piece (200), 1 to 3 threads. */
+/* An inference plan's pointwise conv by the GEMM (one group) packs
+ * chunks of the batch's columns, which start and end inside images,
+ * straight from x as the GEMM's B (cnn_gemm_pack_b_cols), once for all
+ * the pieces of its rows, and spreads them to the images with the bias
+ * and the fused batch norm and ReLU: the bits of the training plan's
+ * forward, for every variant that has it; planes narrower than a vector
+ * and wider than a panel, more rows than a piece (200), groups (chunks of
+ * whole images, packed from their columns), 1 to 3 threads. */
 static void conv_pointwise_infer_packed(void)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     const cnn_isa isa0 = cnn_gemm_isa();
-    static const int cases[][7] = {
-        /* c, h, w, oc, groups, batch, threads */
-        {16, 7, 7, 200, 1, 5, 2}, {8, 3, 5, 40, 2, 4, 1}, {6, 2, 2, 130, 1, 7, 3},
-        {3, 9, 9, 20, 1, 2, 2},   {12, 5, 6, 36, 3, 3, 2},
+    static const int cases[][8] = {
+        /* c, h, w, oc, groups, batch, threads, batch norm */
+        {16, 7, 7, 200, 1, 5, 2, 0}, {16, 7, 7, 200, 1, 5, 2, 1}, {8, 3, 5, 40, 2, 4, 1, 1},
+        {6, 2, 2, 130, 1, 7, 3, 0},  {6, 2, 2, 130, 1, 7, 3, 1},  {3, 9, 9, 20, 1, 2, 2, 0},
+        {12, 5, 6, 36, 3, 3, 2, 0},  {5, 4, 4, 70, 1, 9, 2, 1},
     };
 
     cnn_conv_tuning.direct = false; /* AVX-512 takes small planes directly */

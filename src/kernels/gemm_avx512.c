@@ -29,7 +29,7 @@ typedef __mmask16 gt_mask;
 #define GT_GEMM_PA_FN   cnn_gemm_packed_a_avx512
 #define GT_GEMM_PAB_FN  cnn_gemm_packed_ab_avx512
 #define GT_PACK_B_FN    cnn_gemm_pack_b_avx512
-#define GT_PACK_B_IMGS_FN cnn_gemm_pack_b_imgs_avx512
+#define GT_PACK_B_COLS_FN cnn_gemm_pack_b_cols_avx512
 #define GT_DW_MR        4
 #define GT_DW_NK        6
 #define GT_HSUM(v)      _mm512_reduce_add_ps(v)

@@ -388,28 +388,31 @@ void GT_PACK_B_FN(int K, int N, const float *B, int ldb, float *Bp)
         gt_pack_n(B + j0, ldb, N - j0 < GT_NR ? N - j0 : GT_NR, K, GT_NR, Bp + (int64_t)j0 * K);
 }
 
-/* The same for B [K, cnt*n] whose column i*n + j, row k, is x[i*xs +
- * k*n + j]: cnt images' planes of n pixels side by side (a pointwise
- * conv's columns), each row gathered into row (N rounded up to NR
- * floats) and stored in the panels, with no columns copied first. */
-void GT_PACK_B_IMGS_FN(int K, int cnt, int n, const float *x, int64_t xs, float *row, float *Bp)
+/* The same for B [K, N] whose column j is column c0 + j of the images'
+ * planes of n pixels side by side (xs floats apart): row k, column c at
+ * x[(c / n)*xs + k*n + c % n] (a pointwise conv's columns, read in
+ * place). Each row is gathered into row (N rounded up to NR floats),
+ * then stored in the panels. */
+void GT_PACK_B_COLS_FN(int K, int64_t c0, int N, int n, const float *x, int64_t xs, float *row,
+                       float *Bp)
 {
-    const int N = cnt * n;
-
     for (int j = N; j < (N + GT_NR - 1) / GT_NR * GT_NR; j++)
         row[j] = 0.0f;
     for (int k = 0; k < K; k++) {
-        for (int i = 0; i < cnt; i++) {
-            const float *s = x + i * xs + (int64_t)k * n;
-            float       *d = row + i * n;
-            int          j = 0;
-            for (; j + GT_VL <= n; j += GT_VL)
-                GT_STORE(d + j, GT_LOAD(s + j));
-            if (j < n && n >= GT_VL) /* the last vector again, over floats already there */
-                GT_STORE(d + n - GT_VL, GT_LOAD(s + n - GT_VL));
+        for (int j = 0, len; j < N; j += len) { /* a run of one image's pixels */
+            const int64_t c = c0 + j;
+            const int     q = (int)(c % n);
+            const float  *s = x + (c / n) * xs + (int64_t)k * n + q;
+            float        *d = row + j;
+            int           i = 0;
+            len = n - q < N - j ? n - q : N - j;
+            for (; i + GT_VL <= len; i += GT_VL)
+                GT_STORE(d + i, GT_LOAD(s + i));
+            if (i < len && len >= GT_VL) /* the last vector again, over floats already there */
+                GT_STORE(d + len - GT_VL, GT_LOAD(s + len - GT_VL));
             else
-                for (; j < n; j++)
-                    d[j] = s[j];
+                for (; i < len; i++)
+                    d[i] = s[i];
         }
         for (int j0 = 0; j0 < N; j0 += GT_NR)
 #pragma GCC unroll 4

@@ -61,11 +61,11 @@ static cnn_gemm_pack_b_fn *const isa_pack_b[CNN_ISA_COUNT_] = {
     cnn_gemm_pack_b_avx512,
 #endif
 };
-static cnn_gemm_pack_b_imgs_fn *const isa_pack_b_imgs[CNN_ISA_COUNT_] = {
+static cnn_gemm_pack_b_cols_fn *const isa_pack_b_cols[CNN_ISA_COUNT_] = {
     NULL,
 #ifdef HAVE_X86_VARIANTS
-    cnn_gemm_pack_b_imgs_avx2,
-    cnn_gemm_pack_b_imgs_avx512,
+    cnn_gemm_pack_b_cols_avx2,
+    cnn_gemm_pack_b_cols_avx512,
 #endif
 };
 static cnn_transpose_fn *const isa_transpose[CNN_ISA_COUNT_] = {
@@ -172,11 +172,12 @@ cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes)
 
 cnn_gemm_packed_a_fn *cnn_gemm_packed_a_kernel(void) { return isa_gemm_pa[cnn_gemm_isa()]; }
 
-cnn_gemm_packed_ab_fn *cnn_gemm_packed_ab_kernel(cnn_gemm_pack_b_fn     **pack,
-                                                 cnn_gemm_pack_b_imgs_fn **pack_imgs)
+cnn_gemm_packed_ab_fn *cnn_gemm_packed_ab_kernel(cnn_gemm_pack_b_fn      **pack,
+                                                 cnn_gemm_pack_b_cols_fn **pack_cols, int *nr)
 {
     *pack      = isa_pack_b[cnn_gemm_isa()];
-    *pack_imgs = isa_pack_b_imgs[cnn_gemm_isa()];
+    *pack_cols = isa_pack_b_cols[cnn_gemm_isa()];
+    *nr        = 2 * isa_lanes[cnn_gemm_isa()]; /* GT_NV = 2 vectors */
     return isa_gemm_pab[cnn_gemm_isa()];
 }
 

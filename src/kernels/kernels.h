@@ -63,20 +63,21 @@ cnn_gemm_packed_a_fn *cnn_gemm_packed_a_kernel(void);
  * the bits of cnn_gemm_packed_a_fn on the unpacked B. For several calls
  * on one B (the row pieces of a conv's chunk), which then pack it once. */
 typedef void cnn_gemm_pack_b_fn(int K, int N, const float *B, int ldb, float *Bp);
-/* B [K, cnt*n] with column i*n + j of row k at x[i*xs + k*n + j] (cnt
- * planes of n pixels side by side: a pointwise conv's columns, read in
- * place), packed as cnn_gemm_pack_b_fn does; row: workspace of cnt*n
- * rounded up to 32 floats. */
-typedef void cnn_gemm_pack_b_imgs_fn(int K, int cnt, int n, const float *x, int64_t xs,
-                                     float *row, float *Bp);
+/* B [K, N] whose column j is column c0 + j of planes of n pixels side
+ * by side, xs floats apart (row k, column c at x[(c / n)*xs + k*n + c %
+ * n]: a pointwise conv's columns, read in place), packed as
+ * cnn_gemm_pack_b_fn does; row: workspace of N rounded up to 32 floats. */
+typedef void cnn_gemm_pack_b_cols_fn(int K, int64_t c0, int N, int n, const float *x,
+                                     int64_t xs, float *row, float *Bp);
 typedef void cnn_gemm_packed_ab_fn(int M, int N, int K, const float *Ap, int64_t mup, int a0,
                                    const float *Bp, float beta, float *C, int ldc, float *ws);
 cnn_gemm_pack_b_fn    cnn_gemm_pack_b_avx2, cnn_gemm_pack_b_avx512;
-cnn_gemm_pack_b_imgs_fn cnn_gemm_pack_b_imgs_avx2, cnn_gemm_pack_b_imgs_avx512;
+cnn_gemm_pack_b_cols_fn cnn_gemm_pack_b_cols_avx2, cnn_gemm_pack_b_cols_avx512;
 cnn_gemm_packed_ab_fn cnn_gemm_packed_ab_avx2, cnn_gemm_packed_ab_avx512;
-/* The running variant's GEMM and packings, or NULL (portable). */
-cnn_gemm_packed_ab_fn *cnn_gemm_packed_ab_kernel(cnn_gemm_pack_b_fn     **pack,
-                                                 cnn_gemm_pack_b_imgs_fn **pack_imgs);
+/* The running variant's GEMM, packings and panel width NR, or NULL
+ * (portable). */
+cnn_gemm_packed_ab_fn *cnn_gemm_packed_ab_kernel(cnn_gemm_pack_b_fn      **pack,
+                                                 cnn_gemm_pack_b_cols_fn **pack_cols, int *nr);
 
 /* The GEMM variants, chosen once at startup: the best the CPU supports
  * (__builtin_cpu_supports), or the one named by the environment variable

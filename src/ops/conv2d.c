@@ -196,7 +196,7 @@ typedef struct conv_plan {
      * pieces, at bp_off (over the backward's partial dW), or NULL */
     cnn_gemm_packed_ab_fn *gemm_pab;
     cnn_gemm_pack_b_fn    *pack_b;
-    cnn_gemm_pack_b_imgs_fn *pack_b_imgs; /* a pointwise conv's chunk: from x */
+    cnn_gemm_pack_b_cols_fn *pack_b_cols; /* a pointwise conv's columns: from x */
     int64_t                  bp_off;
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
      * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
@@ -616,7 +616,7 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     p.wn  = cnn_shape_numel(&n->param_shape[0]);
     p.col_off   = r16(CNN_GEMM_WS_FLOATS);
     p.stage_off = p.col_off + r16((int64_t)p.ks * p.tn);
-    p.part_off  = p.stage_off + r16((int64_t)p.ocg * p.tn);
+    p.part_off  = p.stage_off + r16((int64_t)p.ocg * ((p.tn + 31) / 32 * 32)); /* fwd_cols */
     p.total     = p.part_off + p.wn + p.oc;
     /* A chunk's columns packed as panels (B panels of up to 32 columns). */
     p.bp_off = p.part_off;
@@ -837,6 +837,34 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
             for (int o = r0; sums && o < r1; o++)
                 cnn_plane_stats(d + (int64_t)(o - r0) * p->ohw, p->ohw,
                                 sums + 2 * ((k->b0 + i) * p->oc + k->gi * p->ocg + o));
+        }
+    }
+}
+
+/* Rows [o0, o1) (from a whole panel) of a pointwise conv's chunk of
+ * columns [c0, c0 + cn) of the batch (the images' planes side by side;
+ * one group), B packed at bpk and the weights kept packed (p->pk):
+ * FWD_PIECE rows at a time into stage (cn columns a row), then spread to
+ * the images' runs of pixels with the bias and the fused epilogue. */
+static void fwd_cols(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t c0, int cn, int o0,
+                     int o1, float *stage, float *ws, const float *bpk)
+{
+    const float *B = n->a.conv.bias ? cnn_param(e, n, 1) : NULL;
+    float        sc[FWD_PIECE], sh[FWD_PIECE];
+
+    for (int r0 = o0; r0 < o1; r0 += FWD_PIECE) {
+        const int r1 = r0 + FWD_PIECE < o1 ? r0 + FWD_PIECE : o1;
+        p->gemm_pab(r1 - r0, cn, p->kc, p->pk, gemm_mup(p), r0, bpk, 0.0f, stage, cn, ws);
+        if (n->fuse_bn >= 0)
+            for (int o = r0; o < r1; o++)
+                cnn_bn_eval_coef(e, &e->g->nodes[n->fuse_bn], o, &sc[o - r0], &sh[o - r0]);
+        for (int64_t j = 0, len; j < cn; j += len) { /* a run of one image's pixels */
+            const int64_t c = c0 + j;
+            const int     q = (int)(c % p->ohw);
+            len = p->ohw - q < cn - j ? p->ohw - q : cn - j;
+            cnn_bias_rows(stage + j, cn, n->y + c / p->ohw * p->ys + (int64_t)r0 * p->ohw + q,
+                          p->ohw, r1 - r0, len, B ? B + r0 : NULL, n->fuse_bn >= 0 ? sc : NULL,
+                          sh, n->fuse_relu);
         }
     }
 }
@@ -1146,10 +1174,23 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
         p.gemm_pa = NULL;
     }
     /* A chunk's columns serve several row pieces or parts: packed once. */
+    int nr = 0;
     p.gemm_pab = p.gemm_pa && p.small && p.ks == p.kc
-                     ? cnn_gemm_packed_ab_kernel(&p.pack_b, &p.pack_b_imgs)
+                     ? cnn_gemm_packed_ab_kernel(&p.pack_b, &p.pack_b_cols, &nr)
                      : NULL;
-    const int64_t chunks = p.small ? (e->batch + p.nb - 1) / p.nb : (int64_t)e->batch * p.tiles;
+    /* A pointwise conv of one group in chunks of wcols of the batch's
+     * columns (the images side by side), whole panels of B but the last,
+     * rather than of whole images (conv f: 2 x 196 columns, each ending
+     * in a panel of 4; 208 + 184: one half panel, 8 columns). */
+    const int64_t cols = (int64_t)e->batch * p.ohw;
+    int64_t       wcols = 0;
+    if (p.gemm_pab && p.pw && p.G == 1 && p.nb > 1 && p.tn + 32 <= CNN_GEMM_WS_FLOATS) {
+        const int64_t tn = (int64_t)p.nb * p.ohw, nch = (cols + tn - 1) / tn;
+        wcols = ((cols + nch - 1) / nch + nr - 1) / nr * nr; /* <= tn rounded up to 32 */
+    }
+    const int64_t chunks = wcols         ? (cols + wcols - 1) / wcols
+                           : p.small     ? (e->batch + p.nb - 1) / p.nb
+                                         : (int64_t)e->batch * p.tiles;
     /* Blocks (chunks of images, or tiles of one), each in ms parts of
      * its output channels (64 or more) when there are fewer than
      * threads; the threads take them as they come. */
@@ -1164,7 +1205,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
      * rows: 44 items, not 2), so a thread on a slower vCPU does fewer
      * (the same work and the same bits; a thread makes a chunk's
      * columns once for each run of its pieces it takes). */
-    if (p.small && p.ks == p.kc && p.nb > 1 && chunks * p.G < 4 * want &&
+    if (p.small && p.ks == p.kc && (p.nb > 1 || wcols) && chunks * p.G < 4 * want &&
         p.ocg > 2 * FWD_PIECE)
         ms = (p.ocg + FWD_PIECE - 1) / FWD_PIECE;
     cnn_counter next = {0};
@@ -1187,25 +1228,27 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
             CNN_OMP(omp barrier)
         }
         for (int64_t i; (i = cnn_next(&next)) < chunks * p.G * ms;) {
+            int64_t o0, o1;
+            if (wcols) { /* columns [c0, c0 + cn), rows a part of whole panels */
+                const int64_t c0 = i / ms * wcols;
+                const int     cn = (int)(cols - c0 < wcols ? cols - c0 : wcols);
+                if (i / ms != last)
+                    p.pack_b_cols(p.kc, c0, cn, p.ohw, x->y, p.xs, base, base + p.bp_off);
+                last = i / ms;
+                cnn_slice((p.ocg + mr - 1) / mr, (int)(i % ms), ms, &o0, &o1);
+                fwd_cols(&p, e, n, c0, cn, (int)(o0 * mr), (int)(o1 * mr < p.ocg ? o1 * mr : p.ocg),
+                         stage, base, base + p.bp_off);
+                continue;
+            }
             const conv_block k = block_at(&p, e->batch, i / ms);
-            int64_t          o0, o1;
             /* The parts of one block share its columns when it has one
              * slice and one thread takes them one after the other. */
             if (i / ms != last || p.ks < p.kc) {
+                cm  = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
                 bpk = NULL;
-                if (p.gemm_pab && p.pw && k.cnt > 1 && p.tn + 32 <= CNN_GEMM_WS_FLOATS) {
-                    /* a pointwise conv's chunk: packed from x (each row
-                     * gathered in the GEMM's workspace), no columns */
+                if (p.gemm_pab && cm == col) {
                     bpk = base + p.bp_off;
-                    p.pack_b_imgs(p.kc, k.cnt, p.ohw,
-                                  x->y + k.b0 * p.xs + (int64_t)k.gi * p.cg * p.ohw, p.xs, base,
-                                  base + p.bp_off);
-                } else {
-                    cm = columns(&p, x->y, &k, 0, slice_end(&p, 0), col, &ld);
-                    if (p.gemm_pab && cm == col) {
-                        bpk = base + p.bp_off;
-                        p.pack_b(p.kc, (int)block_n(&p, &k), cm, (int)ld, base + p.bp_off);
-                    }
+                    p.pack_b(p.kc, (int)block_n(&p, &k), cm, (int)ld, base + p.bp_off);
                 }
             }
             last = i / ms;
