@@ -347,6 +347,10 @@ static void gt_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const fl
                                            over);
                         continue;
                     }
+                    if (nr == GT_VL) { /* a right edge of one whole vector: in place */
+                        gt_kernel_edge(mr, true, kc, a, ars, aks, Bk, ldbp, c, ldc, alpha, over);
+                        continue;
+                    }
                     /* Right edge: the same kernel on a full-width copy
                      * (one vector wide when that covers it). */
                     for (int r = 0; r < mr; r++)
