@@ -1721,6 +1721,87 @@ static void conv_pointwise_infer_packed(void)
     T_TRUE(cnn_gemm_set_isa(isa0));
 }
 
+/* One conv (v: c, h, w, oc, k, pad, groups) at batch 3, `threads`, trained:
+ * forward, a fixed dY, backward; its dx and parameter gradients. */
+static void bwd_run(const int *v, int threads, float *dx, float *grads, int64_t *np)
+{
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(v[3], v[4], v[4]);
+    const int64_t   nx = 3LL * v[0] * v[1] * v[2];
+    float          *in, *dy;
+    int             x, y;
+
+    for (int i = 0; i < 4; i++)
+        a.pad[i] = v[5];
+    a.groups = v[6];
+    x        = cnn_input(g, v[0], v[1], v[2], "x");
+    y        = cnn_conv2d(g, x, &a, "c");
+    T_OK(y);
+    T_OK(cnn_graph_want_input_grad(g, x, true));
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 13));
+    T_OK(cnn_graph_set_threads(g, threads));
+    T_OK(cnn_graph_plan(g, 3));
+    T_TRUE((in = malloc((size_t)nx * sizeof *in)) != NULL);
+    for (int64_t i = 0; i < nx; i++)
+        in[i] = (float)sin(i * 0.43);
+    T_OK(cnn_graph_set_input(g, x, in));
+    free(in);
+    T_OK(cnn_graph_forward(g, CNN_TRAIN));
+    T_OK(cnn_graph_clear_grads(g));
+    cnn_shape s;
+    cnn_node_info(g, y, NULL, NULL, &s);
+    dy = cnn_graph_grad(g, y);
+    for (int64_t i = 0; i < 3 * cnn_shape_numel(&s); i++)
+        dy[i] = (float)cos(i * 0.37);
+    T_OK(cnn_graph_zero_param_grads(g));
+    T_OK(cnn_graph_backward(g));
+    memcpy(dx, cnn_graph_grad(g, x), (size_t)nx * sizeof *dx);
+    *np = cnn_graph_param_count(g);
+    memcpy(grads, cnn_graph_param_grads(g), (size_t)*np * sizeof *grads);
+    cnn_graph_free(g);
+}
+
+/* The backward's GEMMs of more rows than one GEMM block (dW of 280-300
+ * output channels, dcol of 300 or 360 rows) pack their B once, and dcol's
+ * A (W^T) is packed once for every block by the threads together
+ * (bwd_pack_once): the bits of packing them for every block, for dW, db
+ * and dx, at 1 and 2 threads, for every variant. */
+static void conv_bwd_packs_b_once(void)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    const cnn_isa isa0 = cnn_gemm_isa();
+    static const int shapes[][7] = {
+        /* c, h, w, oc, k, pad, groups */
+        {300, 5, 5, 20, 1, 0, 1}, {8, 4, 4, 300, 3, 1, 1},    {40, 6, 6, 290, 3, 1, 1},
+        {300, 3, 3, 280, 1, 0, 1}, {600, 3, 3, 40, 1, 0, 2},
+    };
+    enum { NX = 3 * 300 * 5 * 5, NP = 290 * 40 * 9 + 290 }; /* the largest of the shapes */
+    static float dx[2][NX], gr[2][NP];
+
+    cnn_conv_tuning.direct         = false; /* the GEMM's dx */
+    cnn_conv_tuning.direct_dw_fill = 2.0f;  /* and dW */
+    for (int isa = 1; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_gemm_set_isa((cnn_isa)isa))
+            break;
+        for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++)
+            for (int threads = 1; threads <= 2; threads++) {
+                const int *v  = shapes[c];
+                int64_t    np[2];
+                T_TRUE(3LL * v[0] * v[1] * v[2] <= NX &&
+                       (int64_t)v[3] * (v[0] / v[6] * v[4] * v[4] + 1) <= NP);
+                for (int once = 0; once < 2; once++) {
+                    cnn_conv_tuning.bwd_pack_once = once;
+                    bwd_run(v, threads, dx[once], gr[once], &np[once]);
+                }
+                T_EQ(np[0], np[1]);
+                T_ARRAY_EQ(dx[1], dx[0], 3LL * v[0] * v[1] * v[2]);
+                T_ARRAY_EQ(gr[1], gr[0], np[0]);
+            }
+    }
+    cnn_conv_tuning = keep;
+    T_TRUE(cnn_gemm_set_isa(isa0));
+}
+
 /* ==== @@WINOGRAD ==== */
 
 /* A conv (v: c, h, w, oc, pads top, left, bottom, right, bias), then a
@@ -2014,6 +2095,7 @@ int main(void)
     T_RUN(conv_batched_images);
     T_RUN(conv_pointwise_batched);
     T_RUN(conv_pointwise_infer_packed);
+    T_RUN(conv_bwd_packs_b_once);
     T_RUN(conv_large_planes);
     T_RUN(conv_tiles_and_splits);
     T_RUN(activations);

@@ -262,6 +262,10 @@ extern struct cnn_conv_tuning {
     bool    wino;
     int     wino_min_c;
     int64_t wino_min_tiles;
+    /* The backward's GEMMs of more than CNN_GEMM_ONE_BLOCK rows pack their
+     * B once, not once a block of rows, and dcol's A (W^T) is packed once
+     * for all the blocks (the same bits). */
+    bool    bwd_pack_once;
 } cnn_conv_tuning;
 
 #endif

@@ -29,6 +29,8 @@ typedef __m256i gt_mask;
 #define GT_GEMM_PA_FN   cnn_gemm_packed_a_avx2
 #define GT_GEMM_PAB_FN  cnn_gemm_packed_ab_avx2
 #define GT_PACK_B_FN    cnn_gemm_pack_b_avx2
+#define GT_GEMM_PB_FN   cnn_gemm_packed_b_avx2
+#define GT_PACK_A_FN    cnn_gemm_pack_a_avx2
 #define GT_PACK_B_COLS_FN cnn_gemm_pack_b_cols_avx2
 #define GT_DW_MR        3
 #define GT_DW_NK        3

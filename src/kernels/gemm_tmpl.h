@@ -48,6 +48,7 @@
 #define GT_MC (256 / GT_MR * GT_MR) /* about 256 rows: most convs' M in one block */
 #endif
 #define GT_MC_MAX (GT_MC + 2 * GT_MR) /* a last block this close is taken whole, not split */
+_Static_assert(GT_MC_MAX <= CNN_GEMM_ONE_BLOCK, "CNN_GEMM_ONE_BLOCK: rows in one block at most");
 #ifndef GT_A_IN_PLACE_N
 #define GT_A_IN_PLACE_N (2 * GT_NR) /* N up to this: op(A) = A read in place, unpacked */
 #endif
@@ -384,12 +385,37 @@ void GT_GEMM_PA_FN(int M, int N, int K, const float *Ap, int64_t mup, int a0, co
     gt_gemm(false, false, M, N, K, 1.0f, NULL, 0, B, ldb, beta, C, ldc, ws, Ap, mup, a0, NULL);
 }
 
-/* B [K, N] (rows ldb apart) in panels of NR columns, panel j0 / NR at
- * Bp + j0*K as [K][NR], the last one's columns past N zero. */
-void GT_PACK_B_FN(int K, int N, const float *B, int ldb, float *Bp)
+/* op(B) [K, N] (B, or B^T when tb; rows ldb apart) in panels of NR
+ * columns, panel j0 / NR at Bp + j0*K as [K][NR], the last one's columns
+ * past N zero. */
+void GT_PACK_B_FN(bool tb, int K, int N, const float *B, int ldb, float *Bp)
 {
-    for (int j0 = 0; j0 < N; j0 += GT_NR)
-        gt_pack_n(B + j0, ldb, N - j0 < GT_NR ? N - j0 : GT_NR, K, GT_NR, Bp + (int64_t)j0 * K);
+    for (int j0 = 0; j0 < N; j0 += GT_NR) {
+        const int nr = N - j0 < GT_NR ? N - j0 : GT_NR;
+        if (tb)
+            gt_pack_t(B + (int64_t)j0 * ldb, ldb, nr, K, GT_NR, Bp + (int64_t)j0 * K);
+        else
+            gt_pack_n(B + j0, ldb, nr, K, GT_NR, Bp + (int64_t)j0 * K);
+    }
+}
+
+/* op(A) [M, K] (A, or A^T when ta; rows lda apart), slices [s0, s1) of
+ * GT_KC columns, as GT_GEMM_PA_FN reads it: slice s at Ap + mup*s*GT_KC
+ * (mup: M rounded up to GT_MR), in panels of GT_MR rows. */
+void GT_PACK_A_FN(bool ta, int M, int K, const float *A, int lda, int64_t mup, int s0, int s1,
+                  float *Ap)
+{
+    for (int s = s0; s < s1; s++) {
+        const int p0 = s * GT_KC, kc = K - p0 < GT_KC ? K - p0 : GT_KC;
+        gt_pack_a(ta, A, lda, 0, M, p0, kc, Ap + mup * p0);
+    }
+}
+
+/* GT_FN with op(B) packed already by GT_PACK_B_FN. */
+void GT_GEMM_PB_FN(bool ta, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *Bp, float beta, float *C, int ldc, float *ws)
+{
+    gt_gemm(ta, false, M, N, K, alpha, A, lda, NULL, 0, beta, C, ldc, ws, NULL, 0, 0, Bp);
 }
 
 /* The same for B [K, N] whose column j is column c0 + j of the images'

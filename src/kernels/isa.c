@@ -68,6 +68,20 @@ static cnn_gemm_pack_b_cols_fn *const isa_pack_b_cols[CNN_ISA_COUNT_] = {
     cnn_gemm_pack_b_cols_avx512,
 #endif
 };
+static cnn_gemm_packed_b_fn *const isa_gemm_pb[CNN_ISA_COUNT_] = {
+    NULL,
+#ifdef HAVE_X86_VARIANTS
+    cnn_gemm_packed_b_avx2,
+    cnn_gemm_packed_b_avx512,
+#endif
+};
+static cnn_gemm_pack_a_fn *const isa_pack_a[CNN_ISA_COUNT_] = {
+    NULL,
+#ifdef HAVE_X86_VARIANTS
+    cnn_gemm_pack_a_avx2,
+    cnn_gemm_pack_a_avx512,
+#endif
+};
 static cnn_transpose_fn *const isa_transpose[CNN_ISA_COUNT_] = {
     NULL,
 #ifdef HAVE_X86_VARIANTS
@@ -171,6 +185,14 @@ cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes)
 }
 
 cnn_gemm_packed_a_fn *cnn_gemm_packed_a_kernel(void) { return isa_gemm_pa[cnn_gemm_isa()]; }
+
+cnn_gemm_pack_a_fn *cnn_gemm_pack_a_kernel(void) { return isa_pack_a[cnn_gemm_isa()]; }
+
+cnn_gemm_packed_b_fn *cnn_gemm_packed_b_kernel(cnn_gemm_pack_b_fn **pack)
+{
+    *pack = isa_pack_b[cnn_gemm_isa()];
+    return isa_gemm_pb[cnn_gemm_isa()];
+}
 
 cnn_gemm_packed_ab_fn *cnn_gemm_packed_ab_kernel(cnn_gemm_pack_b_fn      **pack,
                                                  cnn_gemm_pack_b_cols_fn **pack_cols, int *nr)

@@ -62,7 +62,7 @@ cnn_gemm_packed_a_fn *cnn_gemm_packed_a_kernel(void);
  * N] in panels of its NR columns; K * N rounded up to 32 floats at most):
  * the bits of cnn_gemm_packed_a_fn on the unpacked B. For several calls
  * on one B (the row pieces of a conv's chunk), which then pack it once. */
-typedef void cnn_gemm_pack_b_fn(int K, int N, const float *B, int ldb, float *Bp);
+typedef void cnn_gemm_pack_b_fn(bool tb, int K, int N, const float *B, int ldb, float *Bp);
 /* B [K, N] whose column j is column c0 + j of planes of n pixels side
  * by side, xs floats apart (row k, column c at x[(c / n)*xs + k*n + c %
  * n]: a pointwise conv's columns, read in place), packed as
@@ -74,6 +74,24 @@ typedef void cnn_gemm_packed_ab_fn(int M, int N, int K, const float *Ap, int64_t
 cnn_gemm_pack_b_fn    cnn_gemm_pack_b_avx2, cnn_gemm_pack_b_avx512;
 cnn_gemm_pack_b_cols_fn cnn_gemm_pack_b_cols_avx2, cnn_gemm_pack_b_cols_avx512;
 cnn_gemm_packed_ab_fn cnn_gemm_packed_ab_avx2, cnn_gemm_packed_ab_avx512;
+/* cnn_gemm_ws with op(B) packed once (cnn_gemm_pack_b_fn, tb as it was
+ * packed) for several calls, or for a GEMM of more than
+ * CNN_GEMM_ONE_BLOCK rows, which packs B for every block of rows: the
+ * same bits. */
+#define CNN_GEMM_ONE_BLOCK 272
+typedef void cnn_gemm_packed_b_fn(bool ta, int M, int N, int K, float alpha, const float *A,
+                                  int lda, const float *Bp, float beta, float *C, int ldc,
+                                  float *ws);
+cnn_gemm_packed_b_fn cnn_gemm_packed_b_avx2, cnn_gemm_packed_b_avx512;
+/* The running variant's and its packing, or NULL (portable). */
+cnn_gemm_packed_b_fn *cnn_gemm_packed_b_kernel(cnn_gemm_pack_b_fn **pack);
+/* op(A) [M, K] (A^T when ta) packed as cnn_gemm_packed_a_fn reads it,
+ * slices [s0, s1) of CNN_GEMM_KC columns (mup: M rounded up to
+ * cnn_direct_panel(0)): for a GEMM whose A serves several calls. */
+typedef void cnn_gemm_pack_a_fn(bool ta, int M, int K, const float *A, int lda, int64_t mup,
+                                int s0, int s1, float *Ap);
+cnn_gemm_pack_a_fn  cnn_gemm_pack_a_avx2, cnn_gemm_pack_a_avx512;
+cnn_gemm_pack_a_fn *cnn_gemm_pack_a_kernel(void); /* the running variant's, or NULL */
 /* The running variant's GEMM, packings and panel width NR, or NULL
  * (portable). */
 cnn_gemm_packed_ab_fn *cnn_gemm_packed_ab_kernel(cnn_gemm_pack_b_fn      **pack,

@@ -144,7 +144,7 @@ struct cnn_conv_tuning cnn_conv_tuning = {
     .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.0f,
     .direct_ocl_narrow_gain = 0.15f, .direct_pw = 49, .direct_pw_ocw = 32, .direct_dw_fill = 0.6f,
     .direct_dw_min = 1536, .direct_dw_ocl_gain = 0.0f, .wino = true, .wino_min_c = 32,
-    .wino_min_tiles = 64};
+    .wino_min_tiles = 64, .bwd_pack_once = true};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -198,6 +198,14 @@ typedef struct conv_plan {
     cnn_gemm_pack_b_fn    *pack_b;
     cnn_gemm_pack_b_cols_fn *pack_b_cols; /* a pointwise conv's columns: from x */
     int64_t                  bp_off;
+    /* The backward's GEMMs of more than CNN_GEMM_ONE_BLOCK rows (dW's
+     * output channels, dcol's rows) pack their B once, at bpb_off, not
+     * once a block of rows: bpb floats (0: none). With one slice of
+     * columns, dcol's A (each group's W^T) is packed once for all the
+     * blocks, by the threads together, in thread 0's scratch at wta_off
+     * (wta floats; wtap when the backward does it). */
+    int64_t                  bpb_off, bpb, wta_off, wta;
+    const float             *wtap;
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
      * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
      * same row pitch [ocg, nd] or, with ocl (dwo), transposed in panels
@@ -626,6 +634,16 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     plan_direct_dx(&p);
     plan_direct_dw(&p, batch, nt);
     plan_wino(&p, batch, nt);
+    const int64_t r32 = 32 - 1, bw = p.ocg > CNN_GEMM_ONE_BLOCK ? p.tn * ((p.ks + r32) / 32 * 32) : 0,
+                  bx = p.ks > CNN_GEMM_ONE_BLOCK ? p.ocg * ((p.tn + r32) / 32 * 32) : 0;
+    p.bpb     = bw > bx ? bw : bx;
+    p.bpb_off = r16(p.total);
+    if (p.bpb > 0)
+        p.total = p.bpb_off + r16(p.bpb);
+    p.wta     = p.ks == p.kc && !p.direct_dx ? p.G * ((p.kc + r32) / 32 * 32) * p.ocg : 0;
+    p.wta_off = r16(p.total);
+    if (p.wta > 0)
+        p.total = p.wta_off + r16(p.wta);
     return p;
 }
 
@@ -1248,7 +1266,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
                 bpk = NULL;
                 if (p.gemm_pab && cm == col) {
                     bpk = base + p.bp_off;
-                    p.pack_b(p.kc, (int)block_n(&p, &k), cm, (int)ld, base + p.bp_off);
+                    p.pack_b(false, p.kc, (int)block_n(&p, &k), cm, (int)ld, base + p.bp_off);
                 }
             }
             last = i / ms;
@@ -1305,19 +1323,50 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         dB[k->gi * p->ocg + o] += cnn_sum(dy + o * ldy, N);
     /* Slice by slice of Kc: the columns [s0, s1) serve dW's columns
      * [s0, s1), then hold dcol's rows [s0, s1). */
+    /* A GEMM of more rows than one block packs its B once (bpb). */
+    cnn_gemm_pack_b_fn   *pack = NULL;
+    cnn_gemm_packed_b_fn *gpb  = p->bpb > 0 && cnn_conv_tuning.bwd_pack_once
+                                     ? cnn_gemm_packed_b_kernel(&pack)
+                                     : NULL;
+    float                *bp   = ws + p->bpb_off;
+    /* and with dcol's A packed (wtap): */
+    cnn_gemm_pack_b_fn      *pack2;
+    cnn_gemm_pack_b_cols_fn *pcols;
+    int                      nr;
+    cnn_gemm_packed_ab_fn   *gpab = cnn_gemm_packed_ab_kernel(&pack2, &pcols, &nr);
+    cnn_gemm_packed_a_fn    *gpa  = cnn_gemm_packed_a_kernel();
+    const int                mr   = cnn_direct_panel(0);
+    const int64_t            mup  = (p->kc + mr - 1) / mr * mr; /* wtap's rows */
     for (int s0 = 0; s0 < p->kc; s0 = slice_end(p, s0)) {
         const int s1 = slice_end(p, s0);
         if (dW) {
             const float *cm = columns(p, x->y, k, s0, s1, col, &ld);
+            float       *dw = dW + (int64_t)k->gi * p->ocg * p->kc + s0;
             /* dW[ocg, s0:s1] += dY[ocg, N] * col[s0:s1, N]^T */
-            cnn_gemm_ws(false, true, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, cm, (int)ld,
-                        1.0f, dW + (int64_t)k->gi * p->ocg * p->kc + s0, p->kc, ws);
+            if (gpb && p->ocg > CNN_GEMM_ONE_BLOCK) {
+                pack(true, (int)N, s1 - s0, cm, (int)ld, bp);
+                gpb(false, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, bp, 1.0f, dw, p->kc, ws);
+            } else {
+                cnn_gemm_ws(false, true, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, cm, (int)ld,
+                            1.0f, dw, p->kc, ws);
+            }
         }
         if (x->req && !p->direct_dx) {
             /* dcol[s0:s1, N] = W[ocg, s0:s1]^T * dY[ocg, N] */
             float *dx = x->dy + k->b0 * p->xs + (int64_t)k->gi * p->cg * p->w.h * p->w.w;
-            cnn_gemm_ws(true, false, s1 - s0, (int)N, p->ocg, 1.0f, W + s0, p->kc, dy, (int)ldy,
-                        0.0f, col, (int)N, ws);
+            const float *wt = p->wtap ? p->wtap + k->gi * mup * p->ocg : NULL;
+            if (wt && gpb && s1 - s0 > CNN_GEMM_ONE_BLOCK) { /* one slice: s0 = 0 */
+                pack(false, p->ocg, (int)N, dy, (int)ldy, bp);
+                gpab(s1 - s0, (int)N, p->ocg, wt, mup, 0, bp, 0.0f, col, (int)N, ws);
+            } else if (wt) {
+                gpa(s1 - s0, (int)N, p->ocg, wt, mup, 0, dy, (int)ldy, 0.0f, col, (int)N, ws);
+            } else if (gpb && s1 - s0 > CNN_GEMM_ONE_BLOCK) {
+                pack(false, p->ocg, (int)N, dy, (int)ldy, bp);
+                gpb(true, s1 - s0, (int)N, p->ocg, 1.0f, W + s0, p->kc, bp, 0.0f, col, (int)N, ws);
+            } else {
+                cnn_gemm_ws(true, false, s1 - s0, (int)N, p->ocg, 1.0f, W + s0, p->kc, dy,
+                            (int)ldy, 0.0f, col, (int)N, ws);
+            }
             if (k->cnt == 1)
                 cnn_col2im_add_rows(col, N, p->cg, &p->w, s0, s1, k->r0, k->r1, dx);
             else
@@ -1632,6 +1681,12 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
 
     if (!p.dwo && (slice < p.nimgd ? slice : p.nimgd) * p.nd < cnn_conv_tuning.direct_dw_min)
         p.direct_dw = NULL;
+    /* dcol's A (W^T) packed once for every block (plan_of's wta). */
+    cnn_gemm_pack_a_fn *pack_wt = p.wta > 0 && cnn_conv_tuning.bwd_pack_once &&
+                                          cnn_in_node(e, n, 0)->req && cnn_gemm_packed_a_kernel()
+                                      ? cnn_gemm_pack_a_kernel()
+                                      : NULL;
+    p.wtap = pack_wt ? e->scratch + p.wta_off : NULL;
 
     CNN_OMP(omp parallel num_threads(e->nthreads))
     {
@@ -1659,6 +1714,18 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
                     for (int gi = 0; gi < p.G; gi++)
                         direct_dw(&p, e, n, b0, (int)(hi - b0 < p.nimgd ? hi - b0 : p.nimgd), gi,
                                   dW, dB, base);
+        }
+        if (pack_wt) { /* slices of each group's W^T a thread, into thread 0's scratch */
+            const int     slices = (p.ocg + CNN_GEMM_KC - 1) / CNN_GEMM_KC, mr = cnn_direct_panel(0);
+            const int64_t mup    = (p.kc + mr - 1) / mr * mr;
+            int64_t       a, z;
+            cnn_slice((int64_t)p.G * slices, tid, nt, &a, &z);
+            for (int64_t i = a; i < z; i++) {
+                const int gi = (int)(i / slices), s = (int)(i % slices);
+                pack_wt(true, p.kc, p.ocg, cnn_param(e, n, 0) + (int64_t)gi * p.ocg * p.kc, p.kc,
+                        mup, s, s + 1, e->scratch + p.wta_off + gi * mup * p.ocg);
+            }
+            CNN_OMP(omp barrier)
         }
         /* What is left for im2col + GEMM and col2im: dW, dx or both. */
         float *gdW = want_dw && !p.direct_dw ? dW : NULL;
