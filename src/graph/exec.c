@@ -307,7 +307,7 @@ static int plan_sizes(const cnn_graph *g, int batch, plan_kind kind, int64_t *of
         if (kind != PLAN_INFER && train_relu_producer(g, i) >= 0)
             fused += round_up(act);
         if (def->scratch_floats) {
-            int64_t s = def->scratch_floats(g, n, batch);
+            int64_t s = def->scratch_floats(g, n, batch, kind != PLAN_INFER);
             if (s < 0)
                 return cnn_fail(CNN_EOVERFLOW, "plan: node '%s': scratch size overflows", n->name);
             if (s > most)

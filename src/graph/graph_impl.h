@@ -181,8 +181,9 @@ typedef struct cnn_op_def {
     /* Floats an inference plan keeps for the node from one forward to the
      * next, after its aux (conv: its weights packed; NULL: none). */
     int64_t (*keep_floats)(const cnn_graph *g, const cnn_node *n, int batch);
-    /* Scratch floats per thread (NULL: none). */
-    int64_t (*scratch_floats)(const cnn_graph *g, const cnn_node *n, int batch);
+    /* Scratch floats per thread (NULL: none); train: the plan runs the
+     * backward too. */
+    int64_t (*scratch_floats)(const cnn_graph *g, const cnn_node *n, int batch, bool train);
     /* Checks what can only be checked at run time (NULL: nothing). */
     int (*check)(const cnn_exec *e, const cnn_node *n);
     void (*forward)(const cnn_exec *e, cnn_node *n);

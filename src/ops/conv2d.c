@@ -647,9 +647,10 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     return p;
 }
 
-static int64_t conv_scratch(const cnn_graph *g, const cnn_node *n, int batch)
+static int64_t conv_scratch(const cnn_graph *g, const cnn_node *n, int batch, bool train)
 {
-    return plan_of(g, n, batch, 1, g->nthreads).total; /* split only makes tiles smaller */
+    const conv_plan p = plan_of(g, n, batch, 1, g->nthreads); /* split only makes tiles smaller */
+    return train ? p.total : p.bpb_off; /* the backward's packed B and A last */
 }
 
 /* Where part j's packed weights start in its group's: the parts before

@@ -18,10 +18,11 @@ static int linear_infer(cnn_graph *g, cnn_node *n)
 }
 
 /* Per thread: the GEMM's packing workspace (no allocation per call). */
-static int64_t linear_scratch(const cnn_graph *g, const cnn_node *n, int batch)
+static int64_t linear_scratch(const cnn_graph *g, const cnn_node *n, int batch, bool train)
 {
     (void)g;
     (void)n;
+    (void)train;
     (void)batch;
     return CNN_GEMM_WS_FLOATS;
 }
