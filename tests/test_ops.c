@@ -1764,8 +1764,9 @@ static void bwd_run(const int *v, int threads, float *dx, float *grads, int64_t 
 /* The backward's GEMMs of more rows than one GEMM block (dW of 280-300
  * output channels, dcol of 300 or 360 rows) pack their B once, and dcol's
  * A (W^T) is packed once for every block by the threads together
- * (bwd_pack_once): the bits of packing them for every block, for dW, db
- * and dx, at 1 and 2 threads, for every variant. */
+ * (bwd_pack_once; 32 rows of it: panels of 6 rows make 36): the bits of
+ * packing them for every block, for dW, db and dx, at 1 and 2 threads,
+ * for every variant. */
 static void conv_bwd_packs_b_once(void)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
@@ -1773,7 +1774,7 @@ static void conv_bwd_packs_b_once(void)
     static const int shapes[][7] = {
         /* c, h, w, oc, k, pad, groups */
         {300, 5, 5, 20, 1, 0, 1}, {8, 4, 4, 300, 3, 1, 1},    {40, 6, 6, 290, 3, 1, 1},
-        {300, 3, 3, 280, 1, 0, 1}, {600, 3, 3, 40, 1, 0, 2},
+        {300, 3, 3, 280, 1, 0, 1}, {600, 3, 3, 40, 1, 0, 2},  {32, 4, 4, 300, 1, 0, 1},
     };
     enum { NX = 3 * 300 * 5 * 5, NP = 290 * 40 * 9 + 290 }; /* the largest of the shapes */
     static float dx[2][NX], gr[2][NP];

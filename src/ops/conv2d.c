@@ -640,7 +640,7 @@ static conv_plan plan_of(const cnn_graph *g, const cnn_node *n, int batch, int s
     p.bpb_off = r16(p.total);
     if (p.bpb > 0)
         p.total = p.bpb_off + r16(p.bpb);
-    p.wta     = p.ks == p.kc && !p.direct_dx ? p.G * ((p.kc + r32) / 32 * 32) * p.ocg : 0;
+    p.wta     = p.ks == p.kc && !p.direct_dx ? p.G * (p.kc + r32) * p.ocg : 0; /* mup <= kc + 31 */
     p.wta_off = r16(p.total);
     if (p.wta > 0)
         p.total = p.wta_off + r16(p.wta);
