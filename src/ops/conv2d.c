@@ -205,7 +205,9 @@ typedef struct conv_plan {
      * blocks, by the threads together, in thread 0's scratch at wta_off
      * (wta floats; wtap when the backward does it). */
     int64_t                  bpb_off, bpb, wta_off, wta;
-    const float             *wtap;
+    const float             *wtap;   /* its rows: wt_mup, a group's */
+    int64_t                  wt_mup;
+    cnn_gemm_packed_b_fn    *gemm_pb; /* with pack_b: B once (conv_backward) */
     /* dW by cnn_direct_dw (when `direct_dw`): per image, the input padded
      * all round [cg, hbd, wpd] (bandd floats with the slack), dY at the
      * same row pitch [ocg, nd] or, with ocl (dwo), transposed in panels
@@ -1324,29 +1326,18 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         dB[k->gi * p->ocg + o] += cnn_sum(dy + o * ldy, N);
     /* Slice by slice of Kc: the columns [s0, s1) serve dW's columns
      * [s0, s1), then hold dcol's rows [s0, s1). */
-    /* A GEMM of more rows than one block packs its B once (bpb). */
-    cnn_gemm_pack_b_fn   *pack = NULL;
-    cnn_gemm_packed_b_fn *gpb  = p->bpb > 0 && cnn_conv_tuning.bwd_pack_once
-                                     ? cnn_gemm_packed_b_kernel(&pack)
-                                     : NULL;
-    float                *bp   = ws + p->bpb_off;
-    /* and with dcol's A packed (wtap): */
-    cnn_gemm_pack_b_fn      *pack2;
-    cnn_gemm_pack_b_cols_fn *pcols;
-    int                      nr;
-    cnn_gemm_packed_ab_fn   *gpab = cnn_gemm_packed_ab_kernel(&pack2, &pcols, &nr);
-    cnn_gemm_packed_a_fn    *gpa  = cnn_gemm_packed_a_kernel();
-    const int                mr   = cnn_direct_panel(0);
-    const int64_t            mup  = (p->kc + mr - 1) / mr * mr; /* wtap's rows */
+    /* A GEMM of more rows than one block packs its B once, at bp. */
+    float *bp = ws + p->bpb_off;
     for (int s0 = 0; s0 < p->kc; s0 = slice_end(p, s0)) {
         const int s1 = slice_end(p, s0);
         if (dW) {
             const float *cm = columns(p, x->y, k, s0, s1, col, &ld);
             float       *dw = dW + (int64_t)k->gi * p->ocg * p->kc + s0;
             /* dW[ocg, s0:s1] += dY[ocg, N] * col[s0:s1, N]^T */
-            if (gpb && p->ocg > CNN_GEMM_ONE_BLOCK) {
-                pack(true, (int)N, s1 - s0, cm, (int)ld, bp);
-                gpb(false, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, bp, 1.0f, dw, p->kc, ws);
+            if (p->gemm_pb && p->ocg > CNN_GEMM_ONE_BLOCK) {
+                p->pack_b(true, (int)N, s1 - s0, cm, (int)ld, bp);
+                p->gemm_pb(false, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, bp, 1.0f, dw, p->kc,
+                           ws);
             } else {
                 cnn_gemm_ws(false, true, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, cm, (int)ld,
                             1.0f, dw, p->kc, ws);
@@ -1355,19 +1346,24 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         if (x->req && !p->direct_dx) {
             /* dcol[s0:s1, N] = W[ocg, s0:s1]^T * dY[ocg, N] */
             float *dx = x->dy + k->b0 * p->xs + (int64_t)k->gi * p->cg * p->w.h * p->w.w;
-            const float *wt = p->wtap ? p->wtap + k->gi * mup * p->ocg : NULL;
-            if (wt && gpb && s1 - s0 > CNN_GEMM_ONE_BLOCK) { /* one slice: s0 = 0 */
-                pack(false, p->ocg, (int)N, dy, (int)ldy, bp);
-                gpab(s1 - s0, (int)N, p->ocg, wt, mup, 0, bp, 0.0f, col, (int)N, ws);
-            } else if (wt) {
-                gpa(s1 - s0, (int)N, p->ocg, wt, mup, 0, dy, (int)ldy, 0.0f, col, (int)N, ws);
-            } else if (gpb && s1 - s0 > CNN_GEMM_ONE_BLOCK) {
-                pack(false, p->ocg, (int)N, dy, (int)ldy, bp);
-                gpb(true, s1 - s0, (int)N, p->ocg, 1.0f, W + s0, p->kc, bp, 0.0f, col, (int)N, ws);
-            } else {
+            /* A: W^T packed once (wtap; one slice, s0 = 0) or by the GEMM;
+             * B: dY packed once here (bk) or by the GEMM */
+            const float *wt = p->wtap ? p->wtap + k->gi * p->wt_mup * p->ocg : NULL, *bk = NULL;
+            if (p->gemm_pb && s1 - s0 > CNN_GEMM_ONE_BLOCK) {
+                p->pack_b(false, p->ocg, (int)N, dy, (int)ldy, bp);
+                bk = bp;
+            }
+            if (wt && bk)
+                p->gemm_pab(s1 - s0, (int)N, p->ocg, wt, p->wt_mup, 0, bk, 0.0f, col, (int)N, ws);
+            else if (wt)
+                p->gemm_pa(s1 - s0, (int)N, p->ocg, wt, p->wt_mup, 0, dy, (int)ldy, 0.0f, col,
+                           (int)N, ws);
+            else if (bk)
+                p->gemm_pb(true, s1 - s0, (int)N, p->ocg, 1.0f, W + s0, p->kc, bk, 0.0f, col,
+                           (int)N, ws);
+            else
                 cnn_gemm_ws(true, false, s1 - s0, (int)N, p->ocg, 1.0f, W + s0, p->kc, dy,
                             (int)ldy, 0.0f, col, (int)N, ws);
-            }
             if (k->cnt == 1)
                 cnn_col2im_add_rows(col, N, p->cg, &p->w, s0, s1, k->r0, k->r1, dx);
             else
@@ -1687,7 +1683,14 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
                                           cnn_in_node(e, n, 0)->req && cnn_gemm_packed_a_kernel()
                                       ? cnn_gemm_pack_a_kernel()
                                       : NULL;
-    p.wtap = pack_wt ? e->scratch + p.wta_off : NULL;
+    p.wtap   = pack_wt ? e->scratch + p.wta_off : NULL;
+    p.wt_mup = (p.kc + cnn_direct_panel(0) - 1) / cnn_direct_panel(0) * cnn_direct_panel(0);
+    /* ... and the GEMMs' entries for packed operands (NULL: portable) */
+    int nr;
+    p.gemm_pa  = cnn_gemm_packed_a_kernel();
+    p.gemm_pab = cnn_gemm_packed_ab_kernel(&p.pack_b, &p.pack_b_cols, &nr);
+    p.gemm_pb  = p.bpb > 0 && cnn_conv_tuning.bwd_pack_once ? cnn_gemm_packed_b_kernel(&p.pack_b)
+                                                             : NULL;
 
     CNN_OMP(omp parallel num_threads(e->nthreads))
     {
@@ -1717,14 +1720,13 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
                                   dW, dB, base);
         }
         if (pack_wt) { /* slices of each group's W^T a thread, into thread 0's scratch */
-            const int     slices = (p.ocg + CNN_GEMM_KC - 1) / CNN_GEMM_KC, mr = cnn_direct_panel(0);
-            const int64_t mup    = (p.kc + mr - 1) / mr * mr;
-            int64_t       a, z;
+            const int slices = (p.ocg + CNN_GEMM_KC - 1) / CNN_GEMM_KC;
+            int64_t   a, z;
             cnn_slice((int64_t)p.G * slices, tid, nt, &a, &z);
             for (int64_t i = a; i < z; i++) {
                 const int gi = (int)(i / slices), s = (int)(i % slices);
                 pack_wt(true, p.kc, p.ocg, cnn_param(e, n, 0) + (int64_t)gi * p.ocg * p.kc, p.kc,
-                        mup, s, s + 1, e->scratch + p.wta_off + gi * mup * p.ocg);
+                        p.wt_mup, s, s + 1, e->scratch + p.wta_off + gi * p.wt_mup * p.ocg);
             }
             CNN_OMP(omp barrier)
         }
