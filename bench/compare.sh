@@ -158,7 +158,23 @@ while [ "$r" -le "$rounds" ]; do
         fi
         say "round $r/$rounds: $label"
         common="$args --threads $threads --iters $iters --warmup $warmup"
-        [ "$have_cnn" -eq 1 ] && run "$id" cnn build/cnn bench $common
+        if [ "$have_cnn" -eq 1 ] && [ -n "$peak" ] && case $id in conv_[aef]_f) true ;; *) false ;; esac; then
+            # the peak just before and just after: this conv's share of
+            # the machine's speed in those seconds, not only the round's
+            n0=$(wc -l < "$tmp/results")
+            p0=$("$peak" "$threads" 2> /dev/null | awk -F': *' '$1 == "GFLOP/s" { print $2 }')
+            run "$id" cnn build/cnn bench $common
+            p1=$("$peak" "$threads" 2> /dev/null | awk -F': *' '$1 == "GFLOP/s" { print $2 }')
+            awk -v n0="$n0" -v id="$id" -v p0="$p0" -v p1="$p1" '
+                NR > n0 && $1 == id && $2 == "cnn" && $3 == "rate" && p0 > 0 && p1 > 0 {
+                    print id, "cnn", "around", p0; print id, "cnn", "around", p1
+                    print id, "cnn", "share", $4 / ((p0 + p1) / 2)
+                }' "$tmp/results" >> "$tmp/results.new"
+            cat "$tmp/results.new" >> "$tmp/results"
+            rm -f "$tmp/results.new"
+        elif [ "$have_cnn" -eq 1 ]; then
+            run "$id" cnn build/cnn bench $common
+        fi
         [ "$have_torch" -eq 1 ] && run "$id" torch $py bench/torch_bench.py $common --runtime torch
         [ "$have_ort" -eq 1 ] && [ "$ort" -eq 1 ] &&
             run "$id" ort $venv/bin/python bench/torch_bench.py $common --runtime ort
@@ -226,4 +242,14 @@ echo "$workloads" | awk -F'|' -v results="$tmp/results" -v threads="$threads" '
             if (c != "") printf " conv %s forward: %.0f%% of it.", substr(ids[i], 6, 1), 100 * c / p
         }
         printf "\n"
+        for (i = 1; i <= n; i++) {
+            k = ids[i] SUBSEP "cnn" SUBSEP "share"
+            if (cnt[k] == 0) continue
+            if (!shown) printf "Share of the peak measured just before and after each run, median of the rounds:"
+            printf " conv %s forward %.0f%% (", substr(ids[i], 6, 1), 100 * med(k)
+            for (j = 1; j <= cnt[k]; j++) printf "%s%.0f%%", (j > 1 ? ", " : ""), 100 * val[k, j]
+            printf " of %s GFLOP/s).", num(med(ids[i] SUBSEP "cnn" SUBSEP "around"))
+            shown = 1
+        }
+        if (shown) printf "\n"
     }'
