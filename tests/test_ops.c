@@ -1722,8 +1722,12 @@ static void conv_pointwise_infer_packed(void)
 }
 
 /* One conv (v: c, h, w, oc, k, pad, groups) at batch 3, `threads`, trained:
- * forward, a fixed dY, backward; its dx and parameter gradients. */
-static void bwd_run(const int *v, int threads, float *dx, float *grads, int64_t *np)
+ * forward, a fixed dY, backward (`passes` times, each with its own dY and
+ * the gradients zeroed before, and with `poison` the threads' scratch
+ * all NaN: what is read there must have been written by that backward);
+ * the last one's dx and parameter gradients. */
+static void bwd_run(const int *v, int threads, int passes, bool poison, float *dx, float *grads,
+                    int64_t *np)
 {
     cnn_graph      *g = cnn_graph_new();
     cnn_conv2d_attr a = cnn_conv2d_defaults(v[3], v[4], v[4]);
@@ -1747,14 +1751,18 @@ static void bwd_run(const int *v, int threads, float *dx, float *grads, int64_t 
     T_OK(cnn_graph_set_input(g, x, in));
     free(in);
     T_OK(cnn_graph_forward(g, CNN_TRAIN));
-    T_OK(cnn_graph_clear_grads(g));
-    cnn_shape s;
-    cnn_node_info(g, y, NULL, NULL, &s);
-    dy = cnn_graph_grad(g, y);
-    for (int64_t i = 0; i < 3 * cnn_shape_numel(&s); i++)
-        dy[i] = (float)cos(i * 0.37);
-    T_OK(cnn_graph_zero_param_grads(g));
-    T_OK(cnn_graph_backward(g));
+    for (int pass = 0; pass < passes; pass++) {
+        T_OK(cnn_graph_clear_grads(g));
+        cnn_shape s;
+        cnn_node_info(g, y, NULL, NULL, &s);
+        dy = cnn_graph_grad(g, y);
+        for (int64_t i = 0; i < 3 * cnn_shape_numel(&s); i++)
+            dy[i] = (float)cos(i * 0.37 + pass);
+        T_OK(cnn_graph_zero_param_grads(g));
+        for (int64_t i = 0; poison && i < g->plan_threads * g->scratch_per_thread; i++)
+            g->scratch[i] = NAN;
+        T_OK(cnn_graph_backward(g));
+    }
     memcpy(dx, cnn_graph_grad(g, x), (size_t)nx * sizeof *dx);
     *np = cnn_graph_param_count(g);
     memcpy(grads, cnn_graph_param_grads(g), (size_t)*np * sizeof *grads);
@@ -1792,7 +1800,50 @@ static void conv_bwd_packs_b_once(void)
                        (int64_t)v[3] * (v[0] / v[6] * v[4] * v[4] + 1) <= NP);
                 for (int once = 0; once < 2; once++) {
                     cnn_conv_tuning.bwd_pack_once = once;
-                    bwd_run(v, threads, dx[once], gr[once], &np[once]);
+                    bwd_run(v, threads, 1, false, dx[once], gr[once], &np[once]);
+                }
+                T_EQ(np[0], np[1]);
+                T_ARRAY_EQ(dx[1], dx[0], 3LL * v[0] * v[1] * v[2]);
+                T_ARRAY_EQ(gr[1], gr[0], np[0]);
+            }
+    }
+    cnn_conv_tuning = keep;
+    T_TRUE(cnn_gemm_set_isa(isa0));
+}
+
+/* With several threads, a thread's partial dW is written by its first
+ * block's GEMMs (bwd_fresh_dw), not zeroed and added to: the bits of
+ * zeroing it, with the scratch all NaN before each backward (so a part
+ * the first block does not write shows), for every variant;
+ * chunks of images, tiles of one (40x40, 3x3), K in slices (kc 576),
+ * groups, more rows than one GEMM block (300), and 4 threads for 3
+ * images (one thread without an image). */
+static void conv_bwd_fresh_dw(void)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    const cnn_isa isa0 = cnn_gemm_isa();
+    static const int shapes[][7] = {
+        /* c, h, w, oc, k, pad, groups */
+        {64, 7, 7, 300, 1, 0, 1}, {64, 40, 40, 16, 3, 1, 1}, {300, 5, 5, 20, 1, 0, 1},
+        {40, 6, 6, 24, 3, 1, 2},  {600, 3, 3, 40, 1, 0, 2},
+    };
+    enum { NX = 3 * 64 * 40 * 40, NP = 300 * 300 + 300 }; /* the largest of the shapes */
+    static float dx[2][NX], gr[2][NP];
+
+    cnn_conv_tuning.direct         = false; /* the GEMM's dx */
+    cnn_conv_tuning.direct_dw_fill = 2.0f;  /* and dW */
+    for (int isa = 0; isa < CNN_ISA_COUNT_; isa++) {
+        if (!cnn_gemm_set_isa((cnn_isa)isa))
+            break;
+        for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++)
+            for (int threads = 2; threads <= 4; threads++) {
+                const int *v  = shapes[c];
+                int64_t    np[2];
+                T_TRUE(3LL * v[0] * v[1] * v[2] <= NX &&
+                       (int64_t)v[3] * (v[0] / v[6] * v[4] * v[4] + 1) <= NP);
+                for (int fresh = 0; fresh < 2; fresh++) {
+                    cnn_conv_tuning.bwd_fresh_dw = fresh;
+                    bwd_run(v, threads, 2, true, dx[fresh], gr[fresh], &np[fresh]);
                 }
                 T_EQ(np[0], np[1]);
                 T_ARRAY_EQ(dx[1], dx[0], 3LL * v[0] * v[1] * v[2]);
@@ -2097,6 +2148,7 @@ int main(void)
     T_RUN(conv_pointwise_batched);
     T_RUN(conv_pointwise_infer_packed);
     T_RUN(conv_bwd_packs_b_once);
+    T_RUN(conv_bwd_fresh_dw);
     T_RUN(conv_large_planes);
     T_RUN(conv_tiles_and_splits);
     T_RUN(activations);

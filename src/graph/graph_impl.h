@@ -267,6 +267,11 @@ extern struct cnn_conv_tuning {
      * B once, not once a block of rows, and dcol's A (W^T) is packed once
      * for all the blocks (the same bits). */
     bool    bwd_pack_once;
+    /* With several threads, a thread's partial dW is written by its first
+     * block's GEMMs (beta 0), not zeroed first and added to (the same
+     * bits, but for the sign of a zero sum, which the reduction into the
+     * zeroed gradient then drops). */
+    bool    bwd_fresh_dw;
 } cnn_conv_tuning;
 
 #endif

@@ -144,7 +144,7 @@ struct cnn_conv_tuning cnn_conv_tuning = {
     .direct_fill = 0.65f, .direct_band = (int64_t)1 << 17, .direct_ocl_gain = 0.0f,
     .direct_ocl_narrow_gain = 0.15f, .direct_pw = 49, .direct_pw_ocw = 32, .direct_dw_fill = 0.6f,
     .direct_dw_min = 1536, .direct_dw_ocl_gain = 0.0f, .wino = true, .wino_min_c = 32,
-    .wino_min_tiles = 64, .bwd_pack_once = true};
+    .wino_min_tiles = 64, .bwd_pack_once = true, .bwd_fresh_dw = true};
 
 static int chunk_images(int64_t kc, int64_t ohw, int batch) /* kc: col rows at a time */
 {
@@ -1304,7 +1304,7 @@ static void conv_forward(const cnn_exec *e, cnn_node *n)
  * given thread count always gives the same bits. dx is always dx + (its
  * dcol sum), the same arithmetic for any split. */
 static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const conv_block *k,
-                      float *col, float *stage, float *dW, float *dB, float *ws)
+                      float *col, float *stage, float *dW, float beta, float *dB, float *ws)
 {
     cnn_node      *x  = cnn_in_node(e, n, 0);
     const float   *W  = cnn_param(e, n, 0) + (int64_t)k->gi * p->ocg * p->kc;
@@ -1333,14 +1333,14 @@ static void bwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         if (dW) {
             const float *cm = columns(p, x->y, k, s0, s1, col, &ld);
             float       *dw = dW + (int64_t)k->gi * p->ocg * p->kc + s0;
-            /* dW[ocg, s0:s1] += dY[ocg, N] * col[s0:s1, N]^T */
+            /* dW[ocg, s0:s1] = beta dW + dY[ocg, N] * col[s0:s1, N]^T */
             if (p->gemm_pb && p->ocg > CNN_GEMM_ONE_BLOCK) {
                 p->pack_b(true, (int)N, s1 - s0, cm, (int)ld, bp);
-                p->gemm_pb(false, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, bp, 1.0f, dw, p->kc,
+                p->gemm_pb(false, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, bp, beta, dw, p->kc,
                            ws);
             } else {
                 cnn_gemm_ws(false, true, p->ocg, s1 - s0, (int)N, 1.0f, dy, (int)ldy, cm, (int)ld,
-                            1.0f, dw, p->kc, ws);
+                            beta, dw, p->kc, ws);
             }
         }
         if (x->req && !p->direct_dx) {
@@ -1624,10 +1624,13 @@ static bool tile_phases(const conv_plan *p)
 /* The backward by im2col + GEMM and col2im (dW where gdW, dx unless by
  * direct_dx), in a parallel region. Images [lo, hi) of this thread, nb at
  * a time; with fewer images than threads (conv b at batch 1), each large
- * image's row tiles shared by all, one parity at a time. */
+ * image's row tiles shared by all, one parity at a time. fresh: gdW is
+ * the thread's partial, not zeroed: its first block's GEMMs write it
+ * (beta 0: the bits of 0 + their sums, but for the sign of a zero, which
+ * adding the partials into the zeroed gradient drops). */
 static void gemm_bwd(const conv_plan *p, const cnn_exec *e, cnn_node *n, int tid, int nt,
-                     int64_t lo, int64_t hi, float *col, float *stage, float *gdW, float *dB,
-                     float *base)
+                     int64_t lo, int64_t hi, float *col, float *stage, float *gdW, bool fresh,
+                     float *dB, float *base)
 {
     float *dx = cnn_in_node(e, n, 0)->dy;
 
@@ -1646,7 +1649,7 @@ static void gemm_bwd(const conv_plan *p, const cnn_exec *e, cnn_node *n, int tid
                     conv_block k = {.b0 = b, .cnt = 1, .r0 = (ph + 2 * (int)(i / p->G)) * p->rows,
                                     .gi = (int)(i % p->G)};
                     k.r1 = k.r0 + p->rows < p->w.oh ? k.r0 + p->rows : p->w.oh;
-                    bwd_block(p, e, n, &k, col, stage, gdW, dB, base);
+                    bwd_block(p, e, n, &k, col, stage, gdW, 1.0f, dB, base);
                 }
                 CNN_OMP(omp barrier)
             }
@@ -1663,7 +1666,8 @@ static void gemm_bwd(const conv_plan *p, const cnn_exec *e, cnn_node *n, int tid
             for (int gi = 0; gi < p->G; gi++) {
                 conv_block k = {.b0 = b0, .cnt = cnt, .r0 = tile_at(p, t) * p->rows, .gi = gi};
                 k.r1 = k.r0 + p->rows < p->w.oh ? k.r0 + p->rows : p->w.oh;
-                bwd_block(p, e, n, &k, col, stage, gdW, dB, base);
+                bwd_block(p, e, n, &k, col, stage, gdW, fresh && b0 == lo && t == 0 ? 0.0f : 1.0f,
+                          dB, base);
             }
     }
 }
@@ -1703,9 +1707,14 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         float     *dB = part ? (has_b ? dW + p.wn : NULL) : (has_b ? cnn_pgrad(e, n, 1) : NULL);
         int64_t    lo, hi;
 
-        if (part)
-            memset(dW, 0, (size_t)(p.wn + p.oc) * sizeof *dW);
         cnn_slice(e->batch, tid, nt, &lo, &hi);
+        /* A partial dW that the GEMMs' first block of the thread writes
+         * whole (gemm_bwd's fresh) is not zeroed first: 4 MiB a thread
+         * for conv f, written and read back from memory. */
+        const bool fresh = part && !p.direct_dw && lo < hi && !(e->batch < nt && tile_phases(&p)) &&
+                           cnn_conv_tuning.bwd_fresh_dw;
+        if (part)
+            memset(fresh ? dW + p.wn : dW, 0, (size_t)(fresh ? p.oc : p.wn + p.oc) * sizeof *dW);
         if (p.direct_dw && want_dw) {
             /* The taps' offsets in the input padded all round, pitch wpd. */
             const direct_geo q = {.c = p.cg, .kh = p.w.kh, .kw = p.w.kw, .sh = 1, .sw = 1,
@@ -1733,7 +1742,7 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         /* What is left for im2col + GEMM and col2im: dW, dx or both. */
         float *gdW = want_dw && !p.direct_dw ? dW : NULL;
         if (gdW || !p.direct_dx)
-            gemm_bwd(&p, e, n, tid, nt, lo, hi, col, stage, gdW, dB, base);
+            gemm_bwd(&p, e, n, tid, nt, lo, hi, col, stage, gdW, fresh, dB, base);
         /* Every thread's partial dW is done (and the scratch of thread
          * 0's direct dW free): each thread adds a slice of the elements,
          * thread by thread in order, the arithmetic of one loop. */
