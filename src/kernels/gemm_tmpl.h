@@ -246,7 +246,14 @@ static void gt_pack_n(const float *src, int64_t ld, int cols, int kc, int width,
                 GT_STORE(out + k * GT_NR + v * GT_VL, GT_LOAD(src + k * ld + v * GT_VL));
         return;
     }
-    for (int k = 0; k < kc; k++) {
+    int k = 0;
+    if (cols == width && width < GT_VL) /* A^T's whole panels (MR < VL) */
+        /* a vector a row: its extra floats come from the next row of src
+         * (there is one: the last rows go one by one) and land where the
+         * next rows go, which their own stores then fill */
+        for (; (int64_t)(k + 1) * width + GT_VL <= (int64_t)kc * width; k++)
+            GT_STORE(out + k * width, GT_LOAD(src + k * ld));
+    for (; k < kc; k++) {
         for (int i = 0; i < cols; i++)
             out[k * width + i] = src[k * ld + i];
         for (int i = cols; i < width; i++)
