@@ -1769,38 +1769,32 @@ static void bwd_run(const int *v, int threads, int passes, bool poison, float *d
     cnn_graph_free(g);
 }
 
-/* The backward's GEMMs of more rows than one GEMM block (dW of 280-300
- * output channels, dcol of 300 or 360 rows) pack their B once, and dcol's
- * A (W^T) is packed once for every block by the threads together
- * (bwd_pack_once; 32 rows of it: panels of 6 rows make 36): the bits of
- * packing them for every block, for dW, db and dx, at 1 and 2 threads,
- * for every variant. */
-static void conv_bwd_packs_b_once(void)
+/* The backward of each shape (c, h, w, oc, k, pad, groups) by im2col +
+ * GEMM, with the tuning switch *knob off and on: the same dx, dW and db
+ * bits, for the variants from isa_lo on and threads t_lo to t_hi
+ * (bwd_run's passes and poison). */
+static void bwd_knob_agrees(const int (*shapes)[7], int n, int isa_lo, int t_lo, int t_hi,
+                            int passes, bool poison, bool *knob)
 {
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     const cnn_isa isa0 = cnn_gemm_isa();
-    static const int shapes[][7] = {
-        /* c, h, w, oc, k, pad, groups */
-        {300, 5, 5, 20, 1, 0, 1}, {8, 4, 4, 300, 3, 1, 1},    {40, 6, 6, 290, 3, 1, 1},
-        {300, 3, 3, 280, 1, 0, 1}, {600, 3, 3, 40, 1, 0, 2},  {32, 4, 4, 300, 1, 0, 1},
-    };
-    enum { NX = 3 * 300 * 5 * 5, NP = 290 * 40 * 9 + 290 }; /* the largest of the shapes */
+    enum { NX = 3 * 64 * 40 * 40, NP = 290 * 40 * 9 + 290 }; /* the largest of the shapes */
     static float dx[2][NX], gr[2][NP];
 
     cnn_conv_tuning.direct         = false; /* the GEMM's dx */
     cnn_conv_tuning.direct_dw_fill = 2.0f;  /* and dW */
-    for (int isa = 1; isa < CNN_ISA_COUNT_; isa++) {
+    for (int isa = isa_lo; isa < CNN_ISA_COUNT_; isa++) {
         if (!cnn_gemm_set_isa((cnn_isa)isa))
             break;
-        for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++)
-            for (int threads = 1; threads <= 2; threads++) {
-                const int *v  = shapes[c];
+        for (int c = 0; c < n; c++)
+            for (int threads = t_lo; threads <= t_hi; threads++) {
+                const int *v = shapes[c];
                 int64_t    np[2];
                 T_TRUE(3LL * v[0] * v[1] * v[2] <= NX &&
                        (int64_t)v[3] * (v[0] / v[6] * v[4] * v[4] + 1) <= NP);
-                for (int once = 0; once < 2; once++) {
-                    cnn_conv_tuning.bwd_pack_once = once;
-                    bwd_run(v, threads, 1, false, dx[once], gr[once], &np[once]);
+                for (int on = 0; on < 2; on++) {
+                    *knob = on;
+                    bwd_run(v, threads, passes, poison, dx[on], gr[on], &np[on]);
                 }
                 T_EQ(np[0], np[1]);
                 T_ARRAY_EQ(dx[1], dx[0], 3LL * v[0] * v[1] * v[2]);
@@ -1811,47 +1805,41 @@ static void conv_bwd_packs_b_once(void)
     T_TRUE(cnn_gemm_set_isa(isa0));
 }
 
+/* The backward's GEMMs of more rows than one GEMM block (dW of 280-300
+ * output channels, dcol of 300 or 360 rows) pack their B once, and dcol's
+ * A (W^T) is packed once for every block by the threads together
+ * (bwd_pack_once; 32 rows of it: panels of 6 rows make 36): the bits of
+ * packing them for every block, for dW, db and dx, at 1 and 2 threads,
+ * for every variant. */
+static void conv_bwd_packs_b_once(void)
+{
+    static const int shapes[][7] = {
+        /* c, h, w, oc, k, pad, groups */
+        {300, 5, 5, 20, 1, 0, 1}, {8, 4, 4, 300, 3, 1, 1},    {40, 6, 6, 290, 3, 1, 1},
+        {300, 3, 3, 280, 1, 0, 1}, {600, 3, 3, 40, 1, 0, 2},  {32, 4, 4, 300, 1, 0, 1},
+    };
+
+    bwd_knob_agrees(shapes, (int)(sizeof shapes / sizeof *shapes), 1, 1, 2, 1, false,
+                    &cnn_conv_tuning.bwd_pack_once);
+}
+
 /* With several threads, a thread's partial dW is written by its first
  * block's GEMMs (bwd_fresh_dw), not zeroed and added to: the bits of
  * zeroing it, with the scratch all NaN before each backward (so a part
- * the first block does not write shows), for every variant;
- * chunks of images, tiles of one (40x40, 3x3), K in slices (kc 576),
- * groups, more rows than one GEMM block (300), and 4 threads for 3
- * images (one thread without an image). */
+ * the first block does not write shows), for every variant; chunks of
+ * images, tiles of one (40x40, 3x3), K in slices (kc 576), groups, more
+ * rows than one GEMM block (300), and 4 threads for 3 images (one thread
+ * without an image). */
 static void conv_bwd_fresh_dw(void)
 {
-    const struct cnn_conv_tuning keep = cnn_conv_tuning;
-    const cnn_isa isa0 = cnn_gemm_isa();
     static const int shapes[][7] = {
         /* c, h, w, oc, k, pad, groups */
         {64, 7, 7, 300, 1, 0, 1}, {64, 40, 40, 16, 3, 1, 1}, {300, 5, 5, 20, 1, 0, 1},
         {40, 6, 6, 24, 3, 1, 2},  {600, 3, 3, 40, 1, 0, 2},
     };
-    enum { NX = 3 * 64 * 40 * 40, NP = 300 * 300 + 300 }; /* the largest of the shapes */
-    static float dx[2][NX], gr[2][NP];
 
-    cnn_conv_tuning.direct         = false; /* the GEMM's dx */
-    cnn_conv_tuning.direct_dw_fill = 2.0f;  /* and dW */
-    for (int isa = 0; isa < CNN_ISA_COUNT_; isa++) {
-        if (!cnn_gemm_set_isa((cnn_isa)isa))
-            break;
-        for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++)
-            for (int threads = 2; threads <= 4; threads++) {
-                const int *v  = shapes[c];
-                int64_t    np[2];
-                T_TRUE(3LL * v[0] * v[1] * v[2] <= NX &&
-                       (int64_t)v[3] * (v[0] / v[6] * v[4] * v[4] + 1) <= NP);
-                for (int fresh = 0; fresh < 2; fresh++) {
-                    cnn_conv_tuning.bwd_fresh_dw = fresh;
-                    bwd_run(v, threads, 2, true, dx[fresh], gr[fresh], &np[fresh]);
-                }
-                T_EQ(np[0], np[1]);
-                T_ARRAY_EQ(dx[1], dx[0], 3LL * v[0] * v[1] * v[2]);
-                T_ARRAY_EQ(gr[1], gr[0], np[0]);
-            }
-    }
-    cnn_conv_tuning = keep;
-    T_TRUE(cnn_gemm_set_isa(isa0));
+    bwd_knob_agrees(shapes, (int)(sizeof shapes / sizeof *shapes), 0, 2, 4, 2, true,
+                    &cnn_conv_tuning.bwd_fresh_dw);
 }
 
 /* ==== @@WINOGRAD ==== */
