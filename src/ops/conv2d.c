@@ -1621,6 +1621,14 @@ static bool tile_phases(const conv_plan *p)
     return p->tiles > 1 && (int64_t)(p->w.kh - 1) * p->w.dh < (int64_t)(p->rows + 1) * p->w.sh;
 }
 
+/* Whether gemm_bwd shares each image's row tiles among the threads, one
+ * parity at a time (fewer images than threads), rather than giving each
+ * thread its own images. */
+static bool bwd_by_phases(const conv_plan *p, int batch, int nt)
+{
+    return batch < nt && tile_phases(p);
+}
+
 /* The backward by im2col + GEMM and col2im (dW where gdW, dx unless by
  * direct_dx), in a parallel region. Images [lo, hi) of this thread, nb at
  * a time; with fewer images than threads (conv b at batch 1), each large
@@ -1634,7 +1642,7 @@ static void gemm_bwd(const conv_plan *p, const cnn_exec *e, cnn_node *n, int tid
 {
     float *dx = cnn_in_node(e, n, 0)->dy;
 
-    if (e->batch < nt && tile_phases(p)) {
+    if (bwd_by_phases(p, e->batch, nt)) {
         for (int64_t b = 0; b < e->batch; b++) {
             int64_t a, z;
             if (n->over_dx && !p->direct_dx) {
@@ -1711,7 +1719,7 @@ static void conv_backward(const cnn_exec *e, cnn_node *n)
         /* A partial dW that the GEMMs' first block of the thread writes
          * whole (gemm_bwd's fresh) is not zeroed first: 4 MiB a thread
          * for conv f, written and read back from memory. */
-        const bool fresh = part && !p.direct_dw && lo < hi && !(e->batch < nt && tile_phases(&p)) &&
+        const bool fresh = part && !p.direct_dw && lo < hi && !bwd_by_phases(&p, e->batch, nt) &&
                            cnn_conv_tuning.bwd_fresh_dw;
         if (part)
             memset(fresh ? dW + p.wn : dW, 0, (size_t)(fresh ? p.oc : p.wn + p.oc) * sizeof *dW);
