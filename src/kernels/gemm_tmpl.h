@@ -803,8 +803,26 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
 #pragma GCC unroll 4
                     for (int v = 0; v < GT_NV; v++)
                         GT_STORE(Bp + k * GT_NR + v * GT_VL, GT_LOAD(b0[v] + d->koff[p0 + k]));
+            /* The next tile's output lines, fetched a tile ahead, a row
+             * panel at a time: each output channel's row is another page,
+             * and stores that wait for their lines fill the store queue
+             * (conv b forward, one thread: 4.2 -> 3.6 ms, median of 15).
+             * Only for planes of 4 KiB or more and more than two row
+             * panels: on small ones it costs more than it saves. */
+            gt_seg next[GT_NV];
+            for (int v = 0; v < GT_NV; v++) {
+                const float *unused;
+                next[v].n = 0;
+                if (pack && d->ldy >= 1024 && s + GT_NV + v < nseg)
+                    gt_direct_seg(d, s + GT_NV + v, segs, &unused, &next[v]);
+            }
             for (int ir = 0; ir < d->M; ir += GT_MR) {
                 const int mr = d->M - ir < GT_MR ? d->M - ir : GT_MR;
+                for (int v = 0; v < GT_NV; v++)
+                    for (int q = 0; q < next[v].n; q++)
+                        for (int r = 0; r < mr; r++)
+                            __builtin_prefetch(next[v].c[q] + next[v].lo[q] + (ir + r) * d->ldy,
+                                               1, 3);
                 gt_seg    sr[GT_NV];
                 for (int v = 0; v < GT_NV; v++) {
                     sr[v] = sg[v];
