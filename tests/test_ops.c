@@ -2081,6 +2081,9 @@ static void conv_direct_same_bits(void)
         {2, 13, 40, 5, 5, 2, 1, 2, 1, 1, 3},  {6, 9, 34, 17, 1, 0, 0, 1, 2, 1, 2},
         /* more output channels than the kernel takes at once (parts) */
         {4, 7, 7, 300, 3, 1, 1, 1, 1, 1, 0},
+        /* planes of 1024 pixels or more and three row panels or more:
+         * the next tile's output lines fetched ahead (by rows, wide) */
+        {3, 66, 66, 20, 7, 3, 3, 1, 2, 1, 2}, {4, 34, 34, 16, 3, 1, 1, 1, 1, 1, 0},
         /* pointwise, read in place several images a call (ocl only) */
         {64, 7, 7, 40, 1, 0, 0, 1, 1, 1, 0}, {20, 5, 9, 300, 1, 0, 0, 1, 1, 1, 0},
         {300, 3, 3, 33, 1, 0, 0, 1, 1, 1, 0},
