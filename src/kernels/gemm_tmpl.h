@@ -575,6 +575,18 @@ static void gt_direct_seg(const cnn_direct *d, int64_t si, int segs, const float
     }
 }
 
+/* The GT_NV segments of the tile from segment s: where each reads and
+ * the parts it stores (one past nseg repeats segment s, unstored). */
+static void gt_direct_tile(const cnn_direct *d, int64_t s, int64_t nseg, int segs,
+                           const float **b0, gt_seg *sg)
+{
+    for (int v = 0; v < GT_NV; v++) {
+        gt_direct_seg(d, s + v < nseg ? s + v : s, segs, &b0[v], &sg[v]);
+        if (s + v >= nseg)
+            sg[v].n = 0;
+    }
+}
+
 /* ---- output channels in the lanes (cnn_direct's ocl) ---- */
 
 _Static_assert(GT_NV == 2, "cnn_direct_kernel's ocw is two vectors");
@@ -790,13 +802,17 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
             Ap = (float *)d->Ap + mup * p0; /* read only */
         else if (!a_in_place)
             gt_pack_a(false, d->W, d->ldw, 0, d->M, p0, kc, Ap);
+        /* Tile s's segments: those of the tile before's `next` when it
+         * made them, or made here. */
+        const float *b0[GT_NV], *b0n[GT_NV];
+        gt_seg       sg[GT_NV], next[GT_NV];
+        bool         ahead = false;
         for (int64_t s = 0; s < nseg; s += GT_NV) {
-            const float *b0[GT_NV];
-            gt_seg       sg[GT_NV];
-            for (int v = 0; v < GT_NV; v++) {
-                gt_direct_seg(d, s + v < nseg ? s + v : s, segs, &b0[v], &sg[v]);
-                if (s + v >= nseg) /* a missing one repeats, unstored */
-                    sg[v].n = 0;
+            if (ahead) {
+                memcpy(b0, b0n, sizeof b0);
+                memcpy(sg, next, sizeof sg);
+            } else {
+                gt_direct_tile(d, s, nseg, segs, b0, sg);
             }
             if (pack)
                 for (int k = 0; k < kc; k++)
@@ -809,16 +825,12 @@ void GT_DIRECT_FN(const cnn_direct *d, float *ws)
              * (conv b forward, one thread: 4.2 -> 3.6 ms, median of 15).
              * Only for planes of 4 KiB or more and more than two row
              * panels: on small ones it costs more than it saves. */
-            gt_seg next[GT_NV];
-            for (int v = 0; v < GT_NV; v++) {
-                const float *unused;
-                next[v].n = 0;
-                if (pack && d->ldy >= 1024 && s + GT_NV + v < nseg)
-                    gt_direct_seg(d, s + GT_NV + v, segs, &unused, &next[v]);
-            }
+            ahead = pack && d->ldy >= 1024 && s + GT_NV < nseg;
+            if (ahead)
+                gt_direct_tile(d, s + GT_NV, nseg, segs, b0n, next);
             for (int ir = 0; ir < d->M; ir += GT_MR) {
                 const int mr = d->M - ir < GT_MR ? d->M - ir : GT_MR;
-                for (int v = 0; v < GT_NV; v++)
+                for (int v = 0; ahead && v < GT_NV; v++)
                     for (int q = 0; q < next[v].n; q++)
                         for (int r = 0; r < mr; r++)
                             __builtin_prefetch(next[v].c[q] + next[v].lo[q] + (ir + r) * d->ldy,
