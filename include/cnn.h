@@ -435,10 +435,12 @@ CNN_API int cnn_graph_share_grads(cnn_graph *g, bool share);
  * has run. After a forward, only inputs and outputs (nodes no other node
  * reads) hold their values; reading another node's data gives whatever a
  * later node wrote there (plan with cnn_graph_plan to look inside).
- * A batch norm right after a conv that nothing else reads, and a ReLU
- * right after such a conv (or its batch norm) or after an add, run in the
- * conv's or add's epilogue, on each block of output while it is in cache:
- * the same bits as node by node, without their passes over memory. Such a
+ * A batch norm right after a conv that nothing else reads, an add of such
+ * a conv's output (or its batch norm's) and a same-shape operand made
+ * before that conv (a residual block's shortcut), and a ReLU right after
+ * such a conv, batch norm or add, or after any add, run in the conv's or
+ * add's epilogue, on each block of output while it is in cache: the same
+ * bits as node by node, without their passes over memory. Such a
  * plan runs CNN_EVAL forwards only (CNN_TRAIN gives CNN_ESTATE). Its
  * convs keep their weights packed for their kernels between forwards
  * (see @@PARAMETERS for writing parameters to such a plan).

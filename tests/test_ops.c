@@ -1647,6 +1647,91 @@ static void conv_infer_keeps_weights(void)
     }
 }
 
+/* A residual block on c channels of hw x hw, planned for inference at
+ * `batch`: x -> conv k x k -> batch norm -> ReLU -> conv k x k (-> batch
+ * norm) = a; then, by `shape`: 0: relu(a + x); 1: relu(x + a); 2: no batch
+ * norm after the second conv, relu(a + x); 3: a 1x1 conv of x (and its
+ * batch norm) made after a: relu(a + d), the add fused into that conv;
+ * 4: a read twice, relu(a + x) + a (nothing fused into a conv's
+ * epilogue). With `sink`, a ReLU of a (3: of d) at the end: its second
+ * reader, which keeps the add out of the conv (the reference). *add: the
+ * add. */
+static cnn_graph *residual_net(int shape, int c, int hw, int k, int batch, bool sink, int *out,
+                               int *add)
+{
+    cnn_graph      *g = cnn_graph_new();
+    cnn_conv2d_attr a = cnn_conv2d_defaults(c, k, k), p = cnn_conv2d_defaults(c, 1, 1);
+
+    a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = k / 2;
+    const int x = cnn_input(g, c, hw, hw, "x");
+    int       y = cnn_relu(g, cnn_batchnorm2d(g, cnn_conv2d(g, x, &a, "c1"), 1e-5f, 0.1f, "b1"), "r1");
+    y = cnn_conv2d(g, y, &a, "c2");
+    if (shape != 2)
+        y = cnn_batchnorm2d(g, y, 1e-5f, 0.1f, "b2");
+    const int sc = shape == 3 ? cnn_batchnorm2d(g, cnn_conv2d(g, x, &p, "d"), 1e-5f, 0.1f, "bd") : x;
+    *add = shape == 1 ? cnn_add(g, sc, y, "add") : cnn_add(g, y, sc, "add");
+    *out = cnn_relu(g, *add, "r2");
+    if (shape == 4)
+        *out = cnn_add(g, *out, y, "add2");
+    if (sink)
+        T_OK(cnn_relu(g, shape == 3 ? sc : y, "sink"));
+    T_OK(*out);
+    T_OK(cnn_graph_init(g, CNN_INIT_HE_NORMAL, 5));
+    float *bufs = cnn_graph_buffers(g); /* each channel's statistics its own */
+    for (int64_t j = 0; j < cnn_graph_buffer_count(g); j++)
+        bufs[j] = 0.5f + (float)((j * 37) % 11) / 20.0f;
+    T_OK(cnn_graph_set_threads(g, 2));
+    T_OK(cnn_graph_plan_infer(g, batch));
+    float *in = cnn_graph_data(g, x);
+    for (int64_t i = 0; i < (int64_t)batch * c * hw * hw; i++)
+        in[i] = (float)sin(i * 0.37);
+    return g;
+}
+
+/* An inference plan computes a residual add (and the ReLU after it) in the
+ * epilogue of the conv that makes its last operand, reading the other
+ * operand (the shortcut) there: the bits of the add on its own (the same
+ * net with a second reader of the conv's output, which keeps the add
+ * out), in every conv path: by cnn_direct, by the GEMM one image (its
+ * rows in place) or a chunk of images (spread from the stage), a
+ * pointwise conv's chunk of columns, Winograd; either order of the
+ * operands; and not where the conv's output is read again. The shortcut
+ * stays until the conv has read it. */
+static void conv_infer_fuses_add(void)
+{
+    const struct cnn_conv_tuning keep = cnn_conv_tuning;
+    /* channels, size, kernel: 7x7 planes, 3x3 (direct, or the GEMM);
+     * 1x1 (a pointwise conv's chunks of columns at batch 4); 32 channels
+     * on 8x8, 3x3 (Winograd: 64 tiles at batch 4) */
+    static const int geo[][3] = {{16, 7, 3}, {24, 7, 1}, {32, 8, 3}};
+
+    for (int t = 0; t < 3; t++) {
+        cnn_conv_tuning        = keep;
+        cnn_conv_tuning.direct = t == 0;
+        cnn_conv_tuning.wino   = t < 2;
+        for (size_t s = 0; s < sizeof geo / sizeof *geo; s++)
+            for (int shape = 0; shape < 5; shape++)
+                for (int batch = 1; batch <= 4; batch += 3) {
+                    int        y, add, ry, radd;
+                    cnn_graph *g = residual_net(shape, geo[s][0], geo[s][1], geo[s][2], batch,
+                                                false, &y, &add);
+                    cnn_graph *r = residual_net(shape, geo[s][0], geo[s][1], geo[s][2], batch, true,
+                                                &ry, &radd);
+                    const int  into = g->nodes[add].fused_into;
+                    if (shape == 4 ? into >= 0 : into != (shape == 3 ? 6 : 4)) /* conv d, c2 */
+                        T_FAILED("shape %d: add fused into node %d", shape, into);
+                    T_TRUE(r->nodes[radd].fused_into < 0);
+                    T_OK(cnn_graph_forward(g, CNN_EVAL));
+                    T_OK(cnn_graph_forward(r, CNN_EVAL));
+                    T_ARRAY_EQ(cnn_graph_data(g, y), cnn_graph_data(r, ry),
+                               (int64_t)batch * cnn_node_numel(&g->nodes[y]));
+                    cnn_graph_free(g);
+                    cnn_graph_free(r);
+                }
+    }
+    cnn_conv_tuning = keep;
+}
+
 /* A pointwise conv (v: c, h, w, oc, groups, batch, threads, then a
  * batch norm and ReLU (fused into it by an inference plan) when v[7])
  * with a bias that is not 0, planned for inference or training, its
@@ -2126,6 +2211,7 @@ int main(void)
     T_RUN(conv_direct_dx_ocl);
     T_RUN(conv_bn_plane_sums);
     T_RUN(conv_infer_keeps_weights);
+    T_RUN(conv_infer_fuses_add);
     T_RUN(conv_winograd);
     T_RUN(conv_direct_dw);
     T_RUN(conv_direct_dw_ocl);

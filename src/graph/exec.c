@@ -28,7 +28,7 @@ void cnn_graph_drop_plan(cnn_graph *g)
         g->nodes[i].aux_floats = 0;
         g->nodes[i].keep_floats = 0;
         g->nodes[i].kept_gen    = 0;
-        g->nodes[i].fuse_bn = g->nodes[i].fused_into = -1;
+        g->nodes[i].fuse_bn = g->nodes[i].fuse_add = g->nodes[i].fused_into = -1;
         g->nodes[i].fuse_relu = g->nodes[i].relu_bwd = g->nodes[i].bwd_fused = false;
         g->nodes[i].stats_bn    = -1;
         g->nodes[i].stats_ready = false;
@@ -61,12 +61,30 @@ static float *alloc_floats(int64_t n)
     return p;
 }
 
+/* Whether operand k of add n can be its conv's epilogue: a conv, or its
+ * fused batch norm, that nothing else reads, and the other operand of the
+ * same shape, computed before that conv runs (a residual block's
+ * shortcut, made before the block's last conv). */
+static bool add_fusable(const cnn_graph *g, const int *root, const int *readers, int i, int k)
+{
+    const cnn_node *n = &g->nodes[i];
+    const int       a = n->in[k], b = n->in[1 - k], r = root[a];
+    const cnn_op    aop = g->nodes[a].op;
+
+    return (aop == CNN_OP_CONV2D || (aop == CNN_OP_BATCHNORM2D && r != a)) &&
+           g->nodes[r].op == CNN_OP_CONV2D && readers[a] == 1 && a != b && root[b] < r &&
+           cnn_node_numel(&g->nodes[a]) == cnn_node_numel(n) &&
+           cnn_node_numel(&g->nodes[b]) == cnn_node_numel(n);
+}
+
 /* Fusion for inference: a batch norm whose input is a conv that nothing
- * else reads, and a ReLU whose input is such a conv (or its fused batch
- * norm) or an add that nothing else reads, are computed by the producer's
- * epilogue, in its output memory (root[i]: the producer computing node
- * i, or i). The same bits as the nodes one by one (cnn_fused_epilogue):
- * only the passes over memory go. */
+ * else reads, an add one of whose operands is such a conv (or its fused
+ * batch norm) made after the other operand (add_fusable), and a ReLU
+ * whose input is such a conv (or its fused batch norm or add) or an add
+ * that nothing else reads, are computed by the producer's epilogue, in its
+ * output memory (root[i]: the producer computing node i, or i). The same
+ * bits as the nodes one by one (cnn_fused_epilogue): only the passes over
+ * memory go. */
 static int fusion_roots(const cnn_graph *g, int *root)
 {
     int *readers = calloc((size_t)g->n_nodes, sizeof *readers);
@@ -80,6 +98,13 @@ static int fusion_roots(const cnn_graph *g, int *root)
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const cnn_node *n = &g->nodes[i];
+        if (n->op == CNN_OP_ADD && n->n_in == 2) { /* into the conv made last */
+            const bool f0 = add_fusable(g, root, readers, i, 0);
+            const bool f1 = add_fusable(g, root, readers, i, 1);
+            if (f0 || f1) /* (not both: each needs the other made first) */
+                root[i] = root[n->in[f0 ? 0 : 1]];
+            continue;
+        }
         if (n->n_in != 1 || readers[n->in[0]] != 1)
             continue;
         const int       src = n->in[0], r = root[src];
@@ -169,6 +194,34 @@ typedef struct block {
     int64_t at, len;
 } block;
 
+/* A block of `need` floats: the best-fitting free block, else the free
+ * block at the top of the arena grown, else a new one at the top. */
+static int64_t place(block *free_, int *nfree, int64_t *top, int64_t need)
+{
+    int64_t at;
+    int     best = -1;
+
+    for (int f = 0; f < *nfree; f++)
+        if (free_[f].len >= need && (best < 0 || free_[f].len < free_[best].len))
+            best = f;
+    if (best >= 0) {
+        at = free_[best].at;
+        free_[best].at += need;
+        free_[best].len -= need;
+        if (free_[best].len == 0)
+            free_[best] = free_[--*nfree];
+    } else if (*nfree > 0 && free_[*nfree - 1].at + free_[*nfree - 1].len == *top) {
+        /* Grow the block at the top of the arena rather than start a new one. */
+        at   = free_[*nfree - 1].at;
+        *top = at + need;
+        --*nfree;
+    } else {
+        at = *top;
+        *top += need;
+    }
+    return at;
+}
+
 static int infer_layout(const cnn_graph *g, int batch, const int *root, int64_t *off,
                         int64_t *size, int *last_out)
 {
@@ -192,30 +245,11 @@ static int infer_layout(const cnn_graph *g, int batch, const int *root, int64_t 
                 last[src] = last[src] == g->n_nodes || last[src] < i ? i : last[src];
         }
     for (int i = 0; i < g->n_nodes; i++) {
-        int64_t need = round_up(cnn_node_numel(&g->nodes[i]) * batch);
-        int     best = -1;
-        if (ROOT(i) != i) { /* computed into its producer's block */
-            off[i] = off[ROOT(i)];
-            continue;
-        }
-        for (int f = 0; f < nfree; f++)
-            if (free_[f].len >= need && (best < 0 || free_[f].len < free_[best].len))
-                best = f;
-        if (best >= 0) {
-            off[i] = free_[best].at;
-            free_[best].at += need;
-            free_[best].len -= need;
-            if (free_[best].len == 0)
-                free_[best] = free_[--nfree];
-        } else if (nfree > 0 && free_[nfree - 1].at + free_[nfree - 1].len == top) {
-            /* Grow the block at the top of the arena rather than start a new one. */
-            off[i] = free_[nfree - 1].at;
-            top    = off[i] + need;
-            nfree--;
-        } else {
-            off[i] = top;
-            top += need;
-        }
+        /* A fused node is computed into its producer's block; a fused
+         * add's shortcut may still go back to the free list below. */
+        off[i] = ROOT(i) != i ? off[ROOT(i)]
+                              : place(free_, &nfree, &top,
+                                      round_up(cnn_node_numel(&g->nodes[i]) * batch));
         /* Inputs whose last reader is this node: back to the free list,
          * merged with free neighbours. */
         for (int k = 0; k < g->nodes[i].n_in; k++) {
@@ -455,6 +489,8 @@ static int plan(cnn_graph *g, int batch, bool infer)
         g->n_fused++;
         if (n->op == CNN_OP_BATCHNORM2D)
             r->fuse_bn = i;
+        else if (n->op == CNN_OP_ADD) /* the operand not made by r */
+            r->fuse_add = n->in[root[n->in[0]] == root[i] ? 1 : 0];
         else
             r->fuse_relu = true;
     }

@@ -213,7 +213,7 @@ int cnn_graph_add(cnn_graph *g, cnn_node *proto, const int *in, int n_in, const 
     cnn_graph_drop_plan(g);
     g->n_params += np;
     g->n_buffers += nb;
-    n.fuse_bn = n.fused_into = -1; /* set by inference plans */
+    n.fuse_bn = n.fuse_add = n.fused_into = -1; /* set by inference plans */
     n.fuse_relu = false;
     g->nodes[g->n_nodes] = n;
     if (g->params)

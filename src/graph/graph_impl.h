@@ -46,12 +46,13 @@ typedef struct cnn_node {
     float   *dy;    /* [batch x numel] d loss / d output                */
     float   *aux;   /* op's saved data for backward (argmax, mask, ...) */
     int64_t  aux_floats;
-    /* Inference plans (cnn_graph_plan_infer) run a conv's batch norm and
-     * ReLU, and an add's ReLU, in the producer's epilogue: the producer's
-     * fuse_bn (the batch norm node, or -1) and fuse_relu; the fused nodes'
-     * fused_into (the producer, or -1), whose output memory they share and
-     * whose forward computes theirs. */
-    int      fuse_bn, fused_into;
+    /* Inference plans (cnn_graph_plan_infer) run a conv's batch norm,
+     * residual add and ReLU, and an add's ReLU, in the producer's
+     * epilogue: the producer's fuse_bn (the batch norm node, or -1),
+     * fuse_add (the add's other operand, or -1) and fuse_relu; the fused
+     * nodes' fused_into (the producer, or -1), whose output memory they
+     * share and whose forward computes theirs. */
+    int      fuse_bn, fuse_add, fused_into;
     bool     fuse_relu;
     /* Training plans sharing gradient memory: a batch norm or an add whose
      * fused ReLU's backward it also does (relu_bwd: its dy is the ReLU's,
@@ -149,10 +150,21 @@ static inline int64_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel
 /* The node's keep_floats (inference plans), after its aux, 64-byte aligned. */
 static inline float *cnn_kept(const cnn_node *n) { return n->aux + (n->aux_floats + 15) / 16 * 16; }
 
-/* An inference epilogue (cnn_node fuse_bn, fuse_relu) on `len` outputs of
- * channel c of producer n, in place: the bits of the batch norm's and the
- * ReLU's own forward. */
+/* An inference epilogue (cnn_node fuse_bn, fuse_add, fuse_relu) on `len`
+ * outputs of channel c of producer n at y (in n->y), in place: the bits
+ * of the batch norm's, the add's and the ReLU's own forward. */
 void cnn_fused_epilogue(const cnn_exec *e, const cnn_node *n, int c, float *y, int64_t len);
+/* Whether producer n has an inference epilogue. */
+static inline bool cnn_fused(const cnn_node *n)
+{
+    return n->fuse_bn >= 0 || n->fuse_add >= 0 || n->fuse_relu;
+}
+/* The fused add's other operand at the place of y (in n->y), or NULL:
+ * the same shape as n, so the same offset. */
+static inline const float *cnn_fused_residual(const cnn_exec *e, const cnn_node *n, const float *y)
+{
+    return n->fuse_add >= 0 ? e->g->nodes[n->fuse_add].y + (y - n->y) : NULL;
+}
 /* Eval batch norm's y = x * scale + shift for channel c (batchnorm.c). */
 void cnn_bn_eval_coef(const cnn_exec *e, const cnn_node *bn, int c, float *scale, float *shift);
 /* Where a conv (cnn_node stats_bn) puts the statistics of its output

@@ -253,8 +253,17 @@ CNN_CLONES void cnn_affine_to(const float *restrict x, float *restrict y, int64_
     }
 }
 
-CNN_CLONES void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu)
+CNN_CLONES void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine,
+                                const float *r, bool relu)
 {
+    if (r) { /* an inference plan's conv with its residual add fused */
+        for (int64_t i = 0; i < n; i++) {
+            float v = affine ? y[i] * s + t : y[i];
+            v = v + r[i];
+            y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
+        }
+        return;
+    }
     if (affine && relu)
         for (int64_t i = 0; i < n; i++) {
             float v = y[i] * s + t;
@@ -270,13 +279,20 @@ CNN_CLONES void cnn_affine_relu(float *y, int64_t n, float s, float t, bool affi
 
 CNN_CLONES void cnn_bias_rows(const float *restrict s, int64_t lds, float *restrict d, int64_t ldd,
                               int rows, int64_t n, const float *b, const float *sc,
-                              const float *sh, bool relu)
+                              const float *sh, const float *res, bool relu)
 {
     for (int r = 0; r < rows; r++) {
         const float *x = s + r * lds;
         float       *y = d + r * ldd;
         const float  t = b ? b[r] : 0.0f;
-        if (sc && relu)
+        if (res) { /* an inference plan's conv with its residual add fused */
+            const float *q = res + r * ldd;
+            for (int64_t i = 0; i < n; i++) {
+                float v = sc ? (x[i] * 1.0f + t) * sc[r] + sh[r] : x[i] * 1.0f + t;
+                v = v + q[i];
+                y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
+            }
+        } else if (sc && relu)
             for (int64_t i = 0; i < n; i++) {
                 float v = (x[i] * 1.0f + t) * sc[r] + sh[r];
                 y[i] = v > 0.0f ? v : 0.0f;

@@ -365,16 +365,20 @@ void  cnn_affine(const float *x, float *y, int64_t n, float s, float t);
 /* y = x * s + t, then max(y, 0) when `relu`: the bits of cnn_affine then
  * cnn_relu_fwd, in one pass. */
 void  cnn_affine_to(const float *x, float *y, int64_t n, float s, float t, bool relu);
-/* In place: y = y * s + t when `affine`, then max(y, 0) when `relu`; the
- * bits of cnn_affine then cnn_relu_fwd. */
-void  cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, bool relu);
+/* In place: y = y * s + t when `affine`, then y + r[i] when r (not NULL),
+ * then max(y, 0) when `relu`; the bits of cnn_affine, cnn_vadd and
+ * cnn_relu_fwd one after the other. */
+void  cnn_affine_relu(float *y, int64_t n, float s, float t, bool affine, const float *r,
+                      bool relu);
 /* Rows r < rows of n floats, s[r*lds ...] to d[r*ldd ...]: x * 1 + b[r]
- * (b NULL: 0), then * sc[r] + sh[r] when sc, then max(., 0) when relu:
- * the bits of cnn_affine then cnn_affine_relu on each row, in one call
- * and one pass (a conv's output spread from its chunk with the bias and
- * a fused batch norm and ReLU). */
+ * (b NULL: 0), then * sc[r] + sh[r] when sc, then + res[r*ldd ...] when
+ * res (not NULL), then max(., 0) when relu: the bits of cnn_affine then
+ * cnn_affine_relu on each row, in one call and one pass (a conv's output
+ * spread from its chunk with the bias and a fused batch norm, residual
+ * add and ReLU). */
 void  cnn_bias_rows(const float *s, int64_t lds, float *d, int64_t ldd, int rows, int64_t n,
-                    const float *b, const float *sc, const float *sh, bool relu);
+                    const float *b, const float *sc, const float *sh, const float *res,
+                    bool relu);
 void  cnn_bn_dx(const float *x, const float *dy, const float *r, float *dx, int64_t n, float k,
                 float a1, float m, float b, bool add);
 

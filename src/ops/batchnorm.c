@@ -155,7 +155,7 @@ void cnn_fused_epilogue(const cnn_exec *e, const cnn_node *n, int c, float *y, i
 
     if (n->fuse_bn >= 0)
         cnn_bn_eval_coef(e, &e->g->nodes[n->fuse_bn], c, &s, &t);
-    cnn_affine_relu(y, len, s, t, n->fuse_bn >= 0, n->fuse_relu);
+    cnn_affine_relu(y, len, s, t, n->fuse_bn >= 0, cnn_fused_residual(e, n, y), n->fuse_relu);
 }
 
 /* Training forward with synchronized statistics: the same two passes as

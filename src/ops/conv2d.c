@@ -801,7 +801,7 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     float          *y  = k->cnt == 1 ? y0 + (int64_t)o0 * p->ohw + (int64_t)k->r0 * p->w.ow : stage;
     const int       ldy = k->cnt == 1 ? p->ohw : (int)N;
     /* An inference plan's batch norm and ReLU, on each row while in cache. */
-    const bool      fused = n->fuse_bn >= 0 || n->fuse_relu;
+    const bool      fused = cnn_fused(n);
 
     if (o1 <= o0)
         return;
@@ -854,7 +854,7 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
             float *d = y0 + i * p->ys + (int64_t)r0 * p->ohw;
             cnn_bias_rows(stage + (r0 - o0) * N + (int64_t)i * p->ohw, N, d, p->ohw, r1 - r0,
                           p->ohw, B ? B + r0 : NULL, n->fuse_bn >= 0 ? sc : NULL, sh,
-                          n->fuse_relu);
+                          cnn_fused_residual(e, n, d), n->fuse_relu);
             for (int o = r0; sums && o < r1; o++)
                 cnn_plane_stats(d + (int64_t)(o - r0) * p->ohw, p->ohw,
                                 sums + 2 * ((k->b0 + i) * p->oc + k->gi * p->ocg + o));
@@ -883,9 +883,10 @@ static void fwd_cols(const conv_plan *p, const cnn_exec *e, cnn_node *n, int64_t
             const int64_t c = c0 + j;
             const int     q = (int)(c % p->ohw);
             len = p->ohw - q < cn - j ? p->ohw - q : cn - j;
-            cnn_bias_rows(stage + j, cn, n->y + c / p->ohw * p->ys + (int64_t)r0 * p->ohw + q,
-                          p->ohw, r1 - r0, len, B ? B + r0 : NULL, n->fuse_bn >= 0 ? sc : NULL,
-                          sh, n->fuse_relu);
+            float        *d = n->y + c / p->ohw * p->ys + (int64_t)r0 * p->ohw + q;
+            cnn_bias_rows(stage + j, cn, d, p->ohw, r1 - r0, len, B ? B + r0 : NULL,
+                          n->fuse_bn >= 0 ? sc : NULL, sh, cnn_fused_residual(e, n, d),
+                          n->fuse_relu);
         }
     }
 }
@@ -985,7 +986,7 @@ static void direct_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, int
 {
     const cnn_win2d *w   = &p->w;
     const float     *B   = n->a.conv.bias ? cnn_param(e, n, 1) + gi * p->ocg : NULL;
-    const bool       fused = n->fuse_bn >= 0 || n->fuse_relu;
+    const bool       fused = cnn_fused(n);
     direct_geo q = direct_fwd_geo(p, e, n, b, gi, p->drows);
     int64_t    o0, o1;
 
@@ -1050,7 +1051,7 @@ static void wino_forward(const conv_plan *p, const cnn_exec *e, cnn_node *n)
     const cnn_win2d      *w  = &p->w;
     const float          *x  = cnn_in_node(e, n, 0)->y, *W = cnn_param(e, n, 0);
     const float          *B  = n->a.conv.bias ? cnn_param(e, n, 1) : NULL;
-    const bool            fused = n->fuse_bn >= 0 || n->fuse_relu;
+    const bool            fused = cnn_fused(n);
     const int64_t         tpi = (int64_t)p->wth * p->wtw; /* tiles an image */
     const int64_t         tiles = e->batch * tpi, items = (tiles + p->wcols - 1) / p->wcols;
     const int64_t         mup = gemm_mup(p), ust = mup * p->cg, ldx = (int64_t)p->cg * p->wcols;

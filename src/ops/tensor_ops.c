@@ -114,7 +114,7 @@ static void add_forward(const cnn_exec *e, cnn_node *n)
             cnn_slice(count, CNN_TID(), CNN_TEAM(), &lo, &hi);
             cnn_vadd(a + lo, b + lo, y + lo, hi - lo);
             if (n->fuse_relu) /* an inference plan's ReLU, while in cache */
-                cnn_affine_relu(y + lo, hi - lo, 1.0f, 0.0f, false, true);
+                cnn_affine_relu(y + lo, hi - lo, 1.0f, 0.0f, false, NULL, true);
         }
         return;
     }
@@ -124,7 +124,7 @@ static void add_forward(const cnn_exec *e, cnn_node *n)
         float       *ys_ = y + s * as;
         CNN_BCAST_FOR(bc, i, j, ys_[i] = as_[i] + bs_[j]);
         if (n->fuse_relu)
-            cnn_affine_relu(ys_, cnn_node_numel(n), 1.0f, 0.0f, false, true);
+            cnn_affine_relu(ys_, cnn_node_numel(n), 1.0f, 0.0f, false, NULL, true);
     }
 }
 
