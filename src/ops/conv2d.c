@@ -800,7 +800,8 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
     float          *y0 = n->y + k->b0 * p->ys + (int64_t)k->gi * p->ocg * p->ohw;
     float          *y  = k->cnt == 1 ? y0 + (int64_t)o0 * p->ohw + (int64_t)k->r0 * p->w.ow : stage;
     const int       ldy = k->cnt == 1 ? p->ohw : (int)N;
-    /* An inference plan's batch norm and ReLU, on each row while in cache. */
+    /* An inference plan's batch norm, residual add and ReLU, on each row
+     * while in cache. */
     const bool      fused = cnn_fused(n);
 
     if (o1 <= o0)
@@ -841,7 +842,8 @@ static void fwd_block(const conv_plan *p, const cnn_exec *e, cnn_node *n, const 
         return;
     }
     /* The chunk's rows to its images, SPREAD rows a call: the bias, the
-     * fused batch norm (its coefficients once for the images) and ReLU. */
+     * fused batch norm (its coefficients once for the images), residual
+     * add and ReLU. */
     enum { SPREAD = 64 };
     float sc[SPREAD], sh[SPREAD];
     for (int r0 = o0; r0 < o1; r0 += SPREAD) {
