@@ -317,6 +317,52 @@ static void im2col_adjoint(void)
     }
 }
 
+/* col2im's adds, bit for bit, against the plain loop that adds each
+ * dcol element into its dx element in increasing k (one add per k for
+ * any element): strides 1 to 3 on rows of 1 to 112 (stride 2's vectors
+ * of four, with -0 added between, from 5 wide on), dx starting with
+ * zeros of both signs, a NaN and infinities among the values, and the
+ * rows of dcol in two calls ([0, m) and [m, c*kh*kw): the same bits). */
+static void col2im_bits(void)
+{
+    static const int ws[] = {1, 2, 5, 7, 9, 10, 14, 17, 28, 56, 112, 224};
+    for (int sw = 1; sw <= 3; sw++)
+        for (size_t wi = 0; wi < sizeof ws / sizeof *ws; wi++)
+            for (int kw = 1; kw <= 7; kw += 2) {
+                cnn_win2d g = {.h = 5, .w = ws[wi], .kh = 3, .kw = kw, .sh = 2, .sw = sw,
+                               .pt = 1, .pl = kw / 2, .dh = 1, .dw = 1};
+                g.oh = (g.h + 2 * g.pt - (g.kh - 1) - 1) / g.sh + 1;
+                g.ow = (g.w + 2 * g.pl - (g.kw - 1) - 1) / g.sw + 1;
+                if (g.ow < 1)
+                    continue;
+                const int     c = 2, kk = g.kh * g.kw;
+                const int64_t ld = (int64_t)g.oh * g.ow, nx = (int64_t)c * g.h * g.w;
+                float *dcol = malloc(sizeof(float) * (size_t)(c * kk * ld));
+                float *dx = malloc(sizeof(float) * (size_t)nx), *want = malloc(sizeof(float) * (size_t)nx);
+                for (int64_t i = 0; i < c * kk * ld; i++)
+                    dcol[i] = i % 13 == 0 ? -0.0f : i % 29 == 0 ? INFINITY : frand();
+                dcol[ld / 2] = NAN;
+                for (int64_t i = 0; i < nx; i++)
+                    want[i] = dx[i] = i % 3 == 0 ? -0.0f : i % 3 == 1 ? 0.0f : frand();
+                for (int k = 0; k < c * kk; k++) {
+                    const int ci = k / kk, ky = k % kk / g.kw, kx = k % g.kw;
+                    for (int oy = 0; oy < g.oh; oy++)
+                        for (int ox = 0; ox < g.ow; ox++) {
+                            const int iy = oy * g.sh - g.pt + ky, ix = ox * g.sw - g.pl + kx;
+                            if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
+                                want[(ci * g.h + iy) * g.w + ix] += dcol[k * ld + oy * g.ow + ox];
+                        }
+                }
+                const int m = c * kk / 2;
+                cnn_col2im_add_rows(dcol, ld, c, &g, 0, m, 0, g.oh, dx);
+                cnn_col2im_add_rows(dcol + m * ld, ld, c, &g, m, c * kk, 0, g.oh, dx);
+                T_TRUE(memcmp(dx, want, sizeof(float) * (size_t)nx) == 0);
+                free(dcol);
+                free(dx);
+                free(want);
+            }
+}
+
 /* ==== @@ELEMENTWISE ==== */
 
 /* Bits of the vectorized loops against the scalar definitions, on signs,
@@ -529,6 +575,7 @@ int main(void)
     T_RUN(gemm_emulated_avx512);
     T_RUN(gemm_beta_zero_ignores_c);
     T_RUN(im2col_adjoint);
+    T_RUN(col2im_bits);
     T_RUN(eltwise_definitions);
     T_RUN(sum_fixed_lanes);
     T_RUN(transpose_every_variant);
