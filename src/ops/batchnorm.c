@@ -103,14 +103,21 @@ static void prefetch_w(float *x, int64_t n)
         __builtin_prefetch(x + i, 1);
 }
 
+/* y = x * scale + shift of channel c from its mean m and 1/sqrt(var + eps). */
+static void affine_of(const cnn_exec *e, const cnn_node *n, int c, float m, float inv,
+                      float *scale, float *shift)
+{
+    *scale = cnn_param(e, n, 0)[c] * inv;
+    *shift = cnn_param(e, n, 1)[c] - m * *scale;
+}
+
 /* Channel c's mean m, 1/sqrt(var + eps) and y = x * scale + shift. */
 static void coef(const cnn_exec *e, const cnn_node *n, int c, double mean, double var, float *m,
                  float *inv, float *scale, float *shift)
 {
-    *m     = (float)mean;
-    *inv   = (float)(1.0 / sqrt(var + (double)n->a.bn.eps));
-    *scale = cnn_param(e, n, 0)[c] * *inv;
-    *shift = cnn_param(e, n, 1)[c] - *m * *scale;
+    *m   = (float)mean;
+    *inv = (float)(1.0 / sqrt(var + (double)n->a.bn.eps));
+    affine_of(e, n, c, *m, *inv, scale, shift);
 }
 
 void cnn_bn_eval_coef(const cnn_exec *e, const cnn_node *bn, int c, float *scale, float *shift)
@@ -122,9 +129,9 @@ void cnn_bn_eval_coef(const cnn_exec *e, const cnn_node *bn, int c, float *scale
 /* Channel c from its statistics: with batch statistics over `count` values
  * (count > 0), moves the running statistics towards the batch mean and
  * unbiased variance; then saves the mean and 1/sqrt(var + eps) for backward
- * and writes y = x * scale + shift. */
+ * and, with `write`, writes y = x * scale + shift. */
 static void normalize(const cnn_exec *e, cnn_node *n, int c, double mean, double var,
-                      double count)
+                      double count, bool write)
 {
     const cnn_node *x  = cnn_in_node(e, n, 0);
     const int       C  = (int)n->shape.dim[0];
@@ -140,7 +147,7 @@ static void normalize(const cnn_exec *e, cnn_node *n, int c, double mean, double
     coef(e, n, c, mean, var, &m, &inv, &scale, &shift);
     n->aux[c]     = m;
     n->aux[C + c] = inv;
-    for (int b = 0; b < e->batch; b++) { /* with a training plan's ReLU (fuse_relu) */
+    for (int b = 0; write && b < e->batch; b++) { /* with a training plan's ReLU (fuse_relu) */
         if (b + 1 < e->batch)
             prefetch_w(n->y + ((int64_t)(b + 1) * C + c) * hw, hw);
         cnn_affine_to(x->y + ((int64_t)b * C + c) * hw, n->y + ((int64_t)b * C + c) * hw, hw, scale,
@@ -189,7 +196,7 @@ static void bn_forward_sync(const cnn_exec *e, cnn_node *n)
         return;
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(static))
     for (int c = 0; c < C; c++)
-        normalize(e, n, c, sum[c] / count, ssd[c] / count, count);
+        normalize(e, n, c, sum[c] / count, ssd[c] / count, count, true);
 }
 
 static void bn_forward(const cnn_exec *e, cnn_node *n)
@@ -207,6 +214,12 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
     /* The planes' statistics, from the conv before when it made them. */
     const float *stats = batch_stats && n->stats_ready ? n->aux + 2 * C : NULL;
     n->stats_ready     = false;
+    /* Where no pass over the planes makes the statistics, y is written
+     * after, in the planes' order in memory (channel by channel, each
+     * channel's planes lie C planes apart: 3 KiB runs at 28x28, half the
+     * bandwidth of one stream); else channel by channel, each plane just
+     * read. */
+    const bool stream = (!batch_stats || stats) && hw >= 64;
     /* A channel is one thread's, whichever: taken as they come. */
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(dynamic, 1))
     for (int c = 0; c < C; c++) {
@@ -239,7 +252,21 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
             mean = rmean[c];
             var  = rvar[c];
         }
-        normalize(e, n, c, mean, var, batch_stats ? (double)count : 0.0);
+        normalize(e, n, c, mean, var, batch_stats ? (double)count : 0.0, !stream);
+    }
+    if (!stream)
+        return;
+    const int64_t planes = (int64_t)e->batch * C;
+    CNN_OMP(omp parallel num_threads(e->nthreads))
+    {
+        int64_t lo, hi;
+        cnn_slice(planes, CNN_TID(), CNN_TEAM(), &lo, &hi);
+        for (int64_t p = lo; p < hi; p++) {
+            const int c = (int)(p % C);
+            float     scale, shift;
+            affine_of(e, n, c, n->aux[c], n->aux[C + c], &scale, &shift);
+            cnn_affine_to(x->y + p * hw, n->y + p * hw, hw, scale, shift, n->fuse_relu);
+        }
     }
 }
 
@@ -291,6 +318,56 @@ static void bn_backward_sync(const cnn_exec *e, cnn_node *n)
     }
 }
 
+/* bn_backward in the planes' order in memory (3 KiB runs C planes apart
+ * at 28x28 read channel by channel got half the bandwidth of one stream):
+ * each plane's sums into the room of the conv's plane statistics (read by
+ * the forward, free now), then each channel's, added plane after plane in
+ * the batch's order as bn_backward adds them (the same bits), which leave
+ * its a1 and a2 in its first plane's pair; then dx plane by plane. */
+static void bn_backward_stream(const cnn_exec *e, cnn_node *n)
+{
+    cnn_node      *x      = cnn_in_node(e, n, 0);
+    const int      C      = (int)n->shape.dim[0];
+    const int64_t  hw     = spatial(n), count = hw * e->batch, planes = (int64_t)e->batch * C;
+    const float   *gamma  = cnn_param(e, n, 0);
+    const float   *smean  = n->aux, *sinv = n->aux + C;
+    const float   *r      = n->relu_bwd ? n->y : NULL; /* a fused ReLU's output */
+    const bool     batch_stats = uses_batch_stats(e, n);
+    float         *ps     = n->aux + 2 * C; /* [batch][C][2] */
+
+    CNN_OMP(omp parallel num_threads(e->nthreads))
+    {
+        int64_t lo, hi;
+        cnn_slice(planes, CNN_TID(), CNN_TEAM(), &lo, &hi);
+        for (int64_t p = lo; p < hi; p++)
+            cnn_bn_sums(n->dy + p * hw, r ? r + p * hw : NULL, x->y + p * hw, hw,
+                        smean[p % C], &ps[2 * p], &ps[2 * p + 1]);
+        CNN_OMP(omp barrier)
+        CNN_OMP(omp for schedule(static))
+        for (int c = 0; c < C; c++) {
+            double sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy * xhat */
+            for (int b = 0; b < e->batch; b++) {
+                sdy += ps[2 * ((int64_t)b * C + c)];
+                sdyx += ps[2 * ((int64_t)b * C + c) + 1];
+            }
+            sdyx *= sinv[c];
+            if (n->trainable) {
+                cnn_pgrad(e, n, 0)[c] += (float)sdyx;
+                cnn_pgrad(e, n, 1)[c] += (float)sdy;
+            }
+            ps[2 * c]     = batch_stats ? (float)(sdy / (double)count) : 0.0f;
+            ps[2 * c + 1] = batch_stats ? (float)(sdyx / (double)count) : 0.0f;
+        }
+        /* omp for's barrier: every channel's a1 and a2 are there */
+        for (int64_t p = lo; x->req && p < hi; p++) {
+            const int   c = (int)(p % C);
+            const float inv = sinv[c];
+            cnn_bn_dx(x->y + p * hw, n->dy + p * hw, r ? r + p * hw : NULL, x->dy + p * hw, hw,
+                      gamma[c] * inv, ps[2 * c], smean[c], inv * ps[2 * c + 1], !n->over_dx);
+        }
+    }
+}
+
 static void bn_backward(const cnn_exec *e, cnn_node *n)
 {
     cnn_node     *x     = cnn_in_node(e, n, 0);
@@ -303,6 +380,10 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
 
     if (batch_stats && e->g->reduce) {
         bn_backward_sync(e, n);
+        return;
+    }
+    if (hw >= 64 && !e->g->reduce && n->aux_floats >= 2 * C + 2 * (int64_t)e->batch * C) {
+        bn_backward_stream(e, n);
         return;
     }
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(dynamic, 1))
