@@ -867,14 +867,18 @@ static void ref_bn(const opcase *c, double *const *x, const double *p, const dou
 
 static void batchnorm_modes(void)
 {
-    opcase c = {.n_in = 1, .in = {{3, {3, 4, 3}}}, .batch = 3, .mode = CNN_TRAIN,
-                .build = build_bn, .ref = ref_bn, .f = 1e-5f};
-    check_case(&c);
-    c.mode = CNN_EVAL;
-    check_case(&c);
-    c.mode = CNN_TRAIN;
-    c.flag = true; /* frozen: running statistics, no parameter gradients */
-    check_case(&c);
+    /* planes of 12 pixels (channel by channel) and of 72 (written, and
+     * the backward's sums and dx made, plane by plane in memory's order) */
+    for (int big = 0; big < 2; big++) {
+        opcase c = {.n_in = 1, .in = {{3, {3, big ? 8 : 4, big ? 9 : 3}}}, .batch = 3,
+                    .mode = CNN_TRAIN, .build = build_bn, .ref = ref_bn, .f = 1e-5f};
+        check_case(&c);
+        c.mode = CNN_EVAL;
+        check_case(&c);
+        c.mode = CNN_TRAIN;
+        c.flag = true; /* frozen: running statistics, no parameter gradients */
+        check_case(&c);
+    }
     opcase f = {.n_in = 1, .in = {{1, {5}}}, .batch = 4, .mode = CNN_TRAIN,
                 .build = build_bn, .ref = ref_bn, .f = 1e-3f}; /* BatchNorm1d */
     check_case(&f);
