@@ -708,6 +708,56 @@ static void gt_transpose(const float *src, int64_t lds, int ni, int nj, float *d
             dst[j * ldd + i] = bias ? src[i * lds + j] + bias[j] : src[i * lds + j];
 }
 
+/* gt_transpose of T [ni pixels][WID channels] (rows WID floats apart, a
+ * constant) into dst's nj channel rows (+ bias[j]): channels outermost,
+ * so the eight rows stored stay in registers while the pixels go by
+ * (gt_transpose kept its eight destinations on the stack: most of the
+ * store pass of an ocl direct conv); each row gets its bias before the
+ * transpose, the same adds. */
+static inline __attribute__((always_inline)) void
+gt_transpose_rows(const float *src, int wid, int ni, int nj, float *dst, int64_t ldd,
+                  const float *bias)
+{
+    int j = 0;
+#ifdef GT_HAVE_AVX2
+    for (; j + 8 <= nj; j += 8) {
+        float       *d[8];
+        const __m256 bv = bias ? _mm256_loadu_ps(bias + j) : _mm256_setzero_ps();
+        for (int t = 0; t < 8; t++)
+            d[t] = dst + (int64_t)(j + t) * ldd;
+        int i = 0;
+        for (; i + 8 <= ni; i += 8) {
+            __m256 r[8];
+            for (int t = 0; t < 8; t++) {
+                r[t] = _mm256_loadu_ps(src + (int64_t)(i + t) * wid + j);
+                if (bias)
+                    r[t] = _mm256_add_ps(r[t], bv);
+            }
+            gt_transpose8(r);
+            for (int t = 0; t < 8; t++)
+                _mm256_storeu_ps(d[t] + i, r[t]);
+        }
+        for (; i < ni; i++)
+            for (int t = 0; t < 8; t++)
+                d[t][i] = bias ? src[(int64_t)i * wid + j + t] + bias[j + t]
+                               : src[(int64_t)i * wid + j + t];
+    }
+#endif
+    for (; j < nj; j++)
+        for (int i = 0; i < ni; i++)
+            dst[(int64_t)j * ldd + i] = bias ? src[(int64_t)i * wid + j] + bias[j]
+                                             : src[(int64_t)i * wid + j];
+}
+
+static void gt_store_panel(const float *T, int wid, int ni, int nj, float *dst, int64_t ldd,
+                           const float *bias)
+{
+    if (wid == GT_NR)
+        gt_transpose_rows(T, GT_NR, ni, nj, dst, ldd, bias);
+    else
+        gt_transpose_rows(T, GT_VL, ni, nj, dst, ldd, bias);
+}
+
 void GT_TRANSPOSE_FN(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd)
 {
     gt_transpose(src, lds, ni, nj, dst, ldd, NULL);
@@ -751,8 +801,8 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
             }
         }
         for (int i = 0; i < nimg; i++)
-            gt_transpose(T + (int64_t)i * per * wid, wid, per, nr, y + i * d->ys + j0 * d->ldy,
-                         d->ldy, d->bias ? d->bias + j0 : NULL);
+            gt_store_panel(T + (int64_t)i * per * wid, wid, per, nr, y + i * d->ys + j0 * d->ldy,
+                           d->ldy, d->bias ? d->bias + j0 : NULL);
     }
 }
 
