@@ -758,9 +758,43 @@ static void gt_store_panel(const float *T, int wid, int ni, int nj, float *dst, 
         gt_transpose_rows(T, GT_VL, ni, nj, dst, ldd, bias);
 }
 
+/* gt_transpose into rows of W floats (a constant: a panel of GT_NR
+ * channels, dY^T for the direct weight gradient): the eight source rows
+ * outermost, kept in registers, the destination one pointer. */
+static inline __attribute__((always_inline)) void
+gt_transpose_to(const float *src, int64_t lds, int ni, int nj, float *dst, int W)
+{
+    int i = 0;
+#ifdef GT_HAVE_AVX2
+    for (; i + 8 <= ni; i += 8) {
+        const float *s[8];
+        for (int t = 0; t < 8; t++)
+            s[t] = src + (int64_t)(i + t) * lds;
+        int j = 0;
+        for (; j + 8 <= nj; j += 8) {
+            __m256 r[8];
+            for (int t = 0; t < 8; t++)
+                r[t] = _mm256_loadu_ps(s[t] + j);
+            gt_transpose8(r);
+            for (int t = 0; t < 8; t++)
+                _mm256_storeu_ps(dst + (int64_t)(j + t) * W + i, r[t]);
+        }
+        for (; j < nj; j++)
+            for (int t = 0; t < 8; t++)
+                dst[(int64_t)j * W + i + t] = s[t][j];
+    }
+#endif
+    for (; i < ni; i++)
+        for (int j = 0; j < nj; j++)
+            dst[(int64_t)j * W + i] = src[(int64_t)i * lds + j];
+}
+
 void GT_TRANSPOSE_FN(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd)
 {
-    gt_transpose(src, lds, ni, nj, dst, ldd, NULL);
+    if (ldd == GT_NR)
+        gt_transpose_to(src, lds, ni, nj, dst, GT_NR);
+    else
+        gt_transpose(src, lds, ni, nj, dst, ldd, NULL);
 }
 
 /* Panel by panel of NR channels (VL with d->ocl 2): every slice of K
@@ -780,8 +814,12 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
     for (int j0 = 0; j0 < d->M; j0 += wid) {
         const int nr = d->M - j0 < wid ? d->M - j0 : wid;
         for (int i = 0; d->add && i < nimg; i++)
-            gt_transpose(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per, T + (int64_t)i * per * wid,
-                         wid, NULL);
+            if (wid == GT_NR)
+                gt_transpose_to(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per,
+                                T + (int64_t)i * per * wid, GT_NR);
+            else
+                gt_transpose_to(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per,
+                                T + (int64_t)i * per * wid, GT_VL);
         for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
             const int    kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
             const float *Bk = Bw;
