@@ -590,7 +590,7 @@ static void gt_direct_tile(const cnn_direct *d, int64_t s, int64_t nseg, int seg
 /* ---- output channels in the lanes (cnn_direct's ocl) ---- */
 
 _Static_assert(GT_NV == 2, "cnn_direct_kernel's ocw is two vectors");
-_Static_assert(GT_KC * GT_NR + CNN_DIRECT_OCL_PIXELS * GT_NR + 16 <= CNN_GEMM_WS_FLOATS,
+_Static_assert(GT_KC * GT_NR + CNN_DIRECT_OCL_PIXELS * (GT_NR + 2) + 16 <= CNN_GEMM_WS_FLOATS,
                "gt_direct_ocl: workspace too small");
 
 /* Columns [p0, p0 + kc) of W [M, K] transposed, in panels of wid (NR or
@@ -810,7 +810,15 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
     const int     npix = per * nimg;
     const int64_t mun  = (d->M + wid - 1) / wid * wid;
     float        *y    = d->y + (int64_t)d->r0 * d->ow;
+    /* Where each pixel reads the band, worked out once for every panel
+     * and slice, without divisions (three a pixel, for each tile of
+     * pixels, panel and slice, were a tenth of the kernel's time) */
+    int64_t      *at   = (int64_t *)(void *)(T + (int64_t)CNN_DIRECT_OCL_PIXELS * GT_NR);
 
+    for (int i = 0, q = 0; i < nimg; i++)
+        for (int r = 0; r < d->r1 - d->r0; r++)
+            for (int c = 0; c < d->ow; c++)
+                at[q++] = i * d->xbs + (int64_t)r * d->ldx + c;
     for (int j0 = 0; j0 < d->M; j0 += wid) {
         const int nr = d->M - j0 < wid ? d->M - j0 : wid;
         for (int i = 0; d->add && i < nimg; i++)
@@ -830,10 +838,8 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
             for (int t = 0; t < npix; t += step) {
                 const int    mr = npix - t < step ? npix - t : step;
                 const float *a0[GT_MR * GT_NV];
-                for (int r = 0; r < step; r++) {
-                    const int q = t + (r < mr ? r : 0), pq = q % per;
-                    a0[r] = d->xb + q / per * d->xbs + (int64_t)(pq / d->ow) * d->ldx + pq % d->ow;
-                }
+                for (int r = 0; r < step; r++)
+                    a0[r] = d->xb + at[t + (r < mr ? r : 0)];
                 gt_ocl_any(mr, nv, kc, a0, d->koff + p0, Bk, T + (int64_t)t * wid, wid,
                            p0 == 0 && !d->add);
             }
