@@ -758,9 +758,10 @@ static void gt_store_panel(const float *T, int wid, int ni, int nj, float *dst, 
         gt_transpose_rows(T, GT_VL, ni, nj, dst, ldd, bias);
 }
 
-/* gt_transpose into rows of W floats (a constant: a panel of GT_NR
- * channels, dY^T for the direct weight gradient): the eight source rows
- * outermost, kept in registers, the destination one pointer. */
+/* gt_transpose into rows of W floats (a constant, a panel's width: dY^T
+ * for the direct weight gradient, y read back into T before the ocl
+ * kernel adds to it): the eight source rows outermost, kept in
+ * registers, the destination one pointer. */
 static inline __attribute__((always_inline)) void
 gt_transpose_to(const float *src, int64_t lds, int ni, int nj, float *dst, int W)
 {
@@ -811,8 +812,9 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
     const int64_t mun  = (d->M + wid - 1) / wid * wid;
     float        *y    = d->y + (int64_t)d->r0 * d->ow;
     /* Where each pixel reads the band, worked out once for every panel
-     * and slice, without divisions (three a pixel, for each tile of
-     * pixels, panel and slice, were a tenth of the kernel's time) */
+     * and slice, without divisions (three a pixel for each tile of
+     * pixels, panel and slice were about a quarter of the time spent
+     * outside the kernel) */
     int64_t      *at   = (int64_t *)(void *)(T + (int64_t)CNN_DIRECT_OCL_PIXELS * GT_NR);
 
     for (int i = 0, q = 0; i < nimg; i++)
