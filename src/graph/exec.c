@@ -72,7 +72,7 @@ static bool add_fusable(const cnn_graph *g, const int *root, const int *readers,
     const cnn_op    aop = g->nodes[a].op;
 
     return (aop == CNN_OP_CONV2D || (aop == CNN_OP_BATCHNORM2D && r != a)) &&
-           g->nodes[r].op == CNN_OP_CONV2D && readers[a] == 1 && a != b && root[b] < r &&
+           g->nodes[r].op == CNN_OP_CONV2D && readers[a] == 1 && root[b] < r &&
            cnn_node_numel(&g->nodes[a]) == cnn_node_numel(n) &&
            cnn_node_numel(&g->nodes[b]) == cnn_node_numel(n);
 }

@@ -680,40 +680,12 @@ static void gt_ocl_any(int rows, int nv, int kc, const float *const *a0,
 #undef GT_CALL
 }
 
-/* dst[j*ldd + i] = src[i*lds + j] (+ bias[j] where bias) for i < ni,
- * j < nj. */
-static void gt_transpose(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd,
-                         const float *bias)
-{
-    int i = 0;
-#ifdef GT_HAVE_AVX2
-    for (; i + 8 <= ni; i += 8) {
-        int j = 0;
-        for (; j + 8 <= nj; j += 8) {
-            __m256 r[8];
-            for (int t = 0; t < 8; t++)
-                r[t] = _mm256_loadu_ps(src + (i + t) * lds + j);
-            gt_transpose8(r);
-            for (int t = 0; t < 8; t++)
-                _mm256_storeu_ps(dst + (j + t) * ldd + i,
-                                 bias ? _mm256_add_ps(r[t], _mm256_set1_ps(bias[j + t])) : r[t]);
-        }
-        for (; j < nj; j++)
-            for (int t = 0; t < 8; t++)
-                dst[j * ldd + i + t] = bias ? src[(i + t) * lds + j] + bias[j] : src[(i + t) * lds + j];
-    }
-#endif
-    for (; i < ni; i++)
-        for (int j = 0; j < nj; j++)
-            dst[j * ldd + i] = bias ? src[i * lds + j] + bias[j] : src[i * lds + j];
-}
-
-/* gt_transpose of T [ni pixels][WID channels] (rows WID floats apart, a
- * constant) into dst's nj channel rows (+ bias[j]): channels outermost,
- * so the eight rows stored stay in registers while the pixels go by
- * (gt_transpose kept its eight destinations on the stack: most of the
- * store pass of an ocl direct conv); each row gets its bias before the
- * transpose, the same adds. */
+/* T [ni pixels][wid channels] (rows wid floats apart, a constant once
+ * inlined) into dst's nj channel rows, ldd apart (+ bias[j]): channels
+ * outermost, so the eight rows stored stay in registers while the pixels
+ * go by (a loop with pixels outermost kept its eight destinations on the
+ * stack: most of the store pass of an ocl direct conv); each row gets its
+ * bias before the transpose, the same adds. */
 static inline __attribute__((always_inline)) void
 gt_transpose_rows(const float *src, int wid, int ni, int nj, float *dst, int64_t ldd,
                   const float *bias)
@@ -758,12 +730,12 @@ static void gt_store_panel(const float *T, int wid, int ni, int nj, float *dst, 
         gt_transpose_rows(T, GT_VL, ni, nj, dst, ldd, bias);
 }
 
-/* gt_transpose into rows of W floats (a constant, a panel's width: dY^T
- * for the direct weight gradient, y read back into T before the ocl
- * kernel adds to it): the eight source rows outermost, kept in
- * registers, the destination one pointer. */
+/* dst[j*W + i] = src[i*lds + j] for i < ni, j < nj: the eight source
+ * rows outermost, kept in registers. Inlined with W a constant (a
+ * panel's width: dY^T for the direct weight gradient, y read back into T
+ * before the ocl kernel adds to it), the destination is one pointer. */
 static inline __attribute__((always_inline)) void
-gt_transpose_to(const float *src, int64_t lds, int ni, int nj, float *dst, int W)
+gt_transpose_to(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t W)
 {
     int i = 0;
 #ifdef GT_HAVE_AVX2
@@ -795,7 +767,17 @@ void GT_TRANSPOSE_FN(const float *src, int64_t lds, int ni, int nj, float *dst, 
     if (ldd == GT_NR)
         gt_transpose_to(src, lds, ni, nj, dst, GT_NR);
     else
-        gt_transpose(src, lds, ni, nj, dst, ldd, NULL);
+        gt_transpose_to(src, lds, ni, nj, dst, ldd);
+}
+
+/* y's nj channel rows (ldy apart) into T [ni pixels][wid]: gt_store_panel's
+ * inverse, for the ocl kernel to add to. */
+static void gt_load_panel(const float *y, int64_t ldy, int nj, int ni, float *T, int wid)
+{
+    if (wid == GT_NR)
+        gt_transpose_to(y, ldy, nj, ni, T, GT_NR);
+    else
+        gt_transpose_to(y, ldy, nj, ni, T, GT_VL);
 }
 
 /* Panel by panel of NR channels (VL with d->ocl 2): every slice of K
@@ -824,12 +806,8 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
     for (int j0 = 0; j0 < d->M; j0 += wid) {
         const int nr = d->M - j0 < wid ? d->M - j0 : wid;
         for (int i = 0; d->add && i < nimg; i++)
-            if (wid == GT_NR)
-                gt_transpose_to(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per,
-                                T + (int64_t)i * per * wid, GT_NR);
-            else
-                gt_transpose_to(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per,
-                                T + (int64_t)i * per * wid, GT_VL);
+            gt_load_panel(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per, T + (int64_t)i * per * wid,
+                          wid);
         for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
             const int    kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
             const float *Bk = Bw;

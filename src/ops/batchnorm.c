@@ -199,6 +199,11 @@ static void bn_forward_sync(const cnn_exec *e, cnn_node *n)
         normalize(e, n, c, sum[c] / count, ssd[c] / count, count, true);
 }
 
+/* Planes of at least this many pixels go through the passes in memory's
+ * order (bn_forward's y, bn_backward_stream): shorter ones would pay a
+ * call a plane for a few floats. */
+enum { BN_STREAM_HW = 64 };
+
 static void bn_forward(const cnn_exec *e, cnn_node *n)
 {
     const cnn_node *x     = cnn_in_node(e, n, 0);
@@ -219,7 +224,7 @@ static void bn_forward(const cnn_exec *e, cnn_node *n)
      * channel's planes lie C planes apart: 3 KiB runs at 28x28, half the
      * bandwidth of one stream); else channel by channel, each plane just
      * read. */
-    const bool stream = (!batch_stats || stats) && hw >= 64;
+    const bool stream = (!batch_stats || stats) && hw >= BN_STREAM_HW;
     /* A channel is one thread's, whichever: taken as they come. */
     CNN_OMP(omp parallel for num_threads(e->nthreads) schedule(dynamic, 1))
     for (int c = 0; c < C; c++) {
@@ -318,6 +323,23 @@ static void bn_backward_sync(const cnn_exec *e, cnn_node *n)
     }
 }
 
+/* Channel c's sums over the batch, sum dy and sum dy*(x - m): the
+ * parameter gradients, and a1 = sum dy / count, a2 = sum dy*xhat / count
+ * for cnn_bn_dx (0 with running statistics, which are constants). */
+static void channel_grads(const cnn_exec *e, cnn_node *n, int c, double sdy, double sdyx,
+                          double count, float *a1, float *a2)
+{
+    const bool batch_stats = uses_batch_stats(e, n);
+
+    sdyx *= n->aux[n->shape.dim[0] + c]; /* times inv: sum dy * xhat */
+    if (n->trainable) {
+        cnn_pgrad(e, n, 0)[c] += (float)sdyx;
+        cnn_pgrad(e, n, 1)[c] += (float)sdy;
+    }
+    *a1 = batch_stats ? (float)(sdy / count) : 0.0f;
+    *a2 = batch_stats ? (float)(sdyx / count) : 0.0f;
+}
+
 /* bn_backward in the planes' order in memory (3 KiB runs C planes apart
  * at 28x28 read channel by channel got half the bandwidth of one stream):
  * each plane's sums into the room of the conv's plane statistics (read by
@@ -332,7 +354,6 @@ static void bn_backward_stream(const cnn_exec *e, cnn_node *n)
     const float   *gamma  = cnn_param(e, n, 0);
     const float   *smean  = n->aux, *sinv = n->aux + C;
     const float   *r      = n->relu_bwd ? n->y : NULL; /* a fused ReLU's output */
-    const bool     batch_stats = uses_batch_stats(e, n);
     float         *ps     = n->aux + 2 * C; /* [batch][C][2] */
 
     CNN_OMP(omp parallel num_threads(e->nthreads))
@@ -350,13 +371,7 @@ static void bn_backward_stream(const cnn_exec *e, cnn_node *n)
                 sdy += ps[2 * ((int64_t)b * C + c)];
                 sdyx += ps[2 * ((int64_t)b * C + c) + 1];
             }
-            sdyx *= sinv[c];
-            if (n->trainable) {
-                cnn_pgrad(e, n, 0)[c] += (float)sdyx;
-                cnn_pgrad(e, n, 1)[c] += (float)sdy;
-            }
-            ps[2 * c]     = batch_stats ? (float)(sdy / (double)count) : 0.0f;
-            ps[2 * c + 1] = batch_stats ? (float)(sdyx / (double)count) : 0.0f;
+            channel_grads(e, n, c, sdy, sdyx, (double)count, &ps[2 * c], &ps[2 * c + 1]);
         }
         /* omp for's barrier: every channel's a1 and a2 are there */
         for (int64_t p = lo; x->req && p < hi; p++) {
@@ -382,7 +397,7 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
         bn_backward_sync(e, n);
         return;
     }
-    if (hw >= 64 && !e->g->reduce && n->aux_floats >= 2 * C + 2 * (int64_t)e->batch * C) {
+    if (hw >= BN_STREAM_HW && !e->g->reduce && n->aux_floats >= 2 * C + 2 * (int64_t)e->batch * C) {
         bn_backward_stream(e, n);
         return;
     }
@@ -403,18 +418,13 @@ static void bn_backward(const cnn_exec *e, cnn_node *n)
             sdy += ps;
             sdyx += px;
         }
-        sdyx *= inv;
-        if (n->trainable) {
-            cnn_pgrad(e, n, 0)[c] += (float)sdyx;
-            cnn_pgrad(e, n, 1)[c] += (float)sdy;
-        }
+        float a1, a2;
+        channel_grads(e, n, c, sdy, sdyx, (double)count, &a1, &a2);
         if (!x->req)
             continue;
         /* Batch statistics: dx = g*inv/m * (m*dy - sum(dy) - xhat*sum(dy*xhat));
          * running statistics are constants: dx = g*inv*dy. */
-        const float k  = gamma[c] * inv;
-        const float a1 = batch_stats ? (float)(sdy / (double)count) : 0.0f;
-        const float a2 = batch_stats ? (float)(sdyx / (double)count) : 0.0f;
+        const float k = gamma[c] * inv;
         for (int b = 0; b < e->batch; b++) {
             const int64_t o = ((int64_t)b * C + c) * hw;
             if (b + 1 < e->batch)
