@@ -70,6 +70,14 @@ static inline void add_row(float *restrict d, const float *restrict s, int n)
 typedef float v4f __attribute__((vector_size(16)));
 typedef int   v4i __attribute__((vector_size(16)));
 
+/* Lanes i, j, k, l of the eight of a and b: clang and GCC 12 have
+ * __builtin_shufflevector; older GCC only __builtin_shuffle. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUF4(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
+#else
+#define SHUF4(a, b, i, j, k, l) __builtin_shuffle(a, b, (v4i){i, j, k, l})
+#endif
+
 static inline __attribute__((always_inline)) void add_row_s2(float *d, const float *s, int n)
 {
     const v4f nz = {-0.0f, -0.0f, -0.0f, -0.0f};
@@ -80,8 +88,8 @@ static inline __attribute__((always_inline)) void add_row_s2(float *d, const flo
         memcpy(&sv, s + i, sizeof sv);
         memcpy(&a, d + 2 * i, sizeof a);
         memcpy(&b, d + 2 * i + 4, sizeof b);
-        a += __builtin_shuffle(sv, nz, (v4i){0, 4, 1, 5});
-        b += __builtin_shuffle(sv, nz, (v4i){2, 6, 3, 7});
+        a += SHUF4(sv, nz, 0, 4, 1, 5);
+        b += SHUF4(sv, nz, 2, 6, 3, 7);
         memcpy(d + 2 * i, &a, sizeof a);
         memcpy(d + 2 * i + 4, &b, sizeof b);
     }
@@ -246,7 +254,7 @@ CNN_CLONES void cnn_band_rows_phased(const float *x, int c, int h, int w, int iy
                         v4f lo, hi;
                         memcpy(&lo, src + 2 * q, sizeof lo);
                         memcpy(&hi, src + 2 * q + 4, sizeof hi);
-                        const v4f e = __builtin_shuffle(lo, hi, (v4i){0, 2, 4, 6});
+                        const v4f e = SHUF4(lo, hi, 0, 2, 4, 6);
                         memcpy(d + q, &e, sizeof e);
                     }
                 for (; q < qb; q++)
