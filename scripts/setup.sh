@@ -11,7 +11,8 @@
 #                                python3-opencv for the ONNX export check;
 #                                python3-venv for bench/.venv, which gets
 #                                onnxruntime from PyPI: scripts/ort_venv.sh)
-#                                and clang with libFuzzer for make fuzz
+#                                and clang with libFuzzer (make fuzz, and
+#                                tests/test_portable.sh's second build)
 set -eu
 
 need="gcc make libc6-dev zlib1g-dev libstb-dev dataset-fashion-mnist libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata libopenmpi-dev openmpi-bin"
