@@ -81,6 +81,7 @@ $(BUILD)/src/kernels/%.o: ALL_CFLAGS += -O3
 ifneq ($(filter x86_64% i386% i486% i586% i686% amd64%,$(shell $(CC) -dumpmachine)),)
 $(BUILD)/src/kernels/gemm_avx2.o: ALL_CFLAGS += -mavx2 -mfma
 $(BUILD)/src/kernels/gemm_avx512.o: ALL_CFLAGS += -mavx512f -mavx2 -mfma
+$(BUILD)/src/kernels/gemm_emu512.o: ALL_CFLAGS += -mavx2 -mfma
 endif
 # Lets GCC compute both arms of a data-dependent select (leaky ReLU), so the
 # loop vectorizes instead of branching; values are unchanged, only FP

@@ -209,13 +209,14 @@ static void gemm_bits_depend_on_k_only(void)
     }
 }
 
-/* The AVX-512 variant's arithmetic, emulated: correct against double loops
- * on the whole sweep, and the same bits as AVX2 where that runs (same KC,
- * same FMA chains) and as real AVX-512 where that runs. */
+/* The AVX-512 variant's arithmetic, emulated lane by lane: correct against
+ * double loops on the whole sweep, and the same bits as AVX2 where that
+ * runs (same KC, same FMA chains), as real AVX-512 where that runs, and as
+ * the library's emu512 (the AVX-512 template in AVX2 halves). */
 static void gemm_emulated_avx512(void)
 {
-    static cnn_gemm_fn *const real[] = {cnn_gemm_avx2, cnn_gemm_avx512};
-    static const cnn_isa      real_isa[] = {CNN_ISA_AVX2, CNN_ISA_AVX512};
+    static cnn_gemm_fn *const real[]     = {cnn_gemm_avx2, cnn_gemm_avx512, cnn_gemm_emu512};
+    static const cnn_isa      real_isa[] = {CNN_ISA_AVX2, CNN_ISA_AVX512, CNN_ISA_EMU512};
 
     for (int t = 0; t < 4; t++)
         for (size_t s = 0; s < sizeof gemm_sizes / sizeof *gemm_sizes; s++)
@@ -225,7 +226,7 @@ static void gemm_emulated_avx512(void)
                 float     *emu, *got;
                 gemm_check(emu_gemm_avx512, "avx512-emulated", t & 1, t & 2, z[0], z[1], z[2],
                            gemm_ab[ab][0], gemm_ab[ab][1], &emu);
-                for (int r = 0; r < 2; r++) {
+                for (int r = 0; r < 3; r++) {
                     if (!cnn_isa_supported(real_isa[r]))
                         continue;
                     seed = from; /* the same inputs again */

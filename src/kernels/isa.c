@@ -9,13 +9,14 @@
 #define HAVE_X86_VARIANTS 1
 #endif
 
-static const char *const isa_names[CNN_ISA_COUNT_] = {"portable", "avx2", "avx512"};
+static const char *const isa_names[CNN_ISA_COUNT_] = {"portable", "avx2", "avx512", "emu512"};
 
 static cnn_gemm_fn *const isa_gemm[CNN_ISA_COUNT_] = {
     cnn_gemm_portable,
 #ifdef HAVE_X86_VARIANTS
     cnn_gemm_avx2,
     cnn_gemm_avx512,
+    cnn_gemm_emu512,
 #endif
 };
 
@@ -24,6 +25,7 @@ static cnn_direct_fn *const isa_direct[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_direct_avx2,
     cnn_direct_avx512,
+    cnn_direct_emu512,
 #endif
 };
 static cnn_direct_pack_fn *const isa_direct_pack[CNN_ISA_COUNT_] = {
@@ -31,6 +33,7 @@ static cnn_direct_pack_fn *const isa_direct_pack[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_direct_pack_avx2,
     cnn_direct_pack_avx512,
+    cnn_direct_pack_emu512,
 #endif
 };
 static cnn_direct_dw_fn *const isa_direct_dw[CNN_ISA_COUNT_] = {
@@ -38,6 +41,7 @@ static cnn_direct_dw_fn *const isa_direct_dw[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_direct_dw_avx2,
     cnn_direct_dw_avx512,
+    cnn_direct_dw_emu512,
 #endif
 };
 static cnn_gemm_packed_a_fn *const isa_gemm_pa[CNN_ISA_COUNT_] = {
@@ -45,6 +49,7 @@ static cnn_gemm_packed_a_fn *const isa_gemm_pa[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_gemm_packed_a_avx2,
     cnn_gemm_packed_a_avx512,
+    cnn_gemm_packed_a_emu512,
 #endif
 };
 static cnn_gemm_packed_ab_fn *const isa_gemm_pab[CNN_ISA_COUNT_] = {
@@ -52,6 +57,7 @@ static cnn_gemm_packed_ab_fn *const isa_gemm_pab[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_gemm_packed_ab_avx2,
     cnn_gemm_packed_ab_avx512,
+    cnn_gemm_packed_ab_emu512,
 #endif
 };
 static cnn_gemm_pack_b_fn *const isa_pack_b[CNN_ISA_COUNT_] = {
@@ -59,6 +65,7 @@ static cnn_gemm_pack_b_fn *const isa_pack_b[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_gemm_pack_b_avx2,
     cnn_gemm_pack_b_avx512,
+    cnn_gemm_pack_b_emu512,
 #endif
 };
 static cnn_gemm_pack_b_cols_fn *const isa_pack_b_cols[CNN_ISA_COUNT_] = {
@@ -66,6 +73,7 @@ static cnn_gemm_pack_b_cols_fn *const isa_pack_b_cols[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_gemm_pack_b_cols_avx2,
     cnn_gemm_pack_b_cols_avx512,
+    cnn_gemm_pack_b_cols_emu512,
 #endif
 };
 static cnn_gemm_packed_b_fn *const isa_gemm_pb[CNN_ISA_COUNT_] = {
@@ -73,6 +81,7 @@ static cnn_gemm_packed_b_fn *const isa_gemm_pb[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_gemm_packed_b_avx2,
     cnn_gemm_packed_b_avx512,
+    cnn_gemm_packed_b_emu512,
 #endif
 };
 static cnn_gemm_pack_a_fn *const isa_pack_a[CNN_ISA_COUNT_] = {
@@ -80,6 +89,7 @@ static cnn_gemm_pack_a_fn *const isa_pack_a[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_gemm_pack_a_avx2,
     cnn_gemm_pack_a_avx512,
+    cnn_gemm_pack_a_emu512,
 #endif
 };
 static cnn_transpose_fn *const isa_transpose[CNN_ISA_COUNT_] = {
@@ -87,10 +97,11 @@ static cnn_transpose_fn *const isa_transpose[CNN_ISA_COUNT_] = {
 #ifdef HAVE_X86_VARIANTS
     cnn_transpose_avx2,
     cnn_transpose_avx512,
+    cnn_transpose_emu512,
 #endif
 };
-static const int isa_lanes[CNN_ISA_COUNT_] = {1, 8, 16};
-static const int isa_mr[CNN_ISA_COUNT_]    = {1, 6, 8}; /* GT_MR of gemm_avx2.c, gemm_avx512.c */
+static const int isa_lanes[CNN_ISA_COUNT_] = {1, 8, 16, 16};
+static const int isa_mr[CNN_ISA_COUNT_]    = {1, 6, 8, 8}; /* GT_MR of gemm_avx2.c, gemm_avx512.c, gemm_emu512.c */
 
 static cnn_isa      active = CNN_ISA_PORTABLE;
 static cnn_gemm_fn *gemm   = NULL; /* set once by select_isa */
@@ -111,6 +122,8 @@ bool cnn_isa_supported(cnn_isa isa)
     case CNN_ISA_AVX512: /* its packing uses AVX2: every AVX-512F CPU has it, checked anyway */
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
                __builtin_cpu_supports("fma");
+    case CNN_ISA_EMU512:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     default:
         return false;
@@ -126,7 +139,8 @@ bool cnn_gemm_set_isa(cnn_isa isa)
     return true;
 }
 
-/* The best supported variant, unless CNN_ISA names another supported one. */
+/* The best supported variant (emu512, slower than avx2, is never it),
+ * unless CNN_ISA names another supported one. */
 static void select_isa(void)
 {
     const char *want = getenv("CNN_ISA");
@@ -135,7 +149,7 @@ static void select_isa(void)
 #ifdef HAVE_X86_VARIANTS
     __builtin_cpu_init(); /* required before cpu_supports in a constructor */
 #endif
-    for (int i = CNN_ISA_COUNT_ - 1; i > 0; i--)
+    for (int i = CNN_ISA_AVX512; i > 0; i--)
         if (isa_gemm[i] && cnn_isa_supported((cnn_isa)i)) {
             best = i;
             break;

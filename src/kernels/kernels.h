@@ -54,7 +54,8 @@ void cnn_gemm_ws(bool ta, bool tb, int M, int N, int K, float alpha, const float
 typedef void cnn_gemm_packed_a_fn(int M, int N, int K, const float *Ap, int64_t mup, int a0,
                                   const float *B, int ldb, float beta, float *C, int ldc,
                                   float *ws);
-cnn_gemm_packed_a_fn cnn_gemm_packed_a_avx2, cnn_gemm_packed_a_avx512;
+cnn_gemm_packed_a_fn cnn_gemm_packed_a_avx2, cnn_gemm_packed_a_avx512,
+    cnn_gemm_packed_a_emu512;
 /* The running variant's, or NULL (portable). */
 cnn_gemm_packed_a_fn *cnn_gemm_packed_a_kernel(void);
 
@@ -71,9 +72,11 @@ typedef void cnn_gemm_pack_b_cols_fn(int K, int64_t c0, int N, int n, const floa
                                      int64_t xs, float *row, float *Bp);
 typedef void cnn_gemm_packed_ab_fn(int M, int N, int K, const float *Ap, int64_t mup, int a0,
                                    const float *Bp, float beta, float *C, int ldc, float *ws);
-cnn_gemm_pack_b_fn    cnn_gemm_pack_b_avx2, cnn_gemm_pack_b_avx512;
-cnn_gemm_pack_b_cols_fn cnn_gemm_pack_b_cols_avx2, cnn_gemm_pack_b_cols_avx512;
-cnn_gemm_packed_ab_fn cnn_gemm_packed_ab_avx2, cnn_gemm_packed_ab_avx512;
+cnn_gemm_pack_b_fn    cnn_gemm_pack_b_avx2, cnn_gemm_pack_b_avx512, cnn_gemm_pack_b_emu512;
+cnn_gemm_pack_b_cols_fn cnn_gemm_pack_b_cols_avx2, cnn_gemm_pack_b_cols_avx512,
+    cnn_gemm_pack_b_cols_emu512;
+cnn_gemm_packed_ab_fn cnn_gemm_packed_ab_avx2, cnn_gemm_packed_ab_avx512,
+    cnn_gemm_packed_ab_emu512;
 /* cnn_gemm_ws with op(B) packed once (cnn_gemm_pack_b_fn, tb as it was
  * packed) for several calls, or for a GEMM of more than
  * CNN_GEMM_ONE_BLOCK rows, which packs B for every block of rows: the
@@ -82,7 +85,8 @@ cnn_gemm_packed_ab_fn cnn_gemm_packed_ab_avx2, cnn_gemm_packed_ab_avx512;
 typedef void cnn_gemm_packed_b_fn(bool ta, int M, int N, int K, float alpha, const float *A,
                                   int lda, const float *Bp, float beta, float *C, int ldc,
                                   float *ws);
-cnn_gemm_packed_b_fn cnn_gemm_packed_b_avx2, cnn_gemm_packed_b_avx512;
+cnn_gemm_packed_b_fn cnn_gemm_packed_b_avx2, cnn_gemm_packed_b_avx512,
+    cnn_gemm_packed_b_emu512;
 /* The running variant's and its packing, or NULL (portable). */
 cnn_gemm_packed_b_fn *cnn_gemm_packed_b_kernel(cnn_gemm_pack_b_fn **pack);
 /* op(A) [M, K] (A^T when ta) packed as cnn_gemm_packed_a_fn reads it,
@@ -90,7 +94,7 @@ cnn_gemm_packed_b_fn *cnn_gemm_packed_b_kernel(cnn_gemm_pack_b_fn **pack);
  * cnn_direct_panel(0)): for a GEMM whose A serves several calls. */
 typedef void cnn_gemm_pack_a_fn(bool ta, int M, int K, const float *A, int lda, int64_t mup,
                                 int s0, int s1, float *Ap);
-cnn_gemm_pack_a_fn  cnn_gemm_pack_a_avx2, cnn_gemm_pack_a_avx512;
+cnn_gemm_pack_a_fn  cnn_gemm_pack_a_avx2, cnn_gemm_pack_a_avx512, cnn_gemm_pack_a_emu512;
 cnn_gemm_pack_a_fn *cnn_gemm_pack_a_kernel(void); /* the running variant's, or NULL */
 /* The running variant's GEMM, packings and panel width NR, or NULL
  * (portable). */
@@ -99,18 +103,21 @@ cnn_gemm_packed_ab_fn *cnn_gemm_packed_ab_kernel(cnn_gemm_pack_b_fn      **pack,
 
 /* The GEMM variants, chosen once at startup: the best the CPU supports
  * (__builtin_cpu_supports), or the one named by the environment variable
- * CNN_ISA=portable|avx2|avx512 when the CPU supports it (an unsupported or
- * unknown name falls back to the best supported one). */
+ * CNN_ISA=portable|avx2|avx512|emu512 when the CPU supports it (an
+ * unsupported or unknown name falls back to the best supported one).
+ * emu512 is never the best: the AVX-512 variant's code at its geometry on
+ * AVX2 (gemm_emu512.c), for the tests. */
 typedef enum cnn_isa {
     CNN_ISA_PORTABLE, /* plain C, the reference: always built, runs anywhere */
     CNN_ISA_AVX2,     /* AVX2 + FMA, packed 6x16 microkernel                  */
     CNN_ISA_AVX512,   /* AVX-512F, packed 8x32 microkernel                    */
+    CNN_ISA_EMU512,   /* AVX512's template and geometry in AVX2 halves: tests */
     CNN_ISA_COUNT_
 } cnn_isa;
 
 /* The variant cnn_gemm runs now. */
 cnn_isa cnn_gemm_isa(void);
-/* "portable", "avx2", "avx512". */
+/* "portable", "avx2", "avx512", "emu512". */
 const char *cnn_isa_name(cnn_isa isa);
 /* Whether this build has the variant and this CPU can run it. */
 bool cnn_isa_supported(cnn_isa isa);
@@ -124,7 +131,7 @@ bool cnn_gemm_set_isa(cnn_isa isa);
 typedef void cnn_gemm_fn(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
                          int lda, const float *B, int ldb, float beta, float *C, int ldc,
                          float *ws);
-cnn_gemm_fn cnn_gemm_portable, cnn_gemm_avx2, cnn_gemm_avx512;
+cnn_gemm_fn cnn_gemm_portable, cnn_gemm_avx2, cnn_gemm_avx512, cnn_gemm_emu512;
 
 /* ==== @@DIRECT ==== */
 
@@ -180,7 +187,7 @@ typedef struct cnn_direct {
 #define CNN_DIRECT_OCL_PIXELS 2048
 
 typedef void cnn_direct_fn(const cnn_direct *d, float *ws);
-cnn_direct_fn cnn_direct_avx2, cnn_direct_avx512;
+cnn_direct_fn cnn_direct_avx2, cnn_direct_avx512, cnn_direct_emu512;
 
 /* Packs W [M, K] (rows ldw apart) for cnn_direct's Ap (for its ocl or
  * not), into at most CNN_DIRECT_PACKED(M, K) floats: for weights that
@@ -189,7 +196,7 @@ cnn_direct_fn cnn_direct_avx2, cnn_direct_avx512;
  * on the others). */
 typedef void cnn_direct_pack_fn(int M, int K, const float *W, int64_t ldw, int s0, int s1,
                                 int ocl, float *Ap);
-cnn_direct_pack_fn cnn_direct_pack_avx2, cnn_direct_pack_avx512;
+cnn_direct_pack_fn cnn_direct_pack_avx2, cnn_direct_pack_avx512, cnn_direct_pack_emu512;
 #define CNN_DIRECT_PACKED(M, K) (((int64_t)(M) + 32) * (K))
 /* The rows the running variant's packing rounds M up to a multiple of
  * (for cnn_direct's ocl 0, 1 or 2): it packs M rows into M rounded up
@@ -232,7 +239,7 @@ typedef struct cnn_direct_dw {
 #define CNN_DIRECT_DW_WS(K) ((int64_t)(K) * 32 + 16)
 
 typedef void cnn_direct_dw_fn(const cnn_direct_dw *d);
-cnn_direct_dw_fn cnn_direct_dw_avx2, cnn_direct_dw_avx512;
+cnn_direct_dw_fn cnn_direct_dw_avx2, cnn_direct_dw_avx512, cnn_direct_dw_emu512;
 
 /* The direct weight-gradient kernel of the variant cnn_gemm runs now, or
  * NULL (portable); lanes as for cnn_direct_kernel. */
@@ -244,7 +251,7 @@ cnn_direct_dw_fn *cnn_direct_dw_kernel(int *lanes);
 void cnn_transpose(const float *src, int64_t lds, int ni, int nj, float *dst, int64_t ldd);
 typedef void cnn_transpose_fn(const float *src, int64_t lds, int ni, int nj, float *dst,
                               int64_t ldd);
-cnn_transpose_fn cnn_transpose_avx2, cnn_transpose_avx512;
+cnn_transpose_fn cnn_transpose_avx2, cnn_transpose_avx512, cnn_transpose_emu512;
 
 /* ==== @@IM2COL ==== */
 
