@@ -1493,7 +1493,7 @@ static void each_variant_case(const int *shapes, size_t n, size_t width,
 
 static void dx_ocl_case(const int *v, int threads, int batch)
 {
-    static float want[3 * 64 * 14 * 14], got[3 * 64 * 14 * 14];
+    static float want[3 * 80 * 34 * 34], got[3 * 80 * 34 * 34];
 
     run_direct_dx(v, threads, batch, 0, want, NULL, 1);
     for (int ocl = 1; ocl <= 2; ocl++) {
@@ -1510,6 +1510,8 @@ static void conv_direct_dx_ocl(void)
         {37, 8, 8, 3, 3, 2, 2, 1},  {3, 14, 14, 8, 3, 1, 1, 1},
         /* planes of more than CNN_DIRECT_OCL_PIXELS: tiles of rows */
         {4, 50, 47, 8, 3, 1, 1, 1}, {3, 46, 60, 5, 3, 2, 2, 1},
+        /* more channels than T holds over the call's pixels: groups */
+        {80, 34, 34, 8, 3, 1, 1, 1},
     };
 
     each_variant_case(shapes[0], sizeof shapes / sizeof *shapes, 8, dx_ocl_case);
@@ -2176,8 +2178,11 @@ static void conv_direct_same_bits(void)
         /* pointwise, read in place several images a call (ocl only) */
         {64, 7, 7, 40, 1, 0, 0, 1, 1, 1, 0}, {20, 5, 9, 300, 1, 0, 0, 1, 1, 1, 0},
         {300, 3, 3, 33, 1, 0, 0, 1, 1, 1, 0},
+        /* ocl with more channels than T holds over all the pixels at
+         * once: groups of panels (the last with a part panel) */
+        {8, 34, 34, 100, 3, 1, 1, 1, 1, 1, 0},
     };
-    static float want[200000], got[200000];
+    static float want[400000], got[400000];
     const cnn_isa isa0 = cnn_gemm_isa();
 
     for (int isa = CNN_ISA_AVX2; isa < CNN_ISA_COUNT_; isa++) {

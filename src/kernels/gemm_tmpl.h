@@ -590,7 +590,7 @@ static void gt_direct_tile(const cnn_direct *d, int64_t s, int64_t nseg, int seg
 /* ---- output channels in the lanes (cnn_direct's ocl) ---- */
 
 _Static_assert(GT_NV == 2, "cnn_direct_kernel's ocw is two vectors");
-_Static_assert(GT_KC * GT_NR + CNN_DIRECT_OCL_PIXELS * (GT_NR + 2) + 16 <= CNN_GEMM_WS_FLOATS,
+_Static_assert(64 + GT_KC * GT_NR + CNN_DIRECT_OCL_PIXELS * (GT_NR + 2) <= CNN_GEMM_WS_FLOATS,
                "gt_direct_ocl: workspace too small");
 
 /* Columns [p0, p0 + kc) of W [M, K] transposed, in panels of wid (NR or
@@ -780,14 +780,20 @@ static void gt_load_panel(const float *y, int64_t ldy, int nj, int ni, float *T,
         gt_transpose_to(y, ldy, nj, ni, T, GT_VL);
 }
 
-/* Panel by panel of NR channels (VL with d->ocl 2): every slice of K
- * into T [pixels][panel width] (the GEMM's C, transposed; with `add`,
- * y's values first), then T into y. The panel's weights stay in L1
- * while the pixels sweep it. */
+/* Panels of NR channels (VL with d->ocl 2), as many at a time as T holds
+ * their sums over all the call's pixels (ResNet-50's 512 channels of 7x7
+ * at once): for each slice of K, each panel's weights (in L1 while the
+ * pixels sweep them) into its part of T [pixels][panel width] (the GEMM's
+ * C, transposed; with `add`, y's values first); then T into y. Slices
+ * outermost, so a slice's rows of the input band (used by every panel)
+ * stay in cache, and kept weights stream in one run (slice by slice,
+ * panels side by side): panels outermost read the whole band again for
+ * each panel, from L3 where it is larger than L2 (a 512-channel stride-2
+ * band: 0.5 MB), and each panel's slice was a separate stream. Each sum
+ * is the same: a slice's chain, added to T slice by slice in order. */
 static void gt_direct_ocl(const cnn_direct *d, float *ws)
 {
     float        *Bw   = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
-    float        *T    = Bw + GT_KC * GT_NR;
     const int     nv   = d->ocl == 2 ? 1 : GT_NV, wid = nv * GT_VL, step = GT_OCL_ROWS(nv);
     const int     per  = (d->r1 - d->r0) * d->ow, nimg = d->nimg > 1 ? d->nimg : 1;
     const int     npix = per * nimg;
@@ -797,36 +803,49 @@ static void gt_direct_ocl(const cnn_direct *d, float *ws)
      * and slice, without divisions (three a pixel for each tile of
      * pixels, panel and slice were about a quarter of the time spent
      * outside the kernel) */
-    int64_t      *at   = (int64_t *)(void *)(T + (int64_t)CNN_DIRECT_OCL_PIXELS * GT_NR);
+    int64_t      *at   = (int64_t *)(void *)(Bw + GT_KC * GT_NR);
+    float        *T    = (float *)(void *)(at + CNN_DIRECT_OCL_PIXELS);
+    /* T's room: the workspace after Bw and at (64 floats for Bw's
+     * alignment), at least one panel of the most pixels (assert above). */
+    const int64_t room  = CNN_GEMM_WS_FLOATS - 64 - GT_KC * GT_NR - 2 * CNN_DIRECT_OCL_PIXELS;
+    const int64_t tpan  = (int64_t)npix * wid; /* a panel's part of T */
+    const int     group = (int)(room / tpan) * wid;
 
     for (int i = 0, q = 0; i < nimg; i++)
         for (int r = 0; r < d->r1 - d->r0; r++)
             for (int c = 0; c < d->ow; c++)
                 at[q++] = i * d->xbs + (int64_t)r * d->ldx + c;
-    for (int j0 = 0; j0 < d->M; j0 += wid) {
-        const int nr = d->M - j0 < wid ? d->M - j0 : wid;
-        for (int i = 0; d->add && i < nimg; i++)
-            gt_load_panel(y + i * d->ys + j0 * d->ldy, d->ldy, nr, per, T + (int64_t)i * per * wid,
-                          wid);
+    for (int g0 = 0; g0 < d->M; g0 += group) {
+        const int g1 = d->M - g0 < group ? d->M : g0 + group;
+        for (int j0 = g0; d->add && j0 < g1; j0 += wid)
+            for (int i = 0; i < nimg; i++)
+                gt_load_panel(y + i * d->ys + j0 * d->ldy, d->ldy, g1 - j0 < wid ? g1 - j0 : wid,
+                              per, T + (j0 - g0) / wid * tpan + (int64_t)i * per * wid, wid);
         for (int p0 = 0; p0 < d->K; p0 += GT_KC) {
-            const int    kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
-            const float *Bk = Bw;
-            if (d->Ap)
-                Bk = d->Ap + mun * p0 + (int64_t)j0 * kc;
-            else
-                gt_pack_t(d->W + (int64_t)j0 * d->ldw + p0, d->ldw, nr, kc, wid, Bw);
-            for (int t = 0; t < npix; t += step) {
-                const int    mr = npix - t < step ? npix - t : step;
-                const float *a0[GT_MR * GT_NV];
-                for (int r = 0; r < step; r++)
-                    a0[r] = d->xb + at[t + (r < mr ? r : 0)];
-                gt_ocl_any(mr, nv, kc, a0, d->koff + p0, Bk, T + (int64_t)t * wid, wid,
-                           p0 == 0 && !d->add);
+            const int kc = d->K - p0 < GT_KC ? d->K - p0 : GT_KC;
+            for (int j0 = g0; j0 < g1; j0 += wid) {
+                const int    nr = g1 - j0 < wid ? g1 - j0 : wid;
+                const float *Bk = Bw;
+                float       *Tj = T + (j0 - g0) / wid * tpan;
+                if (d->Ap)
+                    Bk = d->Ap + mun * p0 + (int64_t)j0 * kc;
+                else
+                    gt_pack_t(d->W + (int64_t)j0 * d->ldw + p0, d->ldw, nr, kc, wid, Bw);
+                for (int t = 0; t < npix; t += step) {
+                    const int    mr = npix - t < step ? npix - t : step;
+                    const float *a0[GT_MR * GT_NV];
+                    for (int r = 0; r < step; r++)
+                        a0[r] = d->xb + at[t + (r < mr ? r : 0)];
+                    gt_ocl_any(mr, nv, kc, a0, d->koff + p0, Bk, Tj + (int64_t)t * wid, wid,
+                               p0 == 0 && !d->add);
+                }
             }
         }
-        for (int i = 0; i < nimg; i++)
-            gt_store_panel(T + (int64_t)i * per * wid, wid, per, nr, y + i * d->ys + j0 * d->ldy,
-                           d->ldy, d->bias ? d->bias + j0 : NULL);
+        for (int j0 = g0; j0 < g1; j0 += wid)
+            for (int i = 0; i < nimg; i++)
+                gt_store_panel(T + (j0 - g0) / wid * tpan + (int64_t)i * per * wid, wid, per,
+                               g1 - j0 < wid ? g1 - j0 : wid, y + i * d->ys + j0 * d->ldy, d->ldy,
+                               d->bias ? d->bias + j0 : NULL);
     }
 }
 
