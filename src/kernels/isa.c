@@ -101,7 +101,8 @@ static cnn_transpose_fn *const isa_transpose[CNN_ISA_COUNT_] = {
 #endif
 };
 static const int isa_lanes[CNN_ISA_COUNT_] = {1, 8, 16, 16};
-static const int isa_mr[CNN_ISA_COUNT_]    = {1, 6, 8, 8}; /* GT_MR of gemm_avx2.c, gemm_avx512.c, gemm_emu512.c */
+/* GT_MR of gemm_avx2.c, gemm_avx512.c, gemm_emu512.c */
+static const int isa_mr[CNN_ISA_COUNT_]    = {1, 6, 8, 8};
 
 static cnn_isa      active = CNN_ISA_PORTABLE;
 static cnn_gemm_fn *gemm   = NULL; /* set once by select_isa */
