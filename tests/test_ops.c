@@ -1437,7 +1437,7 @@ static void run_direct_dx(const int *v, int threads, int batch, int ocl, float *
     const struct cnn_conv_tuning keep = cnn_conv_tuning;
     cnn_graph      *g = cnn_graph_new();
     cnn_conv2d_attr a = cnn_conv2d_defaults(v[3], v[4], v[4]);
-    static float    in[3 * 64 * 14 * 14];
+    static float    in[3 * 80 * 34 * 34]; /* the largest shape of conv_direct_dx_ocl */
     int             x, c;
 
     cnn_conv_tuning.direct_fill = 0.0f;
