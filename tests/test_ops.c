@@ -1391,6 +1391,11 @@ static void run_direct(const int *v, bool direct, int threads, int batch, float 
     int             x, c;
     static float    in[3 * 40 * 30 * 30];
 
+    if ((int64_t)batch * v[0] * v[1] * v[2] > (int64_t)(sizeof in / sizeof *in)) {
+        T_FAILED("run_direct: %d x %dx%dx%d inputs do not fit its buffer", batch, v[0], v[1], v[2]);
+        cnn_graph_free(g);
+        return;
+    }
     cnn_conv_tuning.direct = direct;
     cnn_conv_tuning.direct_fill = 0.0f; /* wherever it can, by rows or wide */
     cnn_conv_tuning.direct_pw_ocw = 0;  /* pointwise in place on every variant */
@@ -1440,6 +1445,12 @@ static void run_direct_dx(const int *v, int threads, int batch, int ocl, float *
     static float    in[3 * 80 * 34 * 34]; /* the largest shape of conv_direct_dx_ocl */
     int             x, c;
 
+    if ((int64_t)batch * v[0] * v[1] * v[2] > (int64_t)(sizeof in / sizeof *in)) {
+        T_FAILED("run_direct_dx: %d x %dx%dx%d inputs do not fit its buffer", batch, v[0], v[1],
+                 v[2]);
+        cnn_graph_free(g);
+        return;
+    }
     cnn_conv_tuning.direct_fill = 0.0f;
     ocl_tuning(ocl);
     a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = v[5];
